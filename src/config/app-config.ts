@@ -1,0 +1,235 @@
+import type { EncryptionKey, OidcModuleOptions, UnlinkedIdentityPolicy } from '../oidc/oidc.options';
+import { parseDuration } from './duration';
+
+export interface AppConfig {
+  port: number;
+  databaseUrl: string;
+  oidc: OidcModuleOptions;
+}
+
+export type Env = Record<string, string | undefined>;
+
+/** Thrown when the environment is invalid; its message names every bad variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/oidc_rp';
+
+/** Reads and checks the environment one variable at a time, collecting every problem. */
+class EnvReader {
+  readonly problems: string[] = [];
+
+  constructor(private readonly env: Env) {}
+
+  raw(name: string): string | undefined {
+    const value = this.env[name];
+    return value === undefined || value.trim() === '' ? undefined : value.trim();
+  }
+
+  required(name: string, why = 'is required'): string {
+    const value = this.raw(name);
+    if (value === undefined) this.problems.push(`${name} ${why}`);
+    return value ?? '';
+  }
+
+  string(name: string, fallback: string): string {
+    return this.raw(name) ?? fallback;
+  }
+
+  bool(name: string, fallback: boolean): boolean {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    if (value === 'true' || value === '1') return true;
+    if (value === 'false' || value === '0') return false;
+    this.problems.push(`${name} must be true or false, got "${value}"`);
+    return fallback;
+  }
+
+  int(name: string, fallback: number, min: number, max: number): number {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < min || n > max) {
+      this.problems.push(`${name} must be an integer from ${min} to ${max}, got "${value}"`);
+      return fallback;
+    }
+    return n;
+  }
+
+  duration(name: string, fallback: string): number {
+    const value = this.raw(name) ?? fallback;
+    const ms = parseDuration(value);
+    if (ms === undefined) {
+      this.problems.push(`${name} must be a duration like 30s, 15m, 168h or 7d, got "${value}"`);
+      return 0;
+    }
+    return ms;
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const value = this.raw(name) ?? fallback;
+    if (!(allowed as readonly string[]).includes(value)) {
+      this.problems.push(`${name} must be one of ${allowed.join(', ')}, got "${value}"`);
+      return fallback;
+    }
+    return value as T;
+  }
+
+  /**
+   * An absolute http(s) URL; http only when `allowHttp`. Rejects relative values, other schemes
+   * (`javascript:`, `data:`), credentials in the URL and fragments.
+   */
+  url(name: string, value: string | undefined, allowHttp: boolean): string | undefined {
+    if (value === undefined) return undefined;
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      this.problems.push(`${name} must be an absolute URL, got "${value}"`);
+      return undefined;
+    }
+    if (url.protocol !== 'https:' && !(allowHttp && url.protocol === 'http:')) {
+      this.problems.push(
+        allowHttp
+          ? `${name} must use http or https, got "${url.protocol}"`
+          : `${name} must use https (set OIDC_ALLOW_INSECURE_HTTP=true for local http), got "${url.protocol}"`,
+      );
+      return undefined;
+    }
+    if (url.username || url.password) {
+      this.problems.push(`${name} must not contain credentials`);
+      return undefined;
+    }
+    if (url.hash) {
+      this.problems.push(`${name} must not contain a fragment`);
+      return undefined;
+    }
+    return value;
+  }
+
+  connectionUrl(name: string, fallback: string, protocols: string[]): string {
+    const value = this.string(name, fallback);
+    try {
+      const url = new URL(value);
+      if (!protocols.includes(url.protocol)) {
+        this.problems.push(`${name} must start with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+      }
+    } catch {
+      this.problems.push(`${name} must be a URL like ${fallback}`);
+    }
+    return value;
+  }
+}
+
+/** `kid:base64key[,kid:base64key…]`, 32-byte keys, distinct ids. */
+export function parseEncryptionKeys(value: string, name: string, problems: string[]): EncryptionKey[] {
+  const keys: EncryptionKey[] = [];
+  for (const [index, entry] of value.split(',').entries()) {
+    const separator = entry.indexOf(':');
+    const id = entry.slice(0, separator).trim();
+    const material = entry.slice(separator + 1).trim();
+    if (separator <= 0 || !/^[A-Za-z0-9_-]{1,32}$/.test(id)) {
+      problems.push(`${name} entry ${index + 1} must look like kid:base64key (kid: letters, digits, _ or -)`);
+      continue;
+    }
+    if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(material)) {
+      problems.push(`${name} key "${id}" is not base64`);
+      continue;
+    }
+    const key = Buffer.from(material, 'base64');
+    if (key.length !== 32) {
+      problems.push(`${name} key "${id}" must decode to 32 bytes, got ${key.length}`);
+      continue;
+    }
+    if (keys.some((k) => k.id === id)) {
+      problems.push(`${name} key id "${id}" is used twice`);
+      continue;
+    }
+    keys.push({ id, key });
+  }
+  return keys;
+}
+
+export function loadDatabaseUrl(env: Env = process.env): string {
+  const reader = new EnvReader(env);
+  const url = reader.connectionUrl('DATABASE_URL', DEFAULT_DATABASE_URL, ['postgres:', 'postgresql:']);
+  if (reader.problems.length) throw new ConfigError(reader.problems);
+  return url;
+}
+
+/** Validates the whole environment once, at startup. Throws `ConfigError` naming each bad variable. */
+export function loadAppConfig(env: Env = process.env): AppConfig {
+  const r = new EnvReader(env);
+  const port = r.int('PORT', 3000, 1, 65535);
+  const databaseUrl = r.connectionUrl('DATABASE_URL', DEFAULT_DATABASE_URL, ['postgres:', 'postgresql:']);
+  const redisUrl = r.connectionUrl('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']);
+  const allowInsecureHttp = r.bool('OIDC_ALLOW_INSECURE_HTTP', false);
+
+  const issuer = r.url('OIDC_ISSUER', r.required('OIDC_ISSUER'), allowInsecureHttp) ?? '';
+  const clientId = r.required('OIDC_CLIENT_ID');
+  const clientSecret = r.required('OIDC_CLIENT_SECRET');
+  const redirectUri = r.url('OIDC_REDIRECT_URI', r.required('OIDC_REDIRECT_URI'), allowInsecureHttp) ?? '';
+  const scopes = r.string('OIDC_SCOPES', 'openid profile email');
+  if (!scopes.split(/\s+/).includes('openid')) r.problems.push('OIDC_SCOPES must include "openid"');
+
+  const keysRaw = r.required('OIDC_TOKEN_ENCRYPTION_KEYS', 'is required (kid:base64 32-byte key, e.g. k1:$(openssl rand -base64 32))');
+  const tokenEncryptionKeys = keysRaw ? parseEncryptionKeys(keysRaw, 'OIDC_TOKEN_ENCRYPTION_KEYS', r.problems) : [];
+
+  const unlinkedIdentity = r.oneOf<UnlinkedIdentityPolicy>('OIDC_UNLINKED_IDENTITY', ['bind', 'create', 'reject'], 'bind');
+  const bindPageUrl =
+    unlinkedIdentity === 'bind'
+      ? r.url('OIDC_BIND_PAGE_URL', r.required('OIDC_BIND_PAGE_URL', 'is required when OIDC_UNLINKED_IDENTITY=bind'), allowInsecureHttp)
+      : r.url('OIDC_BIND_PAGE_URL', r.raw('OIDC_BIND_PAGE_URL'), allowInsecureHttp);
+
+  const returnToAllowedHosts = r
+    .string('OIDC_RETURN_TO_ALLOWED_HOSTS', '')
+    .split(',')
+    .map((h) => h.trim().toLowerCase())
+    .filter(Boolean);
+  for (const host of returnToAllowedHosts) {
+    if (!/^[a-z0-9.-]+(:\d{1,5})?$/.test(host)) {
+      r.problems.push(`OIDC_RETURN_TO_ALLOWED_HOSTS entry "${host}" must be a host name, optionally with :port`);
+    }
+  }
+
+  const sessionCookieName = r.string('SESSION_COOKIE_NAME', 'session');
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(sessionCookieName)) {
+    r.problems.push('SESSION_COOKIE_NAME must be 1-64 letters, digits, _ or -');
+  }
+
+  const oidc: OidcModuleOptions = {
+    issuer,
+    clientId,
+    clientSecret,
+    redirectUri,
+    scopes,
+    allowInsecureHttp,
+    redisUrl,
+    tokenEncryptionKeys,
+    idTokenTtlMs: r.duration('OIDC_ID_TOKEN_TTL', '168h'),
+    postLogoutRedirectUri: r.url('OIDC_POST_LOGOUT_REDIRECT_URI', r.raw('OIDC_POST_LOGOUT_REDIRECT_URI'), allowInsecureHttp),
+    endSessionEndpoint: r.url('OIDC_END_SESSION_ENDPOINT', r.raw('OIDC_END_SESSION_ENDPOINT'), allowInsecureHttp),
+    returnToAllowedHosts,
+    unlinkedIdentity,
+    bindPageUrl,
+    bindTokenTtlMs: r.duration('OIDC_BIND_TOKEN_TTL', '10m'),
+    bindAllowCreate: r.bool('OIDC_BIND_ALLOW_CREATE', true),
+    bindMaxAttemptsPerToken: r.int('OIDC_BIND_MAX_ATTEMPTS', 5, 1, 100),
+    bindMaxAttemptsPerAccount: r.int('OIDC_BIND_MAX_ACCOUNT_ATTEMPTS', 10, 1, 1000),
+    bindAccountWindowMs: r.duration('OIDC_BIND_ACCOUNT_WINDOW', '15m'),
+    loginErrorUrl: r.url('OIDC_LOGIN_ERROR_URL', r.raw('OIDC_LOGIN_ERROR_URL'), allowInsecureHttp),
+    sessionTtlMs: r.duration('SESSION_TTL', '7d'),
+    sessionCookieName,
+    cookieSecure: !redirectUri.startsWith('http:'),
+    clockToleranceSec: r.int('OIDC_CLOCK_TOLERANCE_SECONDS', 30, 0, 300),
+  };
+
+  if (oidc.bindTokenTtlMs > 3_600_000) r.problems.push('OIDC_BIND_TOKEN_TTL must be at most 1h');
+
+  if (r.problems.length) throw new ConfigError(r.problems);
+  return { port, databaseUrl, oidc };
+}

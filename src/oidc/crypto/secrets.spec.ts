@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { hashPassword, randomToken, safeEqual, sha256, verifyPassword } from './secrets';
+
+describe('secrets', () => {
+  it('random tokens carry 256 bits and differ', () => {
+    const a = randomToken();
+    expect(Buffer.from(a, 'base64url')).toHaveLength(32);
+    expect(a).not.toBe(randomToken());
+  });
+
+  it('hashes passwords with scrypt and verifies them', async () => {
+    const stored = await hashPassword('correct horse');
+    expect(stored.startsWith('scrypt$')).toBe(true);
+    expect(stored).not.toContain('correct horse');
+    await expect(verifyPassword('correct horse', stored)).resolves.toBe(true);
+    await expect(verifyPassword('wrong horse', stored)).resolves.toBe(false);
+  });
+
+  it.each(['', 'plain', 'bcrypt$x$y', 'scrypt$1$2$3$4$5', 'scrypt$99999999$8$1$c2FsdA==$aGFzaA=='])(
+    'treats malformed stored hash %j as a mismatch',
+    async (stored) => {
+      await expect(verifyPassword('pw', stored)).resolves.toBe(false);
+    },
+  );
+
+  it('compares in constant time and handles different lengths', () => {
+    expect(safeEqual('abc', 'abc')).toBe(true);
+    expect(safeEqual('abc', 'abd')).toBe(false);
+    expect(safeEqual('abc', 'abcd')).toBe(false);
+    expect(sha256('x')).toHaveLength(64);
+  });
+});
