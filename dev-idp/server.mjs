@@ -1,0 +1,136 @@
+// Development OpenID Provider for the demo, the e2e tests and docker-compose, built on `oidc-provider`.
+// Back-channel and RP-initiated logout on, PKCE required, `sid` in ID tokens, refresh tokens and
+// revocation on, one confidential client matching the app's defaults, and a login form that accepts
+// the local test users (dev-idp/users.json, or DEV_IDP_USERS_FILE). Never use it in production.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { exportJWK, generateKeyPair } from 'jose';
+import Provider from 'oidc-provider';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const env = process.env;
+const port = Number(env.DEV_IDP_PORT ?? 4000);
+const issuer = env.DEV_IDP_ISSUER ?? `http://localhost:${port}`;
+const appUrl = env.DEV_IDP_APP_URL ?? 'http://localhost:3000';
+const list = (value, fallback) => (value ?? fallback).split(',').map((s) => s.trim()).filter(Boolean);
+
+const client = {
+  client_id: env.DEV_IDP_CLIENT_ID ?? 'demo-app',
+  client_secret: env.DEV_IDP_CLIENT_SECRET ?? 'demo-app-secret-change-me',
+  redirect_uris: list(env.DEV_IDP_REDIRECT_URIS, `${appUrl}/auth/oidc/callback`),
+  post_logout_redirect_uris: list(env.DEV_IDP_POST_LOGOUT_REDIRECT_URIS, `${appUrl}/`),
+  backchannel_logout_uri: env.DEV_IDP_BACKCHANNEL_LOGOUT_URI ?? `${appUrl}/auth/oidc/backchannel-logout`,
+  backchannel_logout_session_required: true,
+  grant_types: ['authorization_code', 'refresh_token'],
+  response_types: ['code'],
+  token_endpoint_auth_method: 'client_secret_post',
+};
+
+const usersFile = env.DEV_IDP_USERS_FILE ?? join(here, 'users.json');
+const users = JSON.parse(readFileSync(usersFile, 'utf8'));
+
+async function signingKeys() {
+  const file = env.DEV_IDP_JWKS_FILE;
+  if (file && existsSync(file)) return JSON.parse(readFileSync(file, 'utf8'));
+  const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+  const jwks = { keys: [{ ...(await exportJWK(privateKey)), kid: `dev-${Date.now()}`, alg: 'RS256', use: 'sig' }] };
+  if (file) writeFileSync(file, JSON.stringify(jwks));
+  return jwks;
+}
+
+const provider = new Provider(issuer, {
+  clients: [client],
+  jwks: await signingKeys(),
+  // oidc-provider >= 9.7 refuses to call special-use addresses (loopback) from its default fetch;
+  // the dev OP calls the app on localhost, so it uses plain fetch without the SSRF dispatcher.
+  fetch: (url, { dispatcher: _dispatcher, ...options }) => globalThis.fetch(url, options),
+  findAccount: async (_ctx, id) => {
+    const user = users[id];
+    if (!user) return undefined;
+    return {
+      accountId: id,
+      claims: async () => ({ sub: id, email: user.email, email_verified: user.email_verified === true, name: user.name }),
+    };
+  },
+  claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+  features: {
+    devInteractions: { enabled: false },
+    backchannelLogout: { enabled: true },
+    rpInitiatedLogout: { enabled: true },
+    revocation: { enabled: true },
+  },
+  pkce: { required: () => true },
+  issueRefreshToken: async (_ctx, c) => c.grantTypeAllowed('refresh_token'),
+  // A first-party client: consent is implied, so the grant is created without a consent screen.
+  loadExistingGrant: async (ctx) => {
+    const grantId = ctx.oidc.result?.consent?.grantId ?? ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId);
+    if (grantId) {
+      const existing = await ctx.oidc.provider.Grant.find(grantId);
+      if (existing) return existing;
+    }
+    const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client.clientId, accountId: ctx.oidc.session.accountId });
+    grant.addOIDCScope('openid profile email offline_access');
+    grant.addOIDCClaims(['email', 'email_verified', 'name']);
+    await grant.save();
+    return grant;
+  },
+  ttl: { Session: 3600, Interaction: 600, Grant: 3600, AccessToken: 600, IdToken: 3600, RefreshToken: 86400 },
+  interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+});
+provider.proxy = true;
+provider.on('backchannel.error', (_ctx, error, c) => console.error(JSON.stringify({ msg: 'backchannel.error', client: c.clientId, error: error.message })));
+provider.on('server_error', (_ctx, error) => console.error(JSON.stringify({ msg: 'server_error', error: error.message })));
+
+const escape = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+function loginPage(uid, error) {
+  return `<!doctype html><html><head><title>Dev OP sign-in</title></head><body>
+<h1>Development OpenID Provider</h1>${error ? `<p role="alert">${escape(error)}</p>` : ''}
+<form method="post" action="/interaction/${escape(uid)}/login">
+<label>Username <input name="username" autofocus></label>
+<label>Password <input name="password" type="password"></label>
+<button type="submit">Sign in</button></form>
+<p><a href="/interaction/${escape(uid)}/abort">Cancel</a></p></body></html>`;
+}
+
+async function readForm(req) {
+  let body = '';
+  for await (const chunk of req) {
+    body += chunk;
+    if (body.length > 10_000) throw new Error('body too large');
+  }
+  return new URLSearchParams(body);
+}
+
+const callback = provider.callback();
+const server = createServer(async (req, res) => {
+  const match = /^\/interaction\/([\w-]+)(\/login|\/abort)?$/.exec(req.url.split('?')[0]);
+  if (!match) return callback(req, res);
+  try {
+    const [, uid, action] = match;
+    const details = await provider.interactionDetails(req, res);
+    if (details.uid !== uid) throw new Error('interaction mismatch');
+    if (action === '/abort') {
+      return await provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'The user cancelled the sign-in' }, { mergeWithLastSubmission: false });
+    }
+    if (action === '/login' && req.method === 'POST') {
+      const form = await readForm(req);
+      const username = form.get('username') ?? '';
+      const user = users[username];
+      if (!user || user.password !== form.get('password')) {
+        res.writeHead(401, { 'content-type': 'text/html; charset=utf-8' });
+        return res.end(loginPage(uid, 'Wrong username or password'));
+      }
+      return await provider.interactionFinished(req, res, { login: { accountId: username } }, { mergeWithLastSubmission: false });
+    }
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+    res.end(loginPage(uid));
+  } catch (error) {
+    res.writeHead(400, { 'content-type': 'text/plain' });
+    res.end(`interaction failed: ${error.message}`);
+  }
+});
+
+server.listen(port, () => console.log(JSON.stringify({ msg: 'dev-idp.listening', issuer, client_id: client.client_id, redirect_uris: client.redirect_uris })));
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => server.close(() => process.exit(0)));

@@ -1,0 +1,4 @@
+import { InitialSchema1763780000000 } from './1763780000000-initial-schema';
+
+/** Every migration, in order; used by the e2e setup, which runs from source. */
+export const MIGRATIONS = [InitialSchema1763780000000];

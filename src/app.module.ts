@@ -1,0 +1,29 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { ConfigModule, ConfigService } from '@nestjs/config';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import type { AppConfig } from './config/app-config';
+import { dataSourceOptions } from './database.options';
+import { HealthController } from './health/health.controller';
+import { OidcModule } from './oidc';
+
+/** The host app: typed config, the Postgres connection, `OidcModule`, and `/health`. */
+@Module({})
+export class AppModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, ignoreEnvVars: true, load: [() => config] }),
+        TypeOrmModule.forRootAsync({
+          inject: [ConfigService],
+          useFactory: (c: ConfigService) => dataSourceOptions(c.getOrThrow<string>('databaseUrl'), []),
+        }),
+        OidcModule.forRootAsync({
+          inject: [ConfigService],
+          useFactory: (c: ConfigService) => c.getOrThrow('oidc'),
+        }),
+      ],
+      controllers: [HealthController],
+    };
+  }
+}

@@ -1,0 +1,44 @@
+import { Controller, Header, HttpCode, Post, Req, UseFilters } from '@nestjs/common';
+import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { Request } from 'express';
+import { BackchannelLogoutDto } from '../dto/logout.dto';
+import { BackchannelErrorDto } from '../dto/session.dto';
+import { OidcError } from '../errors/oidc-error';
+import { BackchannelErrorFilter } from '../errors/oidc-exception.filter';
+import { BackchannelLogoutService } from '../services/backchannel-logout.service';
+
+export const BACKCHANNEL_LOGOUT_PATH = 'auth/oidc/backchannel-logout';
+const MAX_TOKEN_LENGTH = 16_384;
+
+@ApiTags('logout')
+@Controller(BACKCHANNEL_LOGOUT_PATH)
+@UseFilters(BackchannelErrorFilter)
+export class BackchannelLogoutController {
+  constructor(private readonly backchannel: BackchannelLogoutService) {}
+
+  @Post()
+  @HttpCode(200)
+  @Header('Cache-Control', 'no-store')
+  @ApiOperation({
+    summary: 'Back-Channel Logout 1.0 (called by the OpenID Provider)',
+    description:
+      'Verifies the logout_token (signature against the OP JWKS, iss, aud, iat, exp, jti, events, no nonce, sub/sid, typ), ' +
+      'rejects a replayed jti, then revokes the live sessions of (issuer, sid), or of (issuer, sub) when there is no sid. ' +
+      'A token that matches no session is still a success.',
+  })
+  @ApiConsumes('application/x-www-form-urlencoded')
+  @ApiBody({ type: BackchannelLogoutDto })
+  @ApiOkResponse({ description: 'Logged out (empty body, Cache-Control: no-store)' })
+  @ApiResponse({ status: 400, type: BackchannelErrorDto, description: 'invalid_request: any validation failure, replay, non-form or oversized body' })
+  @ApiResponse({ status: 503, type: BackchannelErrorDto, description: 'temporarily_unavailable: the revocation could not be written; retry' })
+  async logout(@Req() req: Request): Promise<void> {
+    if (!req.is('application/x-www-form-urlencoded')) {
+      throw new OidcError('invalid_request', 'The body must be application/x-www-form-urlencoded');
+    }
+    const body = req.body as Record<string, unknown> | undefined;
+    const token = body?.logout_token;
+    if (typeof token !== 'string' || token === '') throw new OidcError('invalid_request', 'logout_token is missing');
+    if (token.length > MAX_TOKEN_LENGTH) throw new OidcError('invalid_request', 'logout_token is too long');
+    await this.backchannel.handle(token);
+  }
+}

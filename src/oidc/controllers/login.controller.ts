@@ -1,0 +1,64 @@
+import { Controller, Get, Query, Req, Res, UseFilters } from '@nestjs/common';
+import { ApiFoundResponse, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+import { ErrorDto } from '../dto/session.dto';
+import { OidcError } from '../errors/oidc-error';
+import { BrowserErrorFilter } from '../errors/oidc-exception.filter';
+import { LoginService } from '../services/login.service';
+import { LOGIN_TX_COOKIE, SessionCookieService } from '../services/session-cookie.service';
+
+@ApiTags('login')
+@Controller('auth/oidc')
+@UseFilters(BrowserErrorFilter)
+export class LoginController {
+  constructor(
+    private readonly login: LoginService,
+    private readonly cookies: SessionCookieService,
+  ) {}
+
+  @Get('login')
+  @ApiOperation({
+    summary: 'Start a login at the OpenID Provider',
+    description:
+      'Creates state, nonce and a PKCE S256 verifier, binds them to this browser with a short-lived HttpOnly cookie ' +
+      '(`oidc_tx`) and redirects to the OP. Errors redirect to OIDC_LOGIN_ERROR_URL?error=<code> when it is set.',
+  })
+  @ApiQuery({ name: 'return_to', required: false, description: 'Relative path, or absolute URL on OIDC_RETURN_TO_ALLOWED_HOSTS' })
+  @ApiFoundResponse({ description: 'Redirect to the OP authorization endpoint' })
+  @ApiResponse({ status: 400, type: ErrorDto, description: 'invalid_return_to' })
+  @ApiResponse({ status: 502, type: ErrorDto, description: 'provider_unavailable: discovery failed' })
+  async start(@Query('return_to') returnTo: string | string[] | undefined, @Res() res: Response): Promise<void> {
+    if (Array.isArray(returnTo)) throw new OidcError('invalid_return_to', 'return_to must be given at most once');
+    const { redirectUrl, browserBinding } = await this.login.start(returnTo);
+    this.cookies.setLoginTransaction(res, browserBinding);
+    res.setHeader('Cache-Control', 'no-store');
+    res.redirect(302, redirectUrl);
+  }
+
+  @Get('callback')
+  @ApiOperation({
+    summary: 'Authorization response from the OpenID Provider',
+    description:
+      'Checks the browser binding, consumes the state once, handles `error=`, checks `iss` when present, exchanges the code ' +
+      '(PKCE) and validates the ID token (nonce). Linked identity → session cookie and 302 to return_to; unlinked → the ' +
+      'OIDC_UNLINKED_IDENTITY policy (bind page with a one-time token, create, or reject).',
+  })
+  @ApiFoundResponse({ description: 'Redirect to return_to (session cookie set) or to the bind page' })
+  @ApiResponse({ status: 400, type: ErrorDto, description: 'login_session_missing, invalid_state, provider_error, code_exchange_failed' })
+  @ApiResponse({ status: 403, type: ErrorDto, description: 'access_denied (user refused at the OP), identity_not_linked (policy reject)' })
+  @ApiResponse({ status: 409, type: ErrorDto, description: 'email_in_use (policy create, email taken by a local account)' })
+  @ApiResponse({ status: 502, type: ErrorDto, description: 'provider_unavailable' })
+  async callback(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const rawQuery = req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?')) : '';
+    const binding = (req.cookies as Record<string, unknown> | undefined)?.[LOGIN_TX_COOKIE];
+    const outcome = await this.login.callback(new URLSearchParams(rawQuery), rawQuery, typeof binding === 'string' ? binding : undefined);
+    this.cookies.clearLoginTransaction(res);
+    res.setHeader('Cache-Control', 'no-store');
+    if (outcome.kind === 'bind') {
+      res.redirect(302, outcome.redirectUrl);
+      return;
+    }
+    this.cookies.setSession(res, outcome.issued.token, outcome.issued.session.expiresAt);
+    res.redirect(302, outcome.returnTo);
+  }
+}

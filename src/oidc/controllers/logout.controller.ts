@@ -1,0 +1,50 @@
+import { Body, Controller, HttpCode, Post, Res, UseFilters, UseGuards, UsePipes } from '@nestjs/common';
+import { ApiBearerAuth, ApiCookieAuth, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { LogoutRequestDto, LogoutResponseDto } from '../dto/logout.dto';
+import { ErrorDto } from '../dto/session.dto';
+import { OidcExceptionFilter } from '../errors/oidc-exception.filter';
+import { CurrentUser } from '../guards/current-user.decorator';
+import { SessionGuard } from '../guards/session.guard';
+import { LogoutService } from '../services/logout.service';
+import { SessionCookieService } from '../services/session-cookie.service';
+import type { AuthenticatedSession } from '../services/session.service';
+import { strictValidation } from './validation';
+
+@ApiTags('logout')
+@ApiCookieAuth('session')
+@ApiBearerAuth('session')
+@Controller('auth/oidc/logout')
+@UseFilters(OidcExceptionFilter)
+@UseGuards(SessionGuard)
+@UsePipes(strictValidation)
+export class LogoutController {
+  constructor(
+    private readonly logouts: LogoutService,
+    private readonly cookies: SessionCookieService,
+  ) {}
+
+  @Post()
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'RP-Initiated Logout',
+    description:
+      'Revokes this session (or all of the user\'s with `everywhere`), deletes their cached tokens, clears the cookie and ' +
+      'revokes the refresh tokens at the OP (best effort). Returns `endSessionUrl` built from this session\'s own ' +
+      'id_token, consumed once; the response then carries `Cache-Control: no-store` and `Pragma: no-cache`.',
+  })
+  @ApiOkResponse({ type: LogoutResponseDto })
+  @ApiResponse({ status: 400, type: ErrorDto, description: 'invalid_request' })
+  @ApiResponse({ status: 401, type: ErrorDto, description: 'unauthenticated' })
+  async logout(
+    @CurrentUser() current: AuthenticatedSession,
+    @Body() body: LogoutRequestDto,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<LogoutResponseDto> {
+    const { endSessionUrl } = await this.logouts.logout(current, body?.everywhere === true);
+    this.cookies.clearSession(res);
+    res.setHeader('Cache-Control', 'no-store');
+    if (endSessionUrl) res.setHeader('Pragma', 'no-cache');
+    return endSessionUrl ? { endSessionUrl } : {};
+  }
+}

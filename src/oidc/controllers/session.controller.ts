@@ -1,0 +1,57 @@
+import { Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, UseFilters, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiCookieAuth, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { CurrentSessionDto, ErrorDto, type SessionInfoDto, SessionListDto } from '../dto/session.dto';
+import type { SessionEntity } from '../entities/session.entity';
+import { OidcExceptionFilter } from '../errors/oidc-exception.filter';
+import { CurrentUser } from '../guards/current-user.decorator';
+import { SessionGuard } from '../guards/session.guard';
+import { type AuthenticatedSession, SessionService } from '../services/session.service';
+
+@ApiTags('sessions')
+@ApiCookieAuth('session')
+@ApiBearerAuth('session')
+@Controller('auth')
+@UseFilters(OidcExceptionFilter)
+@UseGuards(SessionGuard)
+export class SessionController {
+  constructor(private readonly sessions: SessionService) {}
+
+  @Get('session')
+  @ApiOperation({ summary: 'The caller and their current session' })
+  @ApiOkResponse({ type: CurrentSessionDto })
+  @ApiResponse({ status: 401, type: ErrorDto, description: 'unauthenticated: no, revoked or expired session' })
+  current(@CurrentUser() { session, user }: AuthenticatedSession): CurrentSessionDto {
+    return { user: { id: user.id, email: user.email, displayName: user.displayName }, session: toInfo(session) };
+  }
+
+  @Get('sessions')
+  @ApiOperation({ summary: 'The caller\'s live sessions' })
+  @ApiOkResponse({ type: SessionListDto })
+  @ApiResponse({ status: 401, type: ErrorDto, description: 'unauthenticated' })
+  async list(@CurrentUser() { session, user }: AuthenticatedSession): Promise<SessionListDto> {
+    const live = await this.sessions.listLive(user.id);
+    return { sessions: live.map((s) => ({ ...toInfo(s), lastSeenAt: s.lastSeenAt, current: s.id === session.id })) };
+  }
+
+  @Delete('sessions/:id')
+  @HttpCode(204)
+  @ApiOperation({ summary: 'Revoke one of the caller\'s own live sessions' })
+  @ApiNoContentResponse({ description: 'Revoked' })
+  @ApiResponse({ status: 400, type: ErrorDto, description: 'invalid_request: id is not a uuid' })
+  @ApiResponse({ status: 401, type: ErrorDto, description: 'unauthenticated' })
+  @ApiResponse({ status: 404, type: ErrorDto, description: 'session_not_found: not live or not yours' })
+  async revoke(@CurrentUser() { user }: AuthenticatedSession, @Param('id', new ParseUUIDPipe()) id: string): Promise<void> {
+    await this.sessions.revokeOwn(user.id, id);
+  }
+}
+
+function toInfo(session: SessionEntity): SessionInfoDto {
+  return {
+    id: session.id,
+    issuer: session.issuer,
+    subject: session.subject,
+    sid: session.oidcSid,
+    createdAt: session.createdAt,
+    expiresAt: session.expiresAt,
+  };
+}

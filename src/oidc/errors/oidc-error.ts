@@ -1,0 +1,47 @@
+/** Every error code `OidcModule` answers with, and its HTTP status. */
+export const OIDC_ERROR_STATUS = {
+  invalid_request: 400,
+  invalid_return_to: 400,
+  login_session_missing: 400,
+  invalid_state: 400,
+  access_denied: 403,
+  provider_error: 400,
+  code_exchange_failed: 400,
+  provider_unavailable: 502,
+  identity_not_linked: 403,
+  email_in_use: 409,
+  unauthenticated: 401,
+  session_not_found: 404,
+  bind_token_invalid: 410,
+  invalid_credentials: 401,
+  too_many_attempts: 429,
+  identity_conflict: 409,
+  bind_in_progress: 409,
+  create_not_allowed: 403,
+  email_not_verified: 403,
+  invalid_logout_token: 400,
+  service_unavailable: 503,
+  internal_error: 500,
+} as const;
+
+export type OidcErrorCode = keyof typeof OIDC_ERROR_STATUS;
+
+/**
+ * A domain error. Thrown, never returned; `OidcExceptionFilter` maps it to a status and a body.
+ * The message is shown to the client: it must never contain a token, a code or a password.
+ */
+export class OidcError extends Error {
+  constructor(
+    readonly code: OidcErrorCode,
+    message: string,
+    /** Extra fields for the log line (never shown to the client). */
+    readonly logFields: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'OidcError';
+  }
+
+  get status(): number {
+    return OIDC_ERROR_STATUS[this.code];
+  }
+}

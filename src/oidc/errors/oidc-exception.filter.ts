@@ -1,0 +1,88 @@
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Inject, Logger } from '@nestjs/common';
+import type { Response } from 'express';
+import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
+import type { OidcModuleOptions } from '../oidc.options';
+import { OidcError, type OidcErrorCode } from './oidc-error';
+
+export interface ErrorBody {
+  error: string;
+  message: string;
+}
+
+/** Turns any exception into `{error, message}` plus a status; 5xx bodies never carry internals. */
+export function toErrorBody(exception: unknown, logger: Logger): { status: number; body: ErrorBody } {
+  if (exception instanceof OidcError) {
+    const status = exception.status;
+    const fields = { ...exception.logFields, error: exception.code, status };
+    if (status >= 500) logger.error({ msg: 'request.failed', ...fields });
+    else logger.warn({ msg: 'request.rejected', ...fields });
+    return { status, body: { error: exception.code, message: exception.message } };
+  }
+  if (exception instanceof HttpException) {
+    const status = exception.getStatus();
+    const response = exception.getResponse();
+    const raw = typeof response === 'object' && response !== null ? (response as { message?: unknown }).message : response;
+    const message = Array.isArray(raw) ? raw.join('; ') : String(raw ?? exception.message);
+    const code: string = status === 400 ? 'invalid_request' : status === 413 ? 'payload_too_large' : status === 404 ? 'not_found' : 'http_error';
+    logger.warn({ msg: 'request.rejected', error: code, status });
+    return { status, body: { error: code, message } };
+  }
+  const error = exception as { name?: string; code?: string; type?: string; status?: number };
+  // Body-parser errors (oversized or malformed body) carry a 4xx status.
+  if (typeof error?.status === 'number' && error.status >= 400 && error.status < 500) {
+    const code = error.status === 413 ? 'payload_too_large' : 'invalid_request';
+    logger.warn({ msg: 'request.rejected', error: code, status: error.status, type: error.type });
+    return { status: error.status, body: { error: code, message: error.status === 413 ? 'Request body is too large' : 'Malformed request body' } };
+  }
+  logger.error({ msg: 'request.failed', error: 'internal_error', name: error?.name, code: error?.code });
+  return { status: 500, body: { error: 'internal_error' satisfies OidcErrorCode, message: 'Internal server error' } };
+}
+
+/** JSON errors for the API routes. */
+@Catch()
+export class OidcExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('OidcError');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const res = host.switchToHttp().getResponse<Response>();
+    const { status, body } = toErrorBody(exception, this.logger);
+    res.status(status).setHeader('Cache-Control', 'no-store').json(body);
+  }
+}
+
+/**
+ * Browser routes (login, callback): redirect to `OIDC_LOGIN_ERROR_URL?error=<code>` when configured,
+ * otherwise the JSON error.
+ */
+@Catch()
+export class BrowserErrorFilter implements ExceptionFilter {
+  private readonly logger = new Logger('OidcError');
+
+  constructor(@Inject(OIDC_MODULE_OPTIONS) private readonly options: OidcModuleOptions) {}
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const res = host.switchToHttp().getResponse<Response>();
+    const { status, body } = toErrorBody(exception, this.logger);
+    res.setHeader('Cache-Control', 'no-store');
+    if (this.options.loginErrorUrl) {
+      const target = new URL(this.options.loginErrorUrl);
+      target.searchParams.set('error', body.error);
+      res.redirect(302, target.href);
+      return;
+    }
+    res.status(status).json(body);
+  }
+}
+
+/** Back-Channel Logout 1.0 error body: `{error, error_description}`. */
+@Catch()
+export class BackchannelErrorFilter implements ExceptionFilter {
+  private readonly logger = new Logger('BackchannelLogout');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const res = host.switchToHttp().getResponse<Response>();
+    const { status, body } = toErrorBody(exception, this.logger);
+    const error = status >= 500 ? (status === 503 ? 'temporarily_unavailable' : 'server_error') : 'invalid_request';
+    res.status(status >= 500 ? status : 400).setHeader('Cache-Control', 'no-store').json({ error, error_description: body.message });
+  }
+}

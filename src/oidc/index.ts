@@ -1,0 +1,13 @@
+/** Public surface of the OIDC Relying-Party module. */
+export { OidcModule } from './oidc.module';
+export type { OidcModuleOptions, UnlinkedIdentityPolicy, EncryptionKey } from './oidc.options';
+export type { OidcModuleExtras } from './oidc.module-definition';
+export { OIDC_ACCOUNT_VERIFIER, OIDC_AFTER_LOGIN, OIDC_REDIS } from './oidc.tokens';
+export type { AccountVerifier, AfterLoginHook, LoginEvent } from './oidc.tokens';
+export { OIDC_ENTITIES } from './entities';
+export { SessionGuard } from './guards/session.guard';
+export { CurrentUser } from './guards/current-user.decorator';
+export type { AuthenticatedSession } from './services/session.service';
+export { SessionService } from './services/session.service';
+export { IdpClientService } from './services/idp-client.service';
+export { hashPassword } from './crypto/secrets';

@@ -1,0 +1,101 @@
+import { Inject, Logger, Module, type OnApplicationBootstrap } from '@nestjs/common';
+import { PassportModule } from '@nestjs/passport';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { BackchannelLogoutController } from './controllers/backchannel-logout.controller';
+import { BindController } from './controllers/bind.controller';
+import { LoginController } from './controllers/login.controller';
+import { LogoutController } from './controllers/logout.controller';
+import { SessionController } from './controllers/session.controller';
+import { TokenCipher } from './crypto/token-cipher';
+import { OIDC_ENTITIES } from './entities';
+import { BrowserErrorFilter, OidcExceptionFilter } from './errors/oidc-exception.filter';
+import { SessionGuard } from './guards/session.guard';
+import { SessionStrategy } from './guards/session.strategy';
+import { OIDC_MODULE_OPTIONS, OidcConfigurableModule } from './oidc.module-definition';
+import type { OidcModuleOptions } from './oidc.options';
+import { OIDC_REDIS } from './oidc.tokens';
+import { IdentityRepository } from './repositories/identity.repository';
+import { SessionRepository } from './repositories/session.repository';
+import { UserRepository } from './repositories/user.repository';
+import { BackchannelLogoutService } from './services/backchannel-logout.service';
+import { BindService } from './services/bind.service';
+import { IdpClientService } from './services/idp-client.service';
+import { LoginCompletionService } from './services/login-completion.service';
+import { LoginService } from './services/login.service';
+import { LogoutTokenVerifier } from './services/logout-token-verifier.service';
+import { LogoutService } from './services/logout.service';
+import { SessionCookieService } from './services/session-cookie.service';
+import { SessionService } from './services/session.service';
+import { AttemptLimiterStore } from './stores/attempt-limiter.store';
+import { BindSessionStore } from './stores/bind-session.store';
+import { LoginStateStore } from './stores/login-state.store';
+import { LogoutJtiStore } from './stores/logout-jti.store';
+import { RedisShutdown, redisProvider } from './stores/redis.provider';
+import { TokenVaultStore } from './stores/token-vault.store';
+
+/**
+ * OpenID Connect Relying Party: login (code + PKCE), account binding, RP-initiated and back-channel
+ * logout, Postgres sessions and an encrypted token vault in Redis. Knows nothing of the host app;
+ * the host provides a TypeORM connection that includes `OIDC_ENTITIES` and runs `migrations/`.
+ *
+ *     OidcModule.forRootAsync({ inject: [ConfigService], useFactory: (c) => c.getOrThrow('oidc') })
+ */
+@Module({
+  imports: [TypeOrmModule.forFeature(OIDC_ENTITIES), PassportModule],
+  controllers: [LoginController, BindController, LogoutController, BackchannelLogoutController, SessionController],
+  providers: [
+    redisProvider,
+    RedisShutdown,
+    {
+      provide: TokenCipher,
+      inject: [OIDC_MODULE_OPTIONS],
+      useFactory: (options: OidcModuleOptions) => new TokenCipher(options.tokenEncryptionKeys),
+    },
+    LoginStateStore,
+    TokenVaultStore,
+    BindSessionStore,
+    AttemptLimiterStore,
+    LogoutJtiStore,
+    UserRepository,
+    IdentityRepository,
+    SessionRepository,
+    IdpClientService,
+    SessionService,
+    SessionCookieService,
+    LoginCompletionService,
+    LoginService,
+    BindService,
+    LogoutService,
+    LogoutTokenVerifier,
+    BackchannelLogoutService,
+    SessionStrategy,
+    SessionGuard,
+    OidcExceptionFilter,
+    BrowserErrorFilter,
+  ],
+  exports: [SessionGuard, SessionService, IdpClientService, OIDC_REDIS],
+})
+export class OidcModule extends OidcConfigurableModule implements OnApplicationBootstrap {
+  private readonly logger = new Logger('OidcModule');
+
+  constructor(
+    private readonly idp: IdpClientService,
+    @Inject(OIDC_MODULE_OPTIONS) private readonly options: OidcModuleOptions,
+  ) {
+    super();
+  }
+
+  /**
+   * Discovery is attempted once at startup (the app still starts if the OP is down; `/health` tells),
+   * and the state of RP-Initiated Logout is logged, with the reason when it is off.
+   */
+  async onApplicationBootstrap(): Promise<void> {
+    try {
+      const support = await this.idp.endSessionSupport();
+      if (support.enabled) this.logger.log({ msg: 'rp_initiated_logout.enabled' });
+      else this.logger.log({ msg: 'rp_initiated_logout.disabled', reason: support.reason });
+    } catch {
+      this.logger.warn({ msg: 'discovery.deferred', issuer: this.options.issuer });
+    }
+  }
+}

@@ -1,0 +1,168 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { logTag, randomToken, sha256 } from '../crypto/secrets';
+import { OidcError } from '../errors/oidc-error';
+import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
+import type { OidcModuleOptions } from '../oidc.options';
+import { type AccountVerifier, OIDC_ACCOUNT_VERIFIER } from '../oidc.tokens';
+import { AttemptLimiterStore } from '../stores/attempt-limiter.store';
+import { type BindSession, BindSessionStore } from '../stores/bind-session.store';
+import { redisKeys, vaultOwner } from '../stores/redis-keys';
+import { TokenVaultStore } from '../stores/token-vault.store';
+import type { VerifiedLogin } from './idp-client.service';
+import { LoginCompletionService, type LoginIdentity } from './login-completion.service';
+import { type IssuedSession, SessionService } from './session.service';
+
+export interface BindInfo {
+  issuer: string;
+  email: string | null;
+  name: string | null;
+  actions: { confirm: boolean; create: boolean };
+  expiresAt: Date;
+}
+
+export interface BindOutcome {
+  issued: IssuedSession;
+  returnTo: string;
+}
+
+const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
+
+/**
+ * Account binding: an identity the OP verified but that is not linked here gets a one-time bind
+ * token; its owner either proves they own an existing account (confirm) or creates one (create).
+ */
+@Injectable()
+export class BindService {
+  private readonly logger = new Logger('Bind');
+
+  constructor(
+    @Inject(OIDC_MODULE_OPTIONS) private readonly options: OidcModuleOptions,
+    @Inject(OIDC_ACCOUNT_VERIFIER) private readonly verifier: AccountVerifier,
+    private readonly binds: BindSessionStore,
+    private readonly attempts: AttemptLimiterStore,
+    private readonly vault: TokenVaultStore,
+    private readonly sessions: SessionService,
+    private readonly completion: LoginCompletionService,
+  ) {}
+
+  /** Stores the bind session and stashes the tokens under the bind token; returns the bind page URL. */
+  async begin(login: VerifiedLogin, returnTo: string): Promise<string> {
+    const token = randomToken();
+    const tokenHash = sha256(token);
+    const ttl = this.options.bindTokenTtlMs;
+    const session: BindSession = {
+      issuer: login.issuer,
+      subject: login.subject,
+      sid: login.sid,
+      email: login.email,
+      emailVerified: login.emailVerified,
+      name: login.name,
+      returnTo,
+      expiresAt: Date.now() + ttl,
+    };
+    const owner = vaultOwner.bind(tokenHash);
+    if (login.refreshToken) await this.vault.put(owner, 'refresh_token', login.refreshToken, ttl);
+    if (await this.sessions.keepsIdToken()) await this.vault.put(owner, 'id_token', login.idToken, ttl);
+    await this.binds.create(tokenHash, session, ttl);
+    this.logger.log({ msg: 'bind.started', subTag: logTag(login.subject) });
+    const url = new URL(this.options.bindPageUrl ?? '');
+    url.searchParams.set('token', token);
+    return url.href;
+  }
+
+  async info(token: string): Promise<BindInfo> {
+    const { session } = await this.load(token);
+    return {
+      issuer: session.issuer,
+      email: session.email ? maskEmail(session.email) : null,
+      name: session.name,
+      actions: { confirm: true, create: this.canCreate(session) },
+      expiresAt: new Date(session.expiresAt),
+    };
+  }
+
+  /** Proves ownership of an existing account, links the identity and issues the session. */
+  async confirm(token: string, identifier: string, password: string): Promise<BindOutcome> {
+    const { tokenHash } = await this.load(token);
+    const normalized = identifier.trim().toLowerCase();
+    const [perToken, perAccount] = await Promise.all([
+      this.attempts.hit(redisKeys.bindAttemptsByToken(tokenHash), this.options.bindTokenTtlMs),
+      this.attempts.hit(redisKeys.bindAttemptsByAccount(sha256(normalized)), this.options.bindAccountWindowMs),
+    ]);
+    if (perToken > this.options.bindMaxAttemptsPerToken || perAccount > this.options.bindMaxAttemptsPerAccount) {
+      this.logger.warn({ msg: 'bind.rate_limited', perToken, perAccount });
+      throw new OidcError('too_many_attempts', 'Too many attempts; wait and start the login again');
+    }
+    const account = await this.verifier.verify(normalized, password);
+    if (!account) {
+      this.logger.warn({ msg: 'bind.confirm_failed', attempt: perToken });
+      throw new OidcError('invalid_credentials', 'The identifier or the password is wrong');
+    }
+    return this.exclusively(tokenHash, (session) => this.completion.linkAndLogin(account.userId, toLogin(session), this.stash(tokenHash)));
+  }
+
+  /** Creates a local account from the verified claims, when allowed and the email is verified. */
+  async create(token: string): Promise<BindOutcome> {
+    const { tokenHash, session } = await this.load(token);
+    if (!this.options.bindAllowCreate) {
+      throw new OidcError('create_not_allowed', 'Creating an account is disabled here; link an existing account instead');
+    }
+    if (!session.email || !session.emailVerified) {
+      throw new OidcError('email_not_verified', 'The OpenID Provider did not verify this email, so no account can be created from it');
+    }
+    return this.exclusively(tokenHash, (current) => this.completion.createAndLogin(toLogin(current), this.stash(tokenHash)));
+  }
+
+  /**
+   * Runs the final step holding the token's lock, so that of two concurrent confirms/creates exactly
+   * one issues a session; the bind token is consumed only when that step succeeded.
+   */
+  private async exclusively(tokenHash: string, work: (session: BindSession) => Promise<IssuedSession>): Promise<BindOutcome> {
+    if (!(await this.binds.lock(tokenHash))) {
+      throw new OidcError('bind_in_progress', 'This bind token is being used by another request');
+    }
+    try {
+      const session = await this.binds.get(tokenHash);
+      if (!session) throw this.gone();
+      const issued = await work(session);
+      await this.binds.consume(tokenHash);
+      this.logger.log({ msg: 'bind.completed', sessionId: issued.session.id });
+      return { issued, returnTo: session.returnTo };
+    } finally {
+      await this.binds.unlock(tokenHash);
+    }
+  }
+
+  private async load(token: string): Promise<{ tokenHash: string; session: BindSession }> {
+    if (!TOKEN_SHAPE.test(token)) throw this.gone();
+    const tokenHash = sha256(token);
+    const session = await this.binds.get(tokenHash);
+    if (!session) throw this.gone();
+    return { tokenHash, session };
+  }
+
+  private stash(tokenHash: string) {
+    return { from: 'stash', owner: vaultOwner.bind(tokenHash) } as const;
+  }
+
+  private canCreate(session: BindSession): boolean {
+    return this.options.bindAllowCreate && Boolean(session.email) && session.emailVerified;
+  }
+
+  private gone(): OidcError {
+    return new OidcError('bind_token_invalid', 'This bind link has expired or was already used; sign in again');
+  }
+}
+
+function toLogin(session: BindSession): LoginIdentity {
+  return { issuer: session.issuer, subject: session.subject, sid: session.sid, email: session.email, name: session.name };
+}
+
+/** `alice@example.com` → `a***e@example.com`. */
+export function maskEmail(email: string): string {
+  const at = email.lastIndexOf('@');
+  if (at < 1) return '***';
+  const local = email.slice(0, at);
+  const shown = local.length <= 2 ? `${local[0]}***` : `${local[0]}***${local[local.length - 1]}`;
+  return `${shown}${email.slice(at)}`;
+}

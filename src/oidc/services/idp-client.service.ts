@@ -1,0 +1,194 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import * as client from 'openid-client';
+import { OidcError } from '../errors/oidc-error';
+import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
+import type { OidcModuleOptions } from '../oidc.options';
+import { isSecureUrl } from '../util/secure-url';
+
+export interface AuthorizationRequest {
+  url: string;
+  state: string;
+  nonce: string;
+  codeVerifier: string;
+}
+
+export interface VerifiedLogin {
+  issuer: string;
+  subject: string;
+  sid: string | null;
+  email: string | null;
+  emailVerified: boolean;
+  name: string | null;
+  idToken: string;
+  refreshToken: string | null;
+}
+
+export type EndSessionSupport = { enabled: true; endpoint: string } | { enabled: false; reason: string };
+
+const OP_TIMEOUT_SECONDS = 10;
+
+/**
+ * Every call to the OpenID Provider, through `openid-client` (the only file that imports it).
+ * Discovery runs once and is cached; a failed discovery is retried on the next call.
+ */
+@Injectable()
+export class IdpClientService {
+  private readonly logger = new Logger('IdpClient');
+  private configuration?: Promise<client.Configuration>;
+
+  constructor(@Inject(OIDC_MODULE_OPTIONS) private readonly options: OidcModuleOptions) {}
+
+  /** The discovered configuration (cached). */
+  async config(): Promise<client.Configuration> {
+    if (!this.configuration) {
+      this.configuration = this.discover();
+      this.configuration.catch(() => {
+        this.configuration = undefined;
+      });
+    }
+    return this.configuration;
+  }
+
+  async authorizationRequest(): Promise<AuthorizationRequest> {
+    const config = await this.config();
+    const codeVerifier = client.randomPKCECodeVerifier();
+    const state = client.randomState();
+    const nonce = client.randomNonce();
+    const url = client.buildAuthorizationUrl(config, {
+      redirect_uri: this.options.redirectUri,
+      scope: this.options.scopes,
+      code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+      code_challenge_method: 'S256',
+      state,
+      nonce,
+    });
+    return { url: url.href, state, nonce, codeVerifier };
+  }
+
+  /**
+   * Validates the authorization response (state, `iss` when present, `error=`), exchanges the code
+   * with the PKCE verifier and validates the ID token (signature, iss, aud, exp, nonce).
+   */
+  async exchangeCode(callbackQuery: string, checks: { state: string; nonce: string; codeVerifier: string }): Promise<VerifiedLogin> {
+    const config = await this.config();
+    const currentUrl = new URL(this.options.redirectUri);
+    currentUrl.search = callbackQuery;
+    let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
+    try {
+      tokens = await client.authorizationCodeGrant(
+        config,
+        currentUrl,
+        { pkceCodeVerifier: checks.codeVerifier, expectedState: checks.state, expectedNonce: checks.nonce, idTokenExpected: true },
+        { redirect_uri: this.options.redirectUri },
+      );
+    } catch (error) {
+      throw this.mapError(error);
+    }
+    const claims = tokens.claims();
+    if (!claims || !tokens.id_token) throw new OidcError('code_exchange_failed', 'The OpenID Provider returned no ID token');
+    return {
+      issuer: claims.iss,
+      subject: claims.sub,
+      sid: typeof claims.sid === 'string' && claims.sid ? claims.sid : null,
+      email: typeof claims.email === 'string' ? claims.email.toLowerCase() : null,
+      emailVerified: claims.email_verified === true,
+      name: typeof claims.name === 'string' ? claims.name : null,
+      idToken: tokens.id_token,
+      refreshToken: tokens.refresh_token ?? null,
+    };
+  }
+
+  /**
+   * Whether RP-Initiated Logout can produce a URL: a post-logout redirect is configured and an
+   * end-session endpoint (override, else discovery) passes the https check.
+   */
+  async endSessionSupport(): Promise<EndSessionSupport> {
+    if (!this.options.postLogoutRedirectUri) {
+      return { enabled: false, reason: 'OIDC_POST_LOGOUT_REDIRECT_URI is not set' };
+    }
+    const endpoint = this.options.endSessionEndpoint ?? (await this.config()).serverMetadata().end_session_endpoint;
+    if (!endpoint) {
+      return { enabled: false, reason: 'the OpenID Provider publishes no end_session_endpoint and OIDC_END_SESSION_ENDPOINT is not set' };
+    }
+    if (!isSecureUrl(endpoint, this.options.allowInsecureHttp)) {
+      return { enabled: false, reason: 'the end-session endpoint is not an https URL (set OIDC_ALLOW_INSECURE_HTTP=true only for local http)' };
+    }
+    return { enabled: true, endpoint };
+  }
+
+  /** The RP-Initiated Logout URL for this id_token. The caller must have checked `endSessionSupport()`. */
+  async endSessionUrl(endpoint: string, idToken: string): Promise<string> {
+    const discovered = await this.config();
+    const { supportsPKCE: _helper, ...metadata } = discovered.serverMetadata();
+    const config =
+      metadata.end_session_endpoint === endpoint
+        ? discovered
+        : new client.Configuration({ ...metadata, end_session_endpoint: endpoint }, this.options.clientId, this.options.clientSecret);
+    return client
+      .buildEndSessionUrl(config, {
+        id_token_hint: idToken,
+        post_logout_redirect_uri: this.options.postLogoutRedirectUri ?? '',
+        client_id: this.options.clientId,
+      })
+      .toString();
+  }
+
+  /** Revokes a refresh token when the OP has a revocation endpoint. Returns whether it was sent. */
+  async revokeRefreshToken(refreshToken: string): Promise<boolean> {
+    const config = await this.config();
+    if (!config.serverMetadata().revocation_endpoint) return false;
+    await client.tokenRevocation(config, refreshToken, { token_type_hint: 'refresh_token' });
+    return true;
+  }
+
+  /** The OP's JWKS URI from discovery, for logout-token verification. */
+  async jwksUri(): Promise<string> {
+    const jwksUri = (await this.config()).serverMetadata().jwks_uri;
+    if (!jwksUri) throw new OidcError('provider_unavailable', 'The OpenID Provider publishes no jwks_uri');
+    return jwksUri;
+  }
+
+  private async discover(): Promise<client.Configuration> {
+    const started = Date.now();
+    try {
+      const config = await client.discovery(new URL(this.options.issuer), this.options.clientId, this.options.clientSecret, undefined, {
+        execute: this.options.allowInsecureHttp ? [client.allowInsecureRequests] : [],
+        timeout: OP_TIMEOUT_SECONDS,
+      });
+      this.logger.log({ msg: 'discovery.ok', issuer: this.options.issuer, ms: Date.now() - started });
+      return config;
+    } catch (error) {
+      this.logger.error({ msg: 'discovery.failed', issuer: this.options.issuer, reason: describe(error) });
+      throw new OidcError('provider_unavailable', 'The OpenID Provider could not be reached');
+    }
+  }
+
+  private mapError(error: unknown): OidcError {
+    if (error instanceof OidcError) return error;
+    if (error instanceof client.AuthorizationResponseError) {
+      const code = error.error === 'access_denied' ? 'access_denied' : 'provider_error';
+      return new OidcError(code, `The OpenID Provider answered: ${safeOAuthCode(error.error)}`, { opError: safeOAuthCode(error.error) });
+    }
+    if (error instanceof client.ResponseBodyError) {
+      return new OidcError('code_exchange_failed', `The OpenID Provider rejected the code exchange: ${safeOAuthCode(error.error)}`, {
+        opError: safeOAuthCode(error.error),
+      });
+    }
+    const name = (error as Error)?.name;
+    const code = (error as { code?: string })?.code;
+    if (name === 'TypeError' || name === 'AbortError' || name === 'TimeoutError' || code === 'OAUTH_TIMEOUT') {
+      return new OidcError('provider_unavailable', 'The OpenID Provider could not be reached', { reason: describe(error) });
+    }
+    return new OidcError('code_exchange_failed', 'The login response failed validation', { reason: describe(error) });
+  }
+}
+
+/** Error codes are `[A-Za-z0-9_]` by RFC 6749; anything else is not echoed. */
+function safeOAuthCode(value: string): string {
+  return /^[\w.-]{1,64}$/.test(value) ? value : 'unknown_error';
+}
+
+function describe(error: unknown): string {
+  const e = error as { name?: string; code?: string; message?: string };
+  return [e?.name, e?.code, e?.message].filter(Boolean).join(': ');
+}

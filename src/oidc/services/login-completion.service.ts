@@ -1,0 +1,114 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
+import { OidcError } from '../errors/oidc-error';
+import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
+import type { OidcModuleOptions } from '../oidc.options';
+import { type AfterLoginHook, OIDC_AFTER_LOGIN, type LoginEvent } from '../oidc.tokens';
+import { uniqueViolation } from '../repositories/db-errors';
+import { IdentityRepository } from '../repositories/identity.repository';
+import { UserRepository } from '../repositories/user.repository';
+import { vaultOwner } from '../stores/redis-keys';
+import { TokenVaultStore } from '../stores/token-vault.store';
+import { type IssuedSession, type OidcLogin, SessionService } from './session.service';
+
+export interface LoginIdentity extends OidcLogin {
+  email: string | null;
+  name: string | null;
+}
+
+/** Where the session's tokens come from: the code exchange just now, or a bind token's stash. */
+export type TokenSource =
+  | { from: 'exchange'; idToken: string | null; refreshToken: string | null }
+  | { from: 'stash'; owner: string };
+
+/**
+ * The last step of every login path: link (or create) in one transaction with the session row,
+ * then cache the tokens under the new session and run the after-login hook.
+ */
+@Injectable()
+export class LoginCompletionService {
+  private readonly logger = new Logger('Login');
+
+  constructor(
+    @Inject(OIDC_MODULE_OPTIONS) private readonly options: OidcModuleOptions,
+    @Inject(OIDC_AFTER_LOGIN) private readonly afterLogin: AfterLoginHook,
+    private readonly dataSource: DataSource,
+    private readonly users: UserRepository,
+    private readonly identities: IdentityRepository,
+    private readonly sessions: SessionService,
+    private readonly vault: TokenVaultStore,
+  ) {}
+
+  /** The identity is already linked to `userId`. */
+  async loginLinked(userId: string, identityId: string, login: LoginIdentity, tokens: TokenSource): Promise<IssuedSession> {
+    await this.identities.recordLogin(identityId, login.email);
+    const issued = await this.sessions.create(userId, login);
+    return this.finish(issued, userId, login, tokens, 'linked');
+  }
+
+  /** Links the identity to an existing user and issues a session, atomically. */
+  async linkAndLogin(userId: string, login: LoginIdentity, tokens: TokenSource): Promise<IssuedSession> {
+    const issued = await this.transaction(async (manager) => {
+      await this.identities.link({ userId, issuer: login.issuer, subject: login.subject, email: login.email }, manager);
+      return this.sessions.create(userId, login, manager);
+    });
+    return this.finish(issued, userId, login, tokens, 'bound');
+  }
+
+  /** Creates a local user from the verified claims, links the identity and issues a session, atomically. */
+  async createAndLogin(login: LoginIdentity, tokens: TokenSource): Promise<IssuedSession> {
+    let userId = '';
+    const issued = await this.transaction(async (manager) => {
+      const user = await this.users.create({ email: login.email, displayName: login.name }, manager);
+      userId = user.id;
+      await this.identities.link({ userId, issuer: login.issuer, subject: login.subject, email: login.email }, manager);
+      return this.sessions.create(userId, login, manager);
+    });
+    return this.finish(issued, userId, login, tokens, 'created');
+  }
+
+  private async finish(
+    issued: IssuedSession,
+    userId: string,
+    login: LoginIdentity,
+    tokens: TokenSource,
+    via: LoginEvent['via'],
+  ): Promise<IssuedSession> {
+    if (tokens.from === 'exchange') {
+      await this.sessions.cacheTokens(issued.session, tokens);
+    } else {
+      await this.vault.move(
+        tokens.owner,
+        vaultOwner.session(issued.session.id),
+        { id_token: this.options.idTokenTtlMs, refresh_token: this.options.sessionTtlMs },
+        issued.session.expiresAt,
+      );
+    }
+    const event: LoginEvent = { userId, sessionId: issued.session.id, issuer: login.issuer, subject: login.subject, via };
+    try {
+      await this.afterLogin.afterLogin(event);
+    } catch (error) {
+      this.logger.error({ msg: 'after_login_hook.failed', sessionId: issued.session.id, name: (error as Error)?.name });
+    }
+    this.logger.log({ msg: 'login.success', sessionId: issued.session.id, userId, via });
+    return issued;
+  }
+
+  private async transaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    try {
+      return await this.dataSource.transaction(work);
+    } catch (error) {
+      const constraint = uniqueViolation(error);
+      if (constraint === 'user_identities_issuer_subject_key') {
+        throw new OidcError('identity_conflict', 'This OpenID identity is already linked to an account');
+      }
+      if (constraint === 'user_identities_user_issuer_key') {
+        throw new OidcError('identity_conflict', 'This account is already linked to another identity of this OpenID Provider');
+      }
+      if (constraint === 'users_email_key') {
+        throw new OidcError('email_in_use', 'A local account already uses this email; sign in to it to link the identity');
+      }
+      throw error;
+    }
+  }
+}

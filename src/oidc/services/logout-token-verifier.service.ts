@@ -1,0 +1,114 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { createRemoteJWKSet, decodeProtectedHeader, errors, type JWTPayload, jwtVerify } from 'jose';
+import { OidcError } from '../errors/oidc-error';
+import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
+import type { OidcModuleOptions } from '../oidc.options';
+import { IdpClientService } from './idp-client.service';
+
+export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+
+/** Asymmetric algorithms only: never `none`, never HMAC (which would accept the OP's public key as a secret). */
+const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
+const ACCEPTED_TYP = new Set(['logout+jwt', 'application/logout+jwt', 'jwt']);
+const MAX_TOKEN_LENGTH = 16_384;
+
+export interface LogoutClaims {
+  iss: string;
+  sub?: string;
+  sid?: string;
+  jti: string;
+  exp: number;
+}
+
+/**
+ * Verifies Back-Channel Logout 1.0 logout tokens (with errata set 1) with `jose`: the only place
+ * that does. The OP's JWKS comes from discovery and is cached by jose's remote key set, which
+ * refetches on an unknown `kid` at most once per cooldown.
+ */
+@Injectable()
+export class LogoutTokenVerifier {
+  private jwks?: { uri: string; keys: ReturnType<typeof createRemoteJWKSet> };
+
+  constructor(
+    @Inject(OIDC_MODULE_OPTIONS) private readonly options: OidcModuleOptions,
+    private readonly idp: IdpClientService,
+  ) {}
+
+  async verify(token: string): Promise<LogoutClaims> {
+    if (token.length > MAX_TOKEN_LENGTH || token.split('.').length !== 3) throw invalid('logout_token is not a compact JWS');
+    let typ: unknown;
+    try {
+      typ = decodeProtectedHeader(token).typ;
+    } catch {
+      throw invalid('logout_token header is malformed');
+    }
+    if (typ !== undefined && (typeof typ !== 'string' || !ACCEPTED_TYP.has(typ.toLowerCase()))) {
+      throw invalid('logout_token typ must be absent, logout+jwt or JWT');
+    }
+
+    const payload = await this.verifySignature(token);
+    const now = Math.floor(Date.now() / 1000);
+    if (typeof payload.iat !== 'number') throw invalid('logout_token has no iat');
+    if (payload.iat > now + this.options.clockToleranceSec) throw invalid('logout_token iat is in the future');
+    if (typeof payload.jti !== 'string' || payload.jti === '') throw invalid('logout_token has no jti');
+    if (!isObject(payload.events) || !isObject(payload.events[BACKCHANNEL_LOGOUT_EVENT])) {
+      throw invalid('logout_token events must hold the back-channel logout event as a JSON object');
+    }
+    if ('nonce' in payload) throw invalid('logout_token must not contain a nonce');
+    const sub = optionalString(payload.sub, 'sub');
+    const sid = optionalString(payload.sid, 'sid');
+    if (!sub && !sid) throw invalid('logout_token must contain sub, sid or both');
+    return { iss: payload.iss as string, sub, sid, jti: payload.jti, exp: payload.exp as number };
+  }
+
+  private async verifySignature(token: string): Promise<JWTPayload> {
+    try {
+      const { payload } = await jwtVerify(token, await this.keySet(), {
+        issuer: this.options.issuer,
+        audience: this.options.clientId,
+        algorithms: ALGORITHMS,
+        clockTolerance: this.options.clockToleranceSec,
+        requiredClaims: ['iss', 'aud', 'iat', 'exp'],
+      });
+      return payload;
+    } catch (error) {
+      if (error instanceof OidcError) throw error;
+      if (error instanceof errors.JWKSTimeout || !(error instanceof errors.JOSEError)) {
+        throw new OidcError('service_unavailable', 'The OpenID Provider keys could not be fetched; retry later');
+      }
+      throw invalid(describeJoseError(error as errors.JOSEError));
+    }
+  }
+
+  private async keySet(): Promise<ReturnType<typeof createRemoteJWKSet>> {
+    const uri = await this.idp.jwksUri();
+    if (this.jwks?.uri !== uri) {
+      this.jwks = { uri, keys: createRemoteJWKSet(new URL(uri), { cooldownDuration: 30_000, cacheMaxAge: 600_000, timeoutDuration: 5_000 }) };
+    }
+    return this.jwks.keys;
+  }
+}
+
+function describeJoseError(error: errors.JOSEError): string {
+  if (error instanceof errors.JWTClaimValidationFailed) return `logout_token ${error.claim} check failed: ${error.reason}`;
+  if (error instanceof errors.JWTExpired) return 'logout_token has expired';
+  if (error instanceof errors.JOSEAlgNotAllowed) return 'logout_token algorithm is not allowed';
+  if (error instanceof errors.JWKSNoMatchingKey) return 'logout_token is signed with an unknown key';
+  if (error instanceof errors.JWSSignatureVerificationFailed) return 'logout_token signature is invalid';
+  if (error instanceof errors.JWTInvalid || error instanceof errors.JWSInvalid) return 'logout_token is malformed';
+  return `logout_token is invalid (${error.code})`;
+}
+
+function invalid(message: string): OidcError {
+  return new OidcError('invalid_logout_token', message);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function optionalString(value: unknown, name: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '') throw invalid(`logout_token ${name} must be a non-empty string`);
+  return value;
+}

@@ -1,0 +1,105 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
+import { logTag, randomToken, sha256 } from '../crypto/secrets';
+import type { SessionEntity } from '../entities/session.entity';
+import type { UserEntity } from '../entities/user.entity';
+import { OidcError } from '../errors/oidc-error';
+import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
+import type { OidcModuleOptions } from '../oidc.options';
+import { type RevokeReason, SessionRepository } from '../repositories/session.repository';
+import { vaultOwner } from '../stores/redis-keys';
+import { TokenVaultStore } from '../stores/token-vault.store';
+import { IdpClientService } from './idp-client.service';
+
+export interface OidcLogin {
+  issuer: string;
+  subject: string;
+  sid: string | null;
+}
+
+export interface IssuedSession {
+  /** The opaque credential; shown once to the client, only its hash is stored. */
+  token: string;
+  session: SessionEntity;
+}
+
+export interface AuthenticatedSession {
+  session: SessionEntity;
+  user: UserEntity;
+}
+
+/** Issues, resolves and revokes sessions; keeps the token vault in step with them. */
+@Injectable()
+export class SessionService {
+  private readonly logger = new Logger('Session');
+
+  constructor(
+    @Inject(OIDC_MODULE_OPTIONS) private readonly options: OidcModuleOptions,
+    private readonly sessions: SessionRepository,
+    private readonly vault: TokenVaultStore,
+    private readonly idp: IdpClientService,
+  ) {}
+
+  /** Creates the session row (inside the caller's transaction when given). Tokens are cached separately, after commit. */
+  async create(userId: string, login: OidcLogin, manager?: EntityManager): Promise<IssuedSession> {
+    const token = randomToken();
+    const session = await this.sessions.create(
+      {
+        userId,
+        tokenHash: sha256(token),
+        issuer: login.issuer,
+        subject: login.subject,
+        oidcSid: login.sid,
+        expiresAt: new Date(Date.now() + this.options.sessionTtlMs),
+      },
+      manager,
+    );
+    this.logger.log({ msg: 'session.created', sessionId: session.id, userId, subTag: logTag(login.subject), sidTag: logTag(login.sid) });
+    return { token, session };
+  }
+
+  /**
+   * Caches the session's tokens, encrypted, keyed by this session. The id_token is kept only when
+   * RP-Initiated Logout can use it; the refresh token always (it is revoked at logout).
+   */
+  async cacheTokens(session: SessionEntity, tokens: { idToken: string | null; refreshToken: string | null }): Promise<void> {
+    const owner = vaultOwner.session(session.id);
+    if (tokens.refreshToken) {
+      await this.vault.put(owner, 'refresh_token', tokens.refreshToken, this.options.sessionTtlMs, session.expiresAt);
+    }
+    if (tokens.idToken && (await this.keepsIdToken())) {
+      await this.vault.put(owner, 'id_token', tokens.idToken, this.options.idTokenTtlMs, session.expiresAt);
+    }
+  }
+
+  /** Whether login caches the id_token: only when RP-Initiated Logout is on and usable. */
+  async keepsIdToken(): Promise<boolean> {
+    return (await this.idp.endSessionSupport()).enabled;
+  }
+
+  /** Resolves a presented session token; `undefined` for unknown, revoked or expired sessions. */
+  async authenticate(token: string): Promise<AuthenticatedSession | undefined> {
+    if (!/^[A-Za-z0-9_-]{43}$/.test(token)) return undefined;
+    const found = await this.sessions.findLiveByTokenHash(sha256(token));
+    if (!found) return undefined;
+    await this.sessions.touch(found.session.id);
+    return found;
+  }
+
+  async listLive(userId: string): Promise<SessionEntity[]> {
+    return this.sessions.listLiveByUser(userId);
+  }
+
+  /** Revokes one of the caller's own sessions. */
+  async revokeOwn(userId: string, sessionId: string): Promise<void> {
+    const revoked = await this.sessions.revokeOwn(userId, sessionId, 'user_revoked');
+    if (revoked.length === 0) throw new OidcError('session_not_found', 'No live session with this id belongs to you');
+    await this.dropTokens(revoked, 'user_revoked');
+  }
+
+  /** Deletes the cached tokens of revoked sessions. */
+  async dropTokens(sessionIds: string[], reason: RevokeReason): Promise<void> {
+    await this.vault.deleteAll(sessionIds.map(vaultOwner.session));
+    for (const sessionId of sessionIds) this.logger.log({ msg: 'session.revoked', sessionId, reason });
+  }
+}

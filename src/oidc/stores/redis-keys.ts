@@ -1,0 +1,23 @@
+/** The one place Redis key names are built; every key starts with the same prefix. */
+const PREFIX = 'oidc:';
+
+export type VaultTokenKind = 'id_token' | 'refresh_token';
+
+export const redisKeys = {
+  /** Login transaction, keyed by the state and the hash of the browser-binding cookie. */
+  loginState: (state: string, bindingHash: string) => `${PREFIX}login:${state}:${bindingHash}`,
+  /** A session's encrypted token. */
+  vault: (ownerId: string, kind: VaultTokenKind) => `${PREFIX}vault:${ownerId}:${kind}`,
+  bindSession: (tokenHash: string) => `${PREFIX}bind:${tokenHash}`,
+  bindLock: (tokenHash: string) => `${PREFIX}bind-lock:${tokenHash}`,
+  bindAttemptsByToken: (tokenHash: string) => `${PREFIX}bind-attempts:token:${tokenHash}`,
+  bindAttemptsByAccount: (identifierHash: string) => `${PREFIX}bind-attempts:account:${identifierHash}`,
+  logoutJti: (issuerHash: string, jtiHash: string) => `${PREFIX}bcl-jti:${issuerHash}:${jtiHash}`,
+  prefix: PREFIX,
+} as const;
+
+/** Vault owners: a session id, or a bind token (hashed) while the identity is not yet linked. */
+export const vaultOwner = {
+  session: (sessionId: string) => `session:${sessionId}`,
+  bind: (bindTokenHash: string) => `bind:${bindTokenHash}`,
+};
