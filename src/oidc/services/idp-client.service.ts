@@ -86,16 +86,30 @@ export class IdpClientService {
     }
     const claims = tokens.claims();
     if (!claims || !tokens.id_token) throw new OidcError('code_exchange_failed', 'The OpenID Provider returned no ID token');
+    // Many OPs put profile claims only in UserInfo (OIDC Core 5.4); the subject must match the ID token's.
+    const profile = claims.email === undefined ? await this.userInfo(config, tokens.access_token, claims.sub) : {};
+    const merged = { ...profile, ...claims };
     return {
       issuer: claims.iss,
       subject: claims.sub,
+      // sid comes from the verified ID token only, never from the token response.
       sid: typeof claims.sid === 'string' && claims.sid ? claims.sid : null,
-      email: typeof claims.email === 'string' ? claims.email.toLowerCase() : null,
-      emailVerified: claims.email_verified === true,
-      name: typeof claims.name === 'string' ? claims.name : null,
+      email: typeof merged.email === 'string' ? merged.email.toLowerCase() : null,
+      emailVerified: merged.email_verified === true,
+      name: typeof merged.name === 'string' ? merged.name : null,
       idToken: tokens.id_token,
       refreshToken: tokens.refresh_token ?? null,
     };
+  }
+
+  private async userInfo(config: client.Configuration, accessToken: string, subject: string): Promise<Record<string, unknown>> {
+    if (!config.serverMetadata().userinfo_endpoint || !accessToken) return {};
+    try {
+      return await client.fetchUserInfo(config, accessToken, subject);
+    } catch (error) {
+      this.logger.warn({ msg: 'userinfo.failed', reason: describe(error) });
+      return {};
+    }
   }
 
   /**

@@ -1,0 +1,189 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Browser } from './support/browser';
+import { authorizeAtOp, bearer, loginThroughOp } from './support/flows';
+import { decodeJwt, type RunningApp, startApp, testRedis, vaultToken, withDb } from './support/app';
+
+async function countSessions(subject: string): Promise<number> {
+  return withDb(async (db) => Number((await db.query('SELECT count(*) FROM sessions WHERE subject = $1', [subject])).rows[0].count));
+}
+
+describe('login (authorization code + PKCE) against the development OP', () => {
+  let running: RunningApp;
+  const redis = testRedis();
+
+  beforeAll(async () => {
+    running = await startApp({ OIDC_UNLINKED_IDENTITY: 'create' });
+  });
+  afterAll(async () => {
+    await running.close();
+    await redis.quit();
+  });
+
+  it('a full login gives a working session (cookie and Bearer) whose sid comes from the verified ID token', async () => {
+    const { browser, callback, sessionToken } = await loginThroughOp(running.url, 'u1', { returnTo: '/dashboard?tab=1' });
+    expect(callback.status).toBe(302);
+    expect(callback.location).toBe(`${running.url}/dashboard?tab=1`);
+    expect(sessionToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const setCookie = callback.headers.getSetCookie().find((c) => c.startsWith('session='));
+    expect(setCookie).toMatch(/HttpOnly/i);
+    expect(setCookie).toMatch(/SameSite=Lax/i);
+
+    const viaCookie = await browser.request(`${running.url}/auth/session`);
+    expect(viaCookie.status).toBe(200);
+    const body = JSON.parse(viaCookie.text);
+    expect(body.user).toMatchObject({ email: 'u1@example.com', displayName: 'User 1' });
+    expect(body.session).toMatchObject({ issuer: expect.stringMatching(/^http:\/\/127\.0\.0\.1/), subject: 'u1' });
+    expect(body.session.sid).toEqual(expect.any(String));
+
+    const idToken = await vaultToken(redis, body.session.id, 'id_token');
+    expect(idToken).toBeDefined();
+    expect(decodeJwt(idToken as string).sid).toBe(body.session.sid);
+    expect(await vaultToken(redis, body.session.id, 'refresh_token')).toEqual(expect.any(String));
+
+    const viaBearer = await fetch(`${running.url}/auth/session`, { headers: bearer(sessionToken) });
+    expect(viaBearer.status).toBe(200);
+    expect((await viaBearer.json()).session.id).toBe(body.session.id);
+
+    // Only a hash of the session token is stored.
+    const stored = await withDb((db) => db.query('SELECT token_hash FROM sessions WHERE id = $1', [body.session.id]));
+    expect(stored.rows[0].token_hash).not.toContain(sessionToken);
+    expect(stored.rows[0].token_hash).toHaveLength(64);
+  });
+
+  it('a second login from a second cookie jar gives a second session with a different sid', async () => {
+    const first = await loginThroughOp(running.url, 'u2');
+    const second = await loginThroughOp(running.url, 'u2');
+    const a = JSON.parse((await first.browser.request(`${running.url}/auth/session`)).text).session;
+    const b = JSON.parse((await second.browser.request(`${running.url}/auth/session`)).text).session;
+    expect(a.id).not.toBe(b.id);
+    expect(a.sid).not.toBe(b.sid);
+    const list = JSON.parse((await first.browser.request(`${running.url}/auth/sessions`)).text).sessions;
+    expect(list.map((s: { id: string }) => s.id).sort()).toEqual([a.id, b.id].sort());
+    expect(list.find((s: { id: string }) => s.id === a.id).current).toBe(true);
+  });
+
+  it('replaying the callback (same state) is refused and creates no session', async () => {
+    const { browser, callbackUrl } = await authorizeAtOp(running.url, 'u3');
+    expect((await browser.request(callbackUrl)).status).toBe(302);
+    expect(await countSessions('u3')).toBe(1);
+    const replay = await browser.request(callbackUrl);
+    expect(replay.status).toBe(400);
+    expect(JSON.parse(replay.text).error).toBe('login_session_missing');
+    // Even with a (new) binding cookie the consumed state is gone.
+    const again = new Browser();
+    await again.request(`${running.url}/auth/oidc/login`);
+    const replayWithCookie = await again.request(callbackUrl);
+    expect(replayWithCookie.status).toBe(400);
+    expect(JSON.parse(replayWithCookie.text).error).toBe('invalid_state');
+    expect(await countSessions('u3')).toBe(1);
+  });
+
+  it('a callback without the browser-binding cookie is refused and creates no session', async () => {
+    const { callbackUrl } = await authorizeAtOp(running.url, 'u4');
+    const response = await fetch(callbackUrl, { redirect: 'manual' });
+    expect(response.status).toBe(400);
+    expect((await response.json()).error).toBe('login_session_missing');
+    expect(await countSessions('u4')).toBe(0);
+  });
+
+  it('a callback from another browser (other binding cookie) is refused and creates no session', async () => {
+    const { callbackUrl } = await authorizeAtOp(running.url, 'u5');
+    const attacker = new Browser();
+    await attacker.request(`${running.url}/auth/oidc/login`);
+    const response = await attacker.request(callbackUrl);
+    expect(response.status).toBe(400);
+    expect(JSON.parse(response.text).error).toBe('invalid_state');
+    expect(await countSessions('u5')).toBe(0);
+  });
+
+  it('a forged state is refused and creates no session', async () => {
+    const { browser, callbackUrl } = await authorizeAtOp(running.url, 'u6');
+    const forged = new URL(callbackUrl);
+    forged.searchParams.set('state', 'forged-state-value-0123456789abcdef');
+    const response = await browser.request(forged.href);
+    expect(response.status).toBe(400);
+    expect(JSON.parse(response.text).error).toBe('invalid_state');
+    expect(await countSessions('u6')).toBe(0);
+  });
+
+  it('error=access_denied from the OP (user cancels) ends cleanly with no session', async () => {
+    const browser = new Browser();
+    const loginPage = await browser.follow(await browser.request(`${running.url}/auth/oidc/login`));
+    const uid = /\/interaction\/([\w-]+)\/login/.exec(loginPage.text)?.[1];
+    const cancelled = await browser.follow(await browser.request(`${new URL(loginPage.url).origin}/interaction/${uid}/abort`), (url) =>
+      url.startsWith(`${running.url}/auth/oidc/callback`),
+    );
+    expect(cancelled.location).toContain('error=access_denied');
+    const response = await browser.request(cancelled.location as string);
+    expect(response.status).toBe(403);
+    expect(JSON.parse(response.text)).toEqual({ error: 'access_denied', message: 'The OpenID Provider answered: access_denied' });
+    expect(await browser.cookie(running.url, 'session')).toBeUndefined();
+  });
+
+  it.each(['//evil.com', '/\\evil.com', 'https://evil.com/', '/%2F%2Fevil.com', 'javascript:alert(1)'])(
+    'refuses the hostile return_to %j before going to the OP',
+    async (returnTo) => {
+      const response = await fetch(`${running.url}/auth/oidc/login?return_to=${encodeURIComponent(returnTo)}`, { redirect: 'manual' });
+      expect(response.status).toBe(400);
+      expect((await response.json()).error).toBe('invalid_return_to');
+    },
+  );
+
+  it('the login redirect carries PKCE S256, state and nonce, and sets a short-lived HttpOnly binding cookie', async () => {
+    const response = await fetch(`${running.url}/auth/oidc/login`, { redirect: 'manual' });
+    const location = new URL(response.headers.get('location') as string);
+    expect(location.searchParams.get('code_challenge_method')).toBe('S256');
+    expect(location.searchParams.get('code_challenge')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(location.searchParams.get('state')).toBeTruthy();
+    expect(location.searchParams.get('nonce')).toBeTruthy();
+    const tx = response.headers.getSetCookie().find((c) => c.startsWith('oidc_tx='));
+    expect(tx).toMatch(/HttpOnly/i);
+    expect(tx).toMatch(/Max-Age=600/);
+  });
+
+  it('revoking one of my sessions makes it answer 401 at once; a foreign or unknown id is 404', async () => {
+    const one = await loginThroughOp(running.url, 'u7');
+    const two = await loginThroughOp(running.url, 'u7');
+    const twoId = JSON.parse((await two.browser.request(`${running.url}/auth/session`)).text).session.id;
+    const other = await loginThroughOp(running.url, 'u8');
+    expect((await other.browser.request(`${running.url}/auth/sessions/${twoId}`, { method: 'DELETE' })).status).toBe(404);
+    expect((await one.browser.request(`${running.url}/auth/sessions/not-a-uuid`, { method: 'DELETE' })).status).toBe(400);
+    expect((await one.browser.request(`${running.url}/auth/sessions/${twoId}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await two.browser.request(`${running.url}/auth/session`)).status).toBe(401);
+    expect((await one.browser.request(`${running.url}/auth/session`)).status).toBe(200);
+    expect(await redis.exists(`oidc:vault:session:${twoId}:refresh_token`)).toBe(0);
+  });
+
+  it('no Redis value holds a token in clear, and no log line holds a token, code or cookie', async () => {
+    const { browser, sessionToken } = await loginThroughOp(running.url, 'u9');
+    const sessionId = JSON.parse((await browser.request(`${running.url}/auth/session`)).text).session.id;
+    const idToken = (await vaultToken(redis, sessionId, 'id_token')) as string;
+    const refreshToken = (await vaultToken(redis, sessionId, 'refresh_token')) as string;
+    expect(idToken).toMatch(/^eyJ/);
+    expect(refreshToken.length).toBeGreaterThan(10);
+
+    const keys = await redis.keys('*');
+    expect(keys.length).toBeGreaterThan(0);
+    for (const key of keys) {
+      if ((await redis.type(key)) !== 'string') continue;
+      const value = (await redis.get(key)) as string;
+      expect(value, key).not.toContain(idToken);
+      expect(value, key).not.toContain(refreshToken);
+      expect(value, key).not.toContain(sessionToken);
+      expect(value, key).not.toMatch(/eyJ[\w-]+\.eyJ/);
+    }
+    const logs = running.logs.join('\n');
+    expect(logs).toContain('login.success');
+    expect(logs).not.toContain(idToken);
+    expect(logs).not.toContain(refreshToken);
+    expect(logs).not.toContain(sessionToken);
+    expect(logs).not.toMatch(/eyJ[\w-]+\.eyJ/);
+    expect(logs).not.toMatch(/code=[\w-]{10,}/);
+  });
+
+  it('without a session the session routes answer 401', async () => {
+    expect((await fetch(`${running.url}/auth/session`)).status).toBe(401);
+    expect((await fetch(`${running.url}/auth/session`, { headers: bearer('x'.repeat(43)) })).status).toBe(401);
+    expect((await fetch(`${running.url}/auth/sessions`, { headers: { cookie: 'session=garbage' } })).status).toBe(401);
+  });
+});

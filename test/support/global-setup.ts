@@ -1,0 +1,131 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Redis from 'ioredis';
+import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import type { TestProject } from 'vitest/node';
+import { MIGRATIONS } from '../../migrations';
+import { dataSourceOptions } from '../../src/database.options';
+
+export interface E2eEnvironment {
+  databaseUrl: string;
+  redisUrl: string;
+  opUrl: string;
+  appPorts: [number, number];
+  clientId: string;
+  clientSecret: string;
+  jwksFile: string;
+  workDir: string;
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    e2e: E2eEnvironment;
+  }
+}
+
+const ADMIN_URL = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const DB_NAME = process.env.TEST_DB_NAME ?? 'oidc_rp_test';
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/15';
+
+let op: ChildProcess | undefined;
+
+/**
+ * Fresh test database (migrated from migrations/), an empty Redis database, and the development
+ * OpenID Provider on a free port with a client registered for the test app's ports.
+ */
+export async function setup(project: TestProject): Promise<void> {
+  const databaseUrl = await freshDatabase();
+  const redis = new Redis(REDIS_URL);
+  await redis.flushdb();
+  await redis.quit();
+
+  const [opPort, appPort, secondPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  const workDir = mkdtempSync(join(tmpdir(), 'oidc-e2e-'));
+  const jwksFile = join(workDir, 'op-jwks.json');
+  const usersFile = join(workDir, 'users.json');
+  writeFileSync(usersFile, JSON.stringify(testUsers()));
+  const opUrl = `http://127.0.0.1:${opPort}`;
+  const apps = [appPort, secondPort].map((p) => `http://127.0.0.1:${p}`);
+  const clientId = 'e2e-app';
+  const clientSecret = 'e2e-app-secret';
+
+  op = spawn(process.execPath, ['dev-idp/server.mjs'], {
+    env: {
+      ...process.env,
+      DEV_IDP_PORT: String(opPort),
+      DEV_IDP_ISSUER: opUrl,
+      DEV_IDP_CLIENT_ID: clientId,
+      DEV_IDP_CLIENT_SECRET: clientSecret,
+      DEV_IDP_REDIRECT_URIS: apps.map((a) => `${a}/auth/oidc/callback`).join(','),
+      DEV_IDP_POST_LOGOUT_REDIRECT_URIS: apps.map((a) => `${a}/logged-out`).join(','),
+      DEV_IDP_BACKCHANNEL_LOGOUT_URI: `${apps[0]}/auth/oidc/backchannel-logout`,
+      DEV_IDP_JWKS_FILE: jwksFile,
+      DEV_IDP_USERS_FILE: usersFile,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  op.stderr?.on('data', (d: Buffer) => {
+    const text = d.toString();
+    if (!text.includes('WARNING')) process.stderr.write(`[dev-idp] ${text}`);
+  });
+  await waitFor(`${opUrl}/.well-known/openid-configuration`);
+
+  project.provide('e2e', { databaseUrl, redisUrl: REDIS_URL, opUrl, appPorts: [appPort, secondPort], clientId, clientSecret, jwksFile, workDir });
+}
+
+export async function teardown(): Promise<void> {
+  op?.kill('SIGTERM');
+}
+
+async function freshDatabase(): Promise<string> {
+  const admin = new Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [DB_NAME]);
+  if (exists.rowCount === 0) await admin.query(`CREATE DATABASE "${DB_NAME}"`);
+  await admin.end();
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${DB_NAME}`;
+  const ds = new DataSource(dataSourceOptions(url.href, MIGRATIONS));
+  await ds.initialize();
+  await ds.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public;');
+  await ds.runMigrations();
+  await ds.destroy();
+  return url.href;
+}
+
+/** Test users at the dev OP: `u1`…`u60` (verified email), `unverified1`…`unverified5`. */
+function testUsers(): Record<string, unknown> {
+  const users: Record<string, unknown> = {};
+  for (let i = 1; i <= 60; i++) users[`u${i}`] = { password: `pw-u${i}`, email: `u${i}@example.com`, email_verified: true, name: `User ${i}` };
+  for (let i = 1; i <= 5; i++) users[`unverified${i}`] = { password: `pw-unverified${i}`, email: `unverified${i}@example.com`, email_verified: false, name: `Unverified ${i}` };
+  return users;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+async function waitFor(url: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  throw new Error(`dev OP did not start: ${url}`);
+}
