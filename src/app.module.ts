@@ -3,6 +3,7 @@ import { ConfigModule, ConfigService } from '@nestjs/config';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { AppConfig } from './config/app-config';
 import { dataSourceOptions } from './database.options';
+import { DemoPagesController } from './demo/demo-pages.controller';
 import { HealthController } from './health/health.controller';
 import { OidcModule } from './oidc';
 
@@ -23,7 +24,7 @@ export class AppModule {
           useFactory: (c: ConfigService) => c.getOrThrow('oidc'),
         }),
       ],
-      controllers: [HealthController],
+      controllers: [HealthController, DemoPagesController],
     };
   }
 }

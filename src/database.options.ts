@@ -8,7 +8,7 @@ import { OIDC_ENTITIES } from './oidc/entities';
  */
 export function dataSourceOptions(
   url: string,
-  migrations: DataSourceOptions['migrations'] = [join(__dirname, 'migrations', '*.js')],
+  migrations: DataSourceOptions['migrations'] = [join(__dirname, 'migrations', '[0-9]*.js')],
 ): DataSourceOptions {
   return {
     type: 'postgres',

@@ -84,7 +84,7 @@ class EnvReader {
    * (`javascript:`, `data:`), credentials in the URL and fragments.
    */
   url(name: string, value: string | undefined, allowHttp: boolean): string | undefined {
-    if (value === undefined) return undefined;
+    if (value === undefined || value === '') return undefined;
     let url: URL;
     try {
       url = new URL(value);

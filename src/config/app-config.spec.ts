@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, type Env, loadAppConfig } from './app-config';
+
+const KEY = Buffer.alloc(32, 7).toString('base64');
+
+const valid: Env = {
+  OIDC_ISSUER: 'https://sso.example.com/realms/acme',
+  OIDC_CLIENT_ID: 'app',
+  OIDC_CLIENT_SECRET: 'secret',
+  OIDC_REDIRECT_URI: 'https://app.example.com/auth/oidc/callback',
+  OIDC_TOKEN_ENCRYPTION_KEYS: `k1:${KEY}`,
+  OIDC_BIND_PAGE_URL: 'https://app.example.com/bind',
+};
+
+function problems(env: Env): string[] {
+  try {
+    loadAppConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe('loadAppConfig', () => {
+  it('applies the documented defaults', () => {
+    const config = loadAppConfig(valid);
+    expect(config.port).toBe(3000);
+    expect(config.databaseUrl).toBe('postgres://postgres@127.0.0.1:5432/oidc_rp');
+    expect(config.oidc).toMatchObject({
+      redisUrl: 'redis://127.0.0.1:6379',
+      scopes: 'openid profile email',
+      allowInsecureHttp: false,
+      idTokenTtlMs: 168 * 3_600_000,
+      sessionTtlMs: 7 * 86_400_000,
+      bindTokenTtlMs: 600_000,
+      unlinkedIdentity: 'bind',
+      bindAllowCreate: true,
+      sessionCookieName: 'session',
+      cookieSecure: true,
+      returnToAllowedHosts: [],
+    });
+    expect(config.oidc.postLogoutRedirectUri).toBeUndefined();
+    expect(config.oidc.tokenEncryptionKeys).toEqual([{ id: 'k1', key: Buffer.alloc(32, 7) }]);
+  });
+
+  it('accepts 7d and rotation keys, and never reads a malformed value as a default', () => {
+    const other = Buffer.alloc(32, 9).toString('base64');
+    const config = loadAppConfig({ ...valid, SESSION_TTL: '7d', OIDC_TOKEN_ENCRYPTION_KEYS: `new:${other},old:${KEY}` });
+    expect(config.oidc.sessionTtlMs).toBe(604_800_000);
+    expect(config.oidc.tokenEncryptionKeys.map((k) => k.id)).toEqual(['new', 'old']);
+  });
+
+  it.each<[string, Env, string]>([
+    ['missing issuer', { OIDC_ISSUER: undefined }, 'OIDC_ISSUER is required'],
+    ['http issuer', { OIDC_ISSUER: 'http://sso.example.com' }, 'OIDC_ISSUER must use https'],
+    ['relative issuer', { OIDC_ISSUER: 'sso.example.com' }, 'OIDC_ISSUER must be an absolute URL'],
+    ['missing client id', { OIDC_CLIENT_ID: '' }, 'OIDC_CLIENT_ID is required'],
+    ['missing client secret', { OIDC_CLIENT_SECRET: undefined }, 'OIDC_CLIENT_SECRET is required'],
+    ['bad duration', { SESSION_TTL: '7x' }, 'SESSION_TTL must be a duration like 30s, 15m, 168h or 7d, got "7x"'],
+    ['bad id token ttl', { OIDC_ID_TOKEN_TTL: '1w' }, 'OIDC_ID_TOKEN_TTL must be a duration'],
+    ['bad bind ttl', { OIDC_BIND_TOKEN_TTL: 'ten minutes' }, 'OIDC_BIND_TOKEN_TTL must be a duration'],
+    ['bind ttl too long', { OIDC_BIND_TOKEN_TTL: '2h' }, 'OIDC_BIND_TOKEN_TTL must be at most 1h'],
+    ['bad port', { PORT: '70000' }, 'PORT must be an integer from 1 to 65535'],
+    ['bad boolean', { OIDC_ALLOW_INSECURE_HTTP: 'yes' }, 'OIDC_ALLOW_INSECURE_HTTP must be true or false'],
+    ['bad policy', { OIDC_UNLINKED_IDENTITY: 'merge' }, 'OIDC_UNLINKED_IDENTITY must be one of bind, create, reject'],
+    ['bind without page', { OIDC_BIND_PAGE_URL: undefined }, 'OIDC_BIND_PAGE_URL is required when OIDC_UNLINKED_IDENTITY=bind'],
+    ['bind page javascript', { OIDC_BIND_PAGE_URL: 'javascript:alert(1)' }, 'OIDC_BIND_PAGE_URL must use https'],
+    ['missing keys', { OIDC_TOKEN_ENCRYPTION_KEYS: undefined }, 'OIDC_TOKEN_ENCRYPTION_KEYS is required'],
+    ['short key', { OIDC_TOKEN_ENCRYPTION_KEYS: 'k1:c2hvcnQ=' }, 'OIDC_TOKEN_ENCRYPTION_KEYS key "k1" must decode to 32 bytes, got 5'],
+    ['key without id', { OIDC_TOKEN_ENCRYPTION_KEYS: KEY }, 'OIDC_TOKEN_ENCRYPTION_KEYS entry 1 must look like kid:base64key'],
+    ['duplicate key id', { OIDC_TOKEN_ENCRYPTION_KEYS: `k1:${KEY},k1:${KEY}` }, 'OIDC_TOKEN_ENCRYPTION_KEYS key id "k1" is used twice'],
+    ['non-base64 key', { OIDC_TOKEN_ENCRYPTION_KEYS: 'k1:not base64!' }, 'OIDC_TOKEN_ENCRYPTION_KEYS key "k1" is not base64'],
+    ['relative post-logout uri', { OIDC_POST_LOGOUT_REDIRECT_URI: '/logged-out' }, 'OIDC_POST_LOGOUT_REDIRECT_URI must be an absolute URL'],
+    ['javascript post-logout uri', { OIDC_POST_LOGOUT_REDIRECT_URI: 'javascript:alert(1)' }, 'OIDC_POST_LOGOUT_REDIRECT_URI must use https'],
+    ['http post-logout uri', { OIDC_POST_LOGOUT_REDIRECT_URI: 'http://app.example.com/' }, 'OIDC_POST_LOGOUT_REDIRECT_URI must use https'],
+    ['http end-session endpoint', { OIDC_END_SESSION_ENDPOINT: 'http://sso.example.com/logout' }, 'OIDC_END_SESSION_ENDPOINT must use https'],
+    ['end-session with credentials', { OIDC_END_SESSION_ENDPOINT: 'https://u:p@sso.example.com/logout' }, 'OIDC_END_SESSION_ENDPOINT must not contain credentials'],
+    ['bad allowed host', { OIDC_RETURN_TO_ALLOWED_HOSTS: 'https://app.example.com' }, 'OIDC_RETURN_TO_ALLOWED_HOSTS entry "https://app.example.com" must be a host name'],
+    ['scopes without openid', { OIDC_SCOPES: 'profile email' }, 'OIDC_SCOPES must include "openid"'],
+    ['bad database url', { DATABASE_URL: 'mysql://x' }, 'DATABASE_URL must start with postgres:// or postgresql://'],
+    ['bad redis url', { REDIS_URL: 'http://x' }, 'REDIS_URL must start with redis:// or rediss://'],
+    ['bad cookie name', { SESSION_COOKIE_NAME: 'my session' }, 'SESSION_COOKIE_NAME must be 1-64 letters'],
+  ])('%s → names the variable', (_case, overrides, expected) => {
+    const found = problems({ ...valid, ...overrides });
+    expect(found.some((p) => p.startsWith(expected)), JSON.stringify(found)).toBe(true);
+  });
+
+  it('reports every problem at once, one per variable', () => {
+    const found = problems({ SESSION_TTL: '7x' });
+    expect(found).toEqual(
+      expect.arrayContaining([
+        'OIDC_ISSUER is required',
+        'OIDC_CLIENT_ID is required',
+        'OIDC_CLIENT_SECRET is required',
+        'OIDC_REDIRECT_URI is required',
+        expect.stringMatching(/^SESSION_TTL must be a duration/),
+      ]),
+    );
+    expect(found.filter((p) => p.startsWith('OIDC_ISSUER'))).toHaveLength(1);
+  });
+
+  it('allows http URLs only with OIDC_ALLOW_INSECURE_HTTP, and then drops the Secure cookie flag', () => {
+    const config = loadAppConfig({
+      ...valid,
+      OIDC_ALLOW_INSECURE_HTTP: 'true',
+      OIDC_ISSUER: 'http://localhost:4000',
+      OIDC_REDIRECT_URI: 'http://localhost:3000/auth/oidc/callback',
+      OIDC_POST_LOGOUT_REDIRECT_URI: 'http://localhost:3000/',
+    });
+    expect(config.oidc.cookieSecure).toBe(false);
+    expect(config.oidc.postLogoutRedirectUri).toBe('http://localhost:3000/');
+  });
+
+  it('does not require a bind page for the create and reject policies', () => {
+    expect(loadAppConfig({ ...valid, OIDC_BIND_PAGE_URL: undefined, OIDC_UNLINKED_IDENTITY: 'reject' }).oidc.unlinkedIdentity).toBe('reject');
+  });
+});
