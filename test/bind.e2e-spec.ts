@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashPassword } from '../src/oidc/crypto/secrets';
-import { type RunningApp, startApp, testRedis, vaultToken, withDb, decodeJwt } from './support/app';
+import { hashPassword, sha256 } from '../src/oidc/crypto/secrets';
+import { type RunningApp, startApp, testRedis, vaultToken, withDb, decodeJwt, jsonBody } from './support/app';
 import type { Browser } from './support/browser';
 import { loginThroughOp } from './support/flows';
 
@@ -54,7 +54,7 @@ describe('account binding (OIDC_UNLINKED_IDENTITY=bind)', () => {
     expect([...location.searchParams.keys()]).toEqual(['token']);
     expect(Buffer.from(token, 'base64url')).toHaveLength(32);
     expect(location.href).not.toMatch(/u20|eyJ/);
-    const ttl = await redis.pttl(`oidc:bind:${(await import('../src/oidc/crypto/secrets')).sha256(token)}`);
+    const ttl = await redis.pttl(`oidc:bind:${sha256(token)}`);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(600_000);
 
@@ -168,7 +168,7 @@ describe('account binding (OIDC_UNLINKED_IDENTITY=bind)', () => {
 
   it('create is refused when the OP did not verify the email', async () => {
     const { token } = await bindToken(app, 'unverified1');
-    const info = await fetch(`${app.url}/auth/oidc/bind?token=${token}`).then((r) => r.json());
+    const info = await fetch(`${app.url}/auth/oidc/bind?token=${token}`).then(jsonBody);
     expect(info.actions).toEqual({ confirm: true, create: false });
     const refused = await post(app, '/auth/oidc/bind/create', { token });
     expect(refused.status).toBe(403);
@@ -202,7 +202,7 @@ describe('account binding (OIDC_UNLINKED_IDENTITY=bind)', () => {
   });
 
   it('Swagger documents every bind route with its error statuses', async () => {
-    const doc = await fetch(`${app.url}/docs-json`).then((r) => r.json());
+    const doc = await fetch(`${app.url}/docs-json`).then(jsonBody);
     expect(Object.keys(doc.paths['/auth/oidc/bind'].get.responses)).toEqual(expect.arrayContaining(['200', '400', '410']));
     expect(Object.keys(doc.paths['/auth/oidc/bind/confirm'].post.responses)).toEqual(expect.arrayContaining(['200', '400', '401', '409', '410', '429']));
     expect(Object.keys(doc.paths['/auth/oidc/bind/create'].post.responses)).toEqual(expect.arrayContaining(['200', '400', '403', '409', '410']));
@@ -218,7 +218,7 @@ describe('account binding with creation disabled', () => {
 
   it('offers no create action and refuses create', async () => {
     const { token } = await bindToken(app, 'u33');
-    const info = await fetch(`${app.url}/auth/oidc/bind?token=${token}`).then((r) => r.json());
+    const info = await fetch(`${app.url}/auth/oidc/bind?token=${token}`).then(jsonBody);
     expect(info.actions.create).toBe(false);
     const refused = await post(app, '/auth/oidc/bind/create', { token });
     expect(refused.status).toBe(403);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser } from './support/browser';
 import { authorizeAtOp, bearer, loginThroughOp } from './support/flows';
-import { decodeJwt, type RunningApp, startApp, testRedis, vaultToken, withDb } from './support/app';
+import { decodeJwt, type RunningApp, startApp, testRedis, vaultToken, withDb, jsonBody } from './support/app';
 
 async function countSessions(subject: string): Promise<number> {
   return withDb(async (db) => Number((await db.query('SELECT count(*) FROM sessions WHERE subject = $1', [subject])).rows[0].count));
@@ -42,7 +42,7 @@ describe('login (authorization code + PKCE) against the development OP', () => {
 
     const viaBearer = await fetch(`${running.url}/auth/session`, { headers: bearer(sessionToken) });
     expect(viaBearer.status).toBe(200);
-    expect((await viaBearer.json()).session.id).toBe(body.session.id);
+    expect((await jsonBody(viaBearer)).session.id).toBe(body.session.id);
 
     // Only a hash of the session token is stored.
     const stored = await withDb((db) => db.query('SELECT token_hash FROM sessions WHERE id = $1', [body.session.id]));
@@ -82,7 +82,7 @@ describe('login (authorization code + PKCE) against the development OP', () => {
     const { callbackUrl } = await authorizeAtOp(running.url, 'u4');
     const response = await fetch(callbackUrl, { redirect: 'manual' });
     expect(response.status).toBe(400);
-    expect((await response.json()).error).toBe('login_session_missing');
+    expect((await jsonBody(response)).error).toBe('login_session_missing');
     expect(await countSessions('u4')).toBe(0);
   });
 
@@ -125,7 +125,7 @@ describe('login (authorization code + PKCE) against the development OP', () => {
     async (returnTo) => {
       const response = await fetch(`${running.url}/auth/oidc/login?return_to=${encodeURIComponent(returnTo)}`, { redirect: 'manual' });
       expect(response.status).toBe(400);
-      expect((await response.json()).error).toBe('invalid_return_to');
+      expect((await jsonBody(response)).error).toBe('invalid_return_to');
     },
   );
 

@@ -3,8 +3,7 @@ import { parseArgs } from 'node:util';
 import { DataSource } from 'typeorm';
 import { ConfigError, loadDatabaseUrl } from '../config/app-config';
 import { dataSourceOptions } from '../database.options';
-import { hashPassword } from '../oidc/crypto/secrets';
-import { UserEntity } from '../oidc/entities';
+import { createLocalUser, LocalUserError } from './local-user';
 
 const USAGE = `Creates a local user with a password (the account a bind confirm links to).
 
@@ -33,27 +32,17 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const email = values.email?.trim().toLowerCase();
-  if (!email || !/^[^\s@]+@[^\s@]+$/.test(email)) {
-    process.stderr.write(`--email must be an email address\n\n${USAGE}\n`);
-    return 2;
-  }
   const password = values['password-stdin'] ? await readStdin() : values.password;
-  if (!password || password.length < 8) {
-    process.stderr.write('the password must have at least 8 characters (--password or --password-stdin)\n');
-    return 2;
-  }
   const db = new DataSource(dataSourceOptions(loadDatabaseUrl(), []));
   await db.initialize();
   try {
-    const repo = db.getRepository(UserEntity);
-    if (await repo.exists({ where: { email } })) {
-      process.stderr.write(`a user with email ${email} already exists\n`);
-      return 1;
-    }
-    const user = await repo.save(repo.create({ email, displayName: values.name ?? null, passwordHash: await hashPassword(password) }));
+    const user = await createLocalUser(db, { email: values.email, name: values.name, password });
     process.stdout.write(`${JSON.stringify({ id: user.id, email: user.email, displayName: user.displayName })}\n`);
     return 0;
+  } catch (error) {
+    if (!(error instanceof LocalUserError)) throw error;
+    process.stderr.write(`${error.message}\n\n${USAGE}\n`);
+    return 2;
   } finally {
     await db.destroy();
   }

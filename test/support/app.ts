@@ -86,3 +86,8 @@ export function decodeJwt(jwt: string): Record<string, unknown> {
 export function randomId(): string {
   return randomBytes(6).toString('hex');
 }
+
+/** A response's JSON body, loosely typed for assertions. */
+export async function jsonBody(response: Response): Promise<any> {
+  return response.json();
+}
