@@ -1,23 +1,51 @@
-import swc from 'unplugin-swc';
-import { defineConfig } from 'vitest/config';
+import ts from 'typescript';
+import { defineConfig, type Plugin } from 'vitest/config';
 
-// SWC compiles the TypeScript so that NestJS decorator metadata is emitted (esbuild does not).
-const plugins = [swc.vite({ module: { type: 'es6' }, jsc: { target: 'es2022' } })];
+/**
+ * Compiles the TypeScript with TypeScript itself, so that NestJS gets the decorator metadata it
+ * injects by (esbuild does not emit it). Same options as tsconfig.json, ES modules for Vitest.
+ */
+function typescriptWithDecorators(): Plugin {
+  return {
+    name: 'typescript-decorator-metadata',
+    enforce: 'pre',
+    transform(code, id) {
+      if (!id.endsWith('.ts') || id.includes('/node_modules/')) return null;
+      const out = ts.transpileModule(code, {
+        fileName: id,
+        compilerOptions: {
+          module: ts.ModuleKind.ESNext,
+          target: ts.ScriptTarget.ES2022,
+          experimentalDecorators: true,
+          emitDecoratorMetadata: true,
+          esModuleInterop: true,
+          sourceMap: true,
+          inlineSources: true,
+        },
+      });
+      return { code: out.outputText, map: out.sourceMapText ? JSON.parse(out.sourceMapText) : null };
+    },
+  };
+}
+
+const plugins = [typescriptWithDecorators()];
 
 export default defineConfig({
+  oxc: false,
+  esbuild: false,
   plugins,
   test: {
     projects: [
       {
         plugins,
-        test: {
-          name: 'unit',
-          include: ['src/**/*.spec.ts'],
-          environment: 'node',
-        },
+        oxc: false,
+        esbuild: false,
+        test: { name: 'unit', include: ['src/**/*.spec.ts'], environment: 'node' },
       },
       {
         plugins,
+        oxc: false,
+        esbuild: false,
         test: {
           name: 'e2e',
           include: ['test/**/*.e2e-spec.ts'],
