@@ -1,4 +1,5 @@
 import { Inject, Logger, Module, type OnApplicationBootstrap } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
 import { PassportModule } from '@nestjs/passport';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { BackchannelLogoutController } from './controllers/backchannel-logout.controller';
@@ -8,7 +9,7 @@ import { LogoutController } from './controllers/logout.controller';
 import { SessionController } from './controllers/session.controller';
 import { TokenCipher } from './crypto/token-cipher';
 import { OIDC_ENTITIES } from './entities';
-import { BrowserErrorFilter, OidcExceptionFilter } from './errors/oidc-exception.filter';
+import { BrowserErrorFilter, OidcExceptionFilter, OidcRouteErrorFilter } from './errors/oidc-exception.filter';
 import { SessionGuard } from './guards/session.guard';
 import { SessionStrategy } from './guards/session.strategy';
 import { OIDC_MODULE_OPTIONS, OidcConfigurableModule } from './oidc.module-definition';
@@ -72,6 +73,7 @@ import { TokenVaultStore } from './stores/token-vault.store';
     SessionGuard,
     OidcExceptionFilter,
     BrowserErrorFilter,
+    { provide: APP_FILTER, useClass: OidcRouteErrorFilter },
   ],
   exports: [SessionGuard, SessionService, IdpClientService, OIDC_REDIS],
 })

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { INestApplication } from '@nestjs/common';
 import Redis from 'ioredis';
@@ -42,7 +43,10 @@ export function testEnv(overrides: Env = {}, index = 0): Env {
 export interface RunningApp {
   app: INestApplication;
   url: string;
-  /** Every log line the app wrote (JSON). */
+  /**
+   * Every log line written in this test file (JSON). Nest's Logger is process-wide, so with two
+   * apps in one process the lines of both land here.
+   */
   logs: string[];
   close(): Promise<void>;
 }
@@ -50,7 +54,7 @@ export interface RunningApp {
 /** Boots the real AppModule (as main.ts does) listening on a test port. */
 export async function startApp(overrides: Env = {}, index = 0): Promise<RunningApp> {
   const config = loadAppConfig(testEnv(overrides, index));
-  const logs: string[] = [];
+  const logs = capturedLogs;
   const app = await createApp(config, new JsonLogger((line) => logs.push(line), 'debug'));
   await app.listen(config.port, '127.0.0.1');
   return { app, url: appUrl(index), logs, close: () => app.close() };
@@ -69,6 +73,8 @@ export async function withDb<T>(work: (db: Client) => Promise<T>): Promise<T> {
     await db.end();
   }
 }
+
+const capturedLogs: string[] = [];
 
 export const testCipher = new TokenCipher([TEST_KEY]);
 
@@ -90,4 +96,38 @@ export function randomId(): string {
 /** A response's JSON body, loosely typed for assertions. */
 export async function jsonBody(response: Response): Promise<any> {
   return response.json();
+}
+
+/**
+ * Runs the built app (`node dist/main.js`, as in production) in its own process: what a second
+ * instance behind a load balancer is. `npm test` builds first.
+ */
+export async function startAppProcess(overrides: Env = {}, index = 1): Promise<RunningApp> {
+  const logs: string[] = [];
+  const child = spawn(process.execPath, ['dist/main.js'], { env: { ...process.env, ...testEnv(overrides, index) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.on('data', (chunk: Buffer) => logs.push(...chunk.toString().split('\n').filter(Boolean)));
+  child.stderr.on('data', (chunk: Buffer) => logs.push(...chunk.toString().split('\n').filter(Boolean)));
+  const url = appUrl(index);
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`app process exited: ${logs.join('\n')}`);
+    try {
+      if ((await fetch(`${url}/auth/session`)).status === 401) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`app process did not start: ${logs.join('\n')}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    app: undefined as unknown as INestApplication,
+    url,
+    logs,
+    close: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
 }

@@ -1,5 +1,6 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Inject, Logger } from '@nestjs/common';
-import type { Response } from 'express';
+import { BaseExceptionFilter } from '@nestjs/core';
+import type { Request, Response } from 'express';
 import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
 import { OidcError, type OidcErrorCode } from './oidc-error';
@@ -34,7 +35,7 @@ export function toErrorBody(exception: unknown, logger: Logger): { status: numbe
     logger.warn({ msg: 'request.rejected', error: code, status: error.status, type: error.type });
     return { status: error.status, body: { error: code, message: error.status === 413 ? 'Request body is too large' : 'Malformed request body' } };
   }
-  logger.error({ msg: 'request.failed', error: 'internal_error', name: error?.name, code: error?.code });
+  logger.error({ msg: 'request.failed', error: 'internal_error', name: error?.name, errorCode: error?.code });
   return { status: 500, body: { error: 'internal_error' satisfies OidcErrorCode, message: 'Internal server error' } };
 }
 
@@ -84,5 +85,23 @@ export class BackchannelErrorFilter implements ExceptionFilter {
     const { status, body } = toErrorBody(exception, this.logger);
     const error = status >= 500 ? (status === 503 ? 'temporarily_unavailable' : 'server_error') : 'invalid_request';
     res.status(status >= 500 ? status : 400).setHeader('Cache-Control', 'no-store').json({ error, error_description: body.message });
+  }
+}
+
+/**
+ * Registered app-wide by `OidcModule` for what happens before a route runs (body parsing: oversized
+ * or malformed bodies). On the module's own routes it answers in the module's error shapes; every
+ * other route keeps Nest's default handling.
+ */
+@Catch()
+export class OidcRouteErrorFilter extends BaseExceptionFilter {
+  private readonly json = new OidcExceptionFilter();
+  private readonly backchannel = new BackchannelErrorFilter();
+
+  override catch(exception: unknown, host: ArgumentsHost): void {
+    const path = host.switchToHttp().getRequest<Request>().path ?? '';
+    if (path.startsWith('/auth/oidc/backchannel-logout')) return this.backchannel.catch(exception, host);
+    if (path.startsWith('/auth/oidc/') || path === '/auth/session' || path.startsWith('/auth/sessions')) return this.json.catch(exception, host);
+    super.catch(exception, host);
   }
 }

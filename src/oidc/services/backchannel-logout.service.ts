@@ -47,7 +47,7 @@ export class BackchannelLogoutService {
       await this.sessions.dropTokens(revoked, 'backchannel_logout');
     } catch (error) {
       await this.jtis.release(claims.iss, claims.jti).catch(() => undefined);
-      this.logger.error({ msg: 'bcl.failed', name: (error as Error)?.name, code: (error as { code?: string })?.code });
+      this.logger.error({ msg: 'bcl.failed', name: (error as Error)?.name, errorCode: (error as { code?: string })?.code });
       throw new OidcError('service_unavailable', 'The logout could not be recorded; retry later');
     }
     this.logger.log({

@@ -1,0 +1,267 @@
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { generateKeyPair, importJWK, type JWTPayload, SignJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { e2e, type RunningApp, startApp, startAppProcess, testRedis, withDb } from './support/app';
+import { Browser, parseForm } from './support/browser';
+import { bearer, loginThroughOp } from './support/flows';
+import { TcpProxy } from './support/tcp-proxy';
+
+const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+
+interface Device {
+  browser: Browser;
+  token: string;
+  sessionId: string;
+  sid: string;
+  subject: string;
+}
+
+async function device(appBase: string, username: string): Promise<Device> {
+  const { browser, sessionToken } = await loginThroughOp(appBase, username);
+  const me = JSON.parse((await browser.request(`${appBase}/auth/session`)).text);
+  return { browser, token: sessionToken as string, sessionId: me.session.id, sid: me.session.sid, subject: me.session.subject };
+}
+
+async function status(appBase: string, d: Device): Promise<number> {
+  return (await fetch(`${appBase}/auth/session`, { headers: bearer(d.token) })).status;
+}
+
+/** Signs out at the OP itself (its end_session endpoint, confirmed in the OP's form), in the device's browser. */
+async function signOutAtOp(d: Device): Promise<number> {
+  const confirm = await d.browser.request(`${e2e().opUrl}/session/end`);
+  expect(confirm.status).toBe(200);
+  const form = parseForm(confirm.text, confirm.url);
+  const done = await d.browser.request(form.action, { form: { ...form.fields, logout: 'yes' } });
+  return done.status;
+}
+
+/** The dev OP's own signing key (it publishes the public half at its jwks_uri). */
+async function opKey() {
+  const jwk = JSON.parse(readFileSync(e2e().jwksFile, 'utf8')).keys[0];
+  return { key: await importJWK(jwk, 'RS256'), kid: jwk.kid as string, publicJwk: { kty: jwk.kty, n: jwk.n, e: jwk.e } };
+}
+
+async function logoutToken(claims: JWTPayload, header: Record<string, unknown> = {}): Promise<string> {
+  const { key, kid } = await opKey();
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ iss: e2e().opUrl, aud: e2e().clientId, iat: now, exp: now + 120, jti: randomUUID(), events: { [EVENT]: {} }, ...claims })
+    .setProtectedHeader({ alg: 'RS256', kid, typ: 'logout+jwt', ...header })
+    .sign(key);
+}
+
+function postForm(appBase: string, body: string, contentType = 'application/x-www-form-urlencoded') {
+  return fetch(`${appBase}/auth/oidc/backchannel-logout`, { method: 'POST', headers: { 'content-type': contentType }, body });
+}
+
+function postToken(appBase: string, token: string) {
+  return postForm(appBase, new URLSearchParams({ logout_token: token }).toString());
+}
+
+function b64(value: unknown): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64url');
+}
+
+describe('Back-Channel Logout 1.0', () => {
+  let app: RunningApp;
+  let second: RunningApp;
+  const redis = testRedis();
+
+  beforeAll(async () => {
+    app = await startApp({ OIDC_UNLINKED_IDENTITY: 'create' }, 0);
+    second = await startAppProcess({ OIDC_UNLINKED_IDENTITY: 'create' }, 1);
+  });
+  afterAll(async () => {
+    await second.close();
+    await app.close();
+    await redis.quit();
+  });
+
+  it('the user signs out at the OP: by the time the OP answers, the app session answers 401', async () => {
+    const d = await device(app.url, 'u50');
+    expect(await status(app.url, d)).toBe(200);
+    expect(await redis.exists(`oidc:vault:session:${d.sessionId}:refresh_token`)).toBe(1);
+    expect(await signOutAtOp(d)).toBeLessThan(400);
+    expect(await status(app.url, d)).toBe(401);
+    expect(await redis.exists(`oidc:vault:session:${d.sessionId}:refresh_token`, `oidc:vault:session:${d.sessionId}:id_token`)).toBe(0);
+    const row = await withDb(async (db) => (await db.query('SELECT revoked_reason FROM sessions WHERE id = $1', [d.sessionId])).rows[0]);
+    expect(row.revoked_reason).toBe('backchannel_logout');
+    expect(app.logs.some((l) => l.includes('"bcl.accepted"') && l.includes('"by":"sid"'))).toBe(true);
+  });
+
+  it('two devices with different OP sessions: signing out one sid leaves the other alive', async () => {
+    const a = await device(app.url, 'u51');
+    const b = await device(app.url, 'u51');
+    expect(a.sid).not.toBe(b.sid);
+    await signOutAtOp(a);
+    expect(await status(app.url, a)).toBe(401);
+    expect(await status(app.url, b)).toBe(200);
+  });
+
+  it('a token with sid and sub revokes only the sid\'s sessions', async () => {
+    const a = await device(app.url, 'u52');
+    const b = await device(app.url, 'u52');
+    const response = await postToken(app.url, await logoutToken({ sub: 'u52', sid: a.sid }));
+    expect(response.status).toBe(200);
+    expect(await status(app.url, a)).toBe(401);
+    expect(await status(app.url, b)).toBe(200);
+  });
+
+  it('a token with sub and no sid ends all of that user\'s sessions (and only theirs)', async () => {
+    const a = await device(app.url, 'u53');
+    const b = await device(app.url, 'u53');
+    const other = await device(app.url, 'u54');
+    const response = await postToken(app.url, await logoutToken({ sub: 'u53' }));
+    expect(response.status).toBe(200);
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    expect(await response.text()).toBe('');
+    expect(await status(app.url, a)).toBe(401);
+    expect(await status(app.url, b)).toBe(401);
+    expect(await status(app.url, other)).toBe(200);
+  });
+
+  it('a token that matches no session is still a success', async () => {
+    const response = await postToken(app.url, await logoutToken({ sid: 'no-such-sid' }));
+    expect(response.status).toBe(200);
+  });
+
+  describe('every invalid logout token gets 400 and changes no session', () => {
+    let victim: Device;
+    beforeAll(async () => {
+      victim = await device(app.url, 'u55');
+    });
+
+    const now = () => Math.floor(Date.now() / 1000);
+    const cases: Array<[string, () => Promise<Response>]> = [
+      ['alg none', async () => postToken(app.url, `${b64({ alg: 'none', typ: 'logout+jwt' })}.${b64({ iss: e2e().opUrl, aud: e2e().clientId, iat: now(), exp: now() + 60, jti: randomUUID(), events: { [EVENT]: {} }, sid: victim.sid })}.`)],
+      ['HMAC signed with the OP public key', async () => {
+        const { publicJwk, kid } = await opKey();
+        const { createPublicKey } = await import('node:crypto');
+        const pem = createPublicKey({ key: publicJwk, format: 'jwk' }).export({ type: 'spki', format: 'pem' });
+        const token = await new SignJWT({ iss: e2e().opUrl, aud: e2e().clientId, iat: now(), exp: now() + 60, jti: randomUUID(), events: { [EVENT]: {} }, sid: victim.sid })
+          .setProtectedHeader({ alg: 'HS256', kid, typ: 'logout+jwt' })
+          .sign(Buffer.from(pem));
+        return postToken(app.url, token);
+      }],
+      ['signed by an unknown key', async () => {
+        const { privateKey } = await generateKeyPair('RS256');
+        const token = await new SignJWT({ iss: e2e().opUrl, aud: e2e().clientId, iat: now(), exp: now() + 60, jti: randomUUID(), events: { [EVENT]: {} }, sid: victim.sid })
+          .setProtectedHeader({ alg: 'RS256', kid: 'attacker-key' })
+          .sign(privateKey);
+        return postToken(app.url, token);
+      }],
+      ['signed by another key claiming the OP kid', async () => {
+        const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+        const { kid } = await opKey();
+        const token = await new SignJWT({ iss: e2e().opUrl, aud: e2e().clientId, iat: now(), exp: now() + 60, jti: randomUUID(), events: { [EVENT]: {} }, sid: victim.sid })
+          .setProtectedHeader({ alg: 'RS256', kid })
+          .sign(privateKey);
+        return postToken(app.url, token);
+      }],
+      ['wrong iss', async () => postToken(app.url, await logoutToken({ sid: victim.sid, iss: 'https://evil.example.com' }))],
+      ['wrong aud', async () => postToken(app.url, await logoutToken({ sid: victim.sid, aud: 'another-client' }))],
+      ['expired', async () => postToken(app.url, await logoutToken({ sid: victim.sid, iat: now() - 600, exp: now() - 300 }))],
+      ['no exp', async () => postToken(app.url, await logoutToken({ sid: victim.sid, exp: undefined }))],
+      ['iat in the future', async () => postToken(app.url, await logoutToken({ sid: victim.sid, iat: now() + 600, exp: now() + 900 }))],
+      ['no iat', async () => postToken(app.url, await logoutToken({ sid: victim.sid, iat: undefined }))],
+      ['missing jti', async () => postToken(app.url, await logoutToken({ sid: victim.sid, jti: undefined }))],
+      ['events missing', async () => postToken(app.url, await logoutToken({ sid: victim.sid, events: undefined }))],
+      ['events member not an object', async () => postToken(app.url, await logoutToken({ sid: victim.sid, events: { [EVENT]: 'yes' } }))],
+      ['events member null', async () => postToken(app.url, await logoutToken({ sid: victim.sid, events: { [EVENT]: null } }))],
+      ['events as an array', async () => postToken(app.url, await logoutToken({ sid: victim.sid, events: [EVENT] }))],
+      ['events of another kind', async () => postToken(app.url, await logoutToken({ sid: victim.sid, events: { 'http://example.com/other': {} } }))],
+      ['a nonce', async () => postToken(app.url, await logoutToken({ sid: victim.sid, nonce: 'n-0S6_WzA2Mj' }))],
+      ['neither sub nor sid', async () => postToken(app.url, await logoutToken({}))],
+      ['sid not a string', async () => postToken(app.url, await logoutToken({ sid: 42 as unknown as string }))],
+      ['wrong typ', async () => postToken(app.url, await logoutToken({ sid: victim.sid }, { typ: 'at+jwt' }))],
+      ['typ of an ID token', async () => postToken(app.url, await logoutToken({ sid: victim.sid }, { typ: 'id_token+jwt' }))],
+      ['malformed JWT', async () => postToken(app.url, 'not.a.jwt')],
+      ['two-part JWT', async () => postToken(app.url, 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0')],
+      ['missing logout_token', async () => postForm(app.url, 'something=else')],
+      ['empty body', async () => postForm(app.url, '')],
+      ['JSON body', async () => postForm(app.url, JSON.stringify({ logout_token: await logoutToken({ sid: victim.sid }) }), 'application/json')],
+      ['text body', async () => postForm(app.url, `logout_token=${await logoutToken({ sid: victim.sid })}`, 'text/plain')],
+      ['oversized body', async () => postForm(app.url, `logout_token=${'a'.repeat(100_000)}`)],
+      ['oversized token within the body limit', async () => postForm(app.url, `logout_token=${'a'.repeat(20_000)}`)],
+    ];
+
+    it.each(cases)('%s', async (_name, send) => {
+      const response = await send();
+      expect(response.status).toBe(400);
+      expect(response.headers.get('cache-control')).toBe('no-store');
+      const body = await response.json();
+      expect(body).toEqual({ error: 'invalid_request', error_description: expect.any(String) });
+      expect(await status(app.url, victim)).toBe(200);
+    });
+
+    it('a replayed jti', async () => {
+      const token = await logoutToken({ sid: `unused-${randomUUID()}` });
+      expect((await postToken(app.url, token)).status).toBe(200);
+      const replay = await postToken(app.url, token);
+      expect(replay.status).toBe(400);
+      expect((await replay.json()).error_description).toMatch(/already used/);
+      expect(app.logs.some((l) => l.includes('"bcl.replay"'))).toBe(true);
+      expect(await status(app.url, victim)).toBe(200);
+    });
+
+    it('the replay key lives no longer than the token (plus tolerance)', async () => {
+      await postToken(app.url, await logoutToken({ sid: `unused-${randomUUID()}` }));
+      const keys = await redis.keys('oidc:bcl-jti:*');
+      expect(keys.length).toBeGreaterThan(0);
+      for (const key of keys) {
+        const ttl = await redis.ttl(key);
+        expect(ttl).toBeGreaterThan(0);
+        expect(ttl).toBeLessThanOrEqual(120 + 30 + 1);
+      }
+    });
+  });
+
+  it('Postgres down during the revocation: an error, and the same token succeeds once it is back (jti released)', async () => {
+    const port = await freePort();
+    const proxy = new TcpProxy('127.0.0.1', 5432, port);
+    await proxy.start();
+    const dbUrl = new URL(e2e().databaseUrl);
+    dbUrl.host = `127.0.0.1:${port}`;
+    await second.close();
+    const flaky = await startAppProcess({ OIDC_UNLINKED_IDENTITY: 'create', DATABASE_URL: dbUrl.href }, 1);
+    try {
+      const d = await device(app.url, 'u56');
+      const token = await logoutToken({ sid: d.sid });
+      await proxy.stop();
+      const failed = await postToken(flaky.url, token);
+      expect(failed.status).toBe(503);
+      expect(await failed.json()).toEqual({ error: 'temporarily_unavailable', error_description: 'The logout could not be recorded; retry later' });
+      expect(await status(app.url, d)).toBe(200);
+
+      await proxy.start();
+      const retried = await postToken(flaky.url, token);
+      expect(retried.status).toBe(200);
+      expect(await status(app.url, d)).toBe(401);
+    } finally {
+      await flaky.close();
+      await proxy.stop();
+      second = await startAppProcess({ OIDC_UNLINKED_IDENTITY: 'create' }, 1);
+    }
+  });
+
+  it('two app instances (two processes): a logout_token sent to one makes the session answer 401 on the other', async () => {
+    const d = await device(second.url, 'u57');
+    expect(await status(second.url, d)).toBe(200);
+    // The OP's back-channel URI is the first instance; the user signs out at the OP.
+    expect(await signOutAtOp(d)).toBeLessThan(400);
+    expect(await status(second.url, d)).toBe(401);
+    expect(await status(app.url, d)).toBe(401);
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
