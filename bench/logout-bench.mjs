@@ -1,0 +1,202 @@
+// Benchmark: back-channel logout and authenticated GET /auth/session at 1,000 and 1,000,000 sessions.
+// Runs the built app (node dist/main.js) and the development OP against a dedicated database
+// (oidc_rp_bench, recreated), seeds the sessions with SQL, and prints median/p99 latencies and the
+// EXPLAIN of the lookup and revocation queries.   npm run build && npm run bench [-- --sizes 1000,1000000]
+import { spawn } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { importJWK, SignJWT } from 'jose';
+import pg from 'pg';
+
+const { values } = parseArgs({ options: { sizes: { type: 'string', default: '1000,1000000' }, samples: { type: 'string', default: '300' } } });
+const sizes = values.sizes.split(',').map(Number);
+const SAMPLES = Number(values.samples);
+const ADMIN = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const DB = 'oidc_rp_bench';
+const dbUrl = ADMIN.replace(/\/[^/]*$/, `/${DB}`);
+const OP_PORT = 4790;
+const APP_PORT = 3790;
+const ISSUER = `http://127.0.0.1:${OP_PORT}`;
+const APP = `http://127.0.0.1:${APP_PORT}`;
+const CLIENT = 'bench-app';
+const work = mkdtempSync(join(tmpdir(), 'oidc-bench-'));
+const jwksFile = join(work, 'jwks.json');
+const children = [];
+
+const tokenOf = (i) => createHash('sha256').update(`bench-${i}`).digest('base64url');
+
+function start(args, env) {
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(child);
+  return child;
+}
+
+async function waitFor(url, ok) {
+  for (let i = 0; i < 200; i++) {
+    try {
+      if (ok((await fetch(url)).status)) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`not up: ${url}`);
+}
+
+async function freshDatabase() {
+  const admin = new pg.Client({ connectionString: ADMIN });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${DB}`);
+  await admin.end();
+  const migrate = spawn(process.execPath, ['node_modules/typeorm/cli.js', 'migration:run', '-d', 'dist/data-source.js'], {
+    env: { ...process.env, DATABASE_URL: dbUrl },
+    stdio: 'ignore',
+  });
+  await new Promise((resolve, reject) => migrate.on('exit', (code) => (code === 0 ? resolve() : reject(new Error('migration failed')))));
+}
+
+/** Seeds `total` live sessions: 1 user per 10 sessions, one sid per session, token = sha256('bench-i'). */
+async function seedTo(db, from, total) {
+  const step = 100_000;
+  for (let lo = from; lo < total; lo += step) {
+    const hi = Math.min(total, lo + step) - 1;
+    await db.query(
+      `INSERT INTO users (id, email, display_name)
+       SELECT md5('user-' || g)::uuid, 'bench' || g || '@example.com', 'Bench ' || g
+         FROM generate_series($1::int, $2::int) g WHERE g % 10 = 0
+       ON CONFLICT DO NOTHING`,
+      [lo, hi],
+    );
+    await db.query(
+      `INSERT INTO sessions (user_id, token_hash, issuer, subject, oidc_sid, expires_at)
+       SELECT md5('user-' || (g / 10 * 10))::uuid,
+              encode(sha256(convert_to(rtrim(translate(encode(sha256(convert_to('bench-' || g, 'UTF8')), 'base64'), '+/', '-_'), '='), 'UTF8')), 'hex'),
+              $3, 'bench-sub-' || (g / 10 * 10), 'bench-sid-' || g, now() + interval '7 days'
+         FROM generate_series($1::int, $2::int) g`,
+      [lo, hi, ISSUER],
+    );
+  }
+  await db.query('ANALYZE sessions; ANALYZE users;');
+}
+
+async function logoutToken(key, kid, claims) {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ iss: ISSUER, aud: CLIENT, iat: now, exp: now + 120, jti: randomUUID(), events: { 'http://schemas.openid.net/event/backchannel-logout': {} }, ...claims })
+    .setProtectedHeader({ alg: 'RS256', kid, typ: 'logout+jwt' })
+    .sign(key);
+}
+
+async function time(fn) {
+  const t = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - t) / 1e6;
+}
+
+function stats(samples) {
+  const s = [...samples].sort((a, b) => a - b);
+  const at = (q) => s[Math.min(s.length - 1, Math.floor(q * s.length))];
+  return { median: at(0.5), p99: at(0.99) };
+}
+
+async function measure(size, key, kid, used) {
+  const pick = () => {
+    for (;;) {
+      const i = Math.floor(Math.random() * size);
+      if (!used.has(i)) {
+        used.add(i);
+        return i;
+      }
+    }
+  };
+  // Warm up both paths (connections, JWKS, plans).
+  for (let n = 0; n < 30; n++) {
+    await fetch(`${APP}/auth/session`, { headers: { authorization: `Bearer ${tokenOf(pick())}` } });
+  }
+  const sessionTimes = [];
+  for (let n = 0; n < SAMPLES; n++) {
+    const token = tokenOf(pick());
+    sessionTimes.push(
+      await time(async () => {
+        const r = await fetch(`${APP}/auth/session`, { headers: { authorization: `Bearer ${token}` } });
+        if (r.status !== 200) throw new Error(`GET /auth/session → ${r.status}`);
+        await r.arrayBuffer();
+      }),
+    );
+  }
+  const logoutTimes = [];
+  for (let n = 0; n < SAMPLES + 30; n++) {
+    const body = new URLSearchParams({ logout_token: await logoutToken(key, kid, { sid: `bench-sid-${pick()}` }) }).toString();
+    const ms = await time(async () => {
+      const r = await fetch(`${APP}/auth/oidc/backchannel-logout`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+      if (r.status !== 200) throw new Error(`back-channel logout → ${r.status} ${await r.text()}`);
+    });
+    if (n >= 30) logoutTimes.push(ms);
+  }
+  return { session: stats(sessionTimes), logout: stats(logoutTimes) };
+}
+
+async function explain(db) {
+  const plans = {
+    'session lookup (per request)': [`SELECT s.id FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()`, [createHash('sha256').update(tokenOf(7)).digest('hex')]],
+    'revoke by (issuer, sid)': [`UPDATE sessions SET revoked_at = now(), revoked_reason = 'backchannel_logout' WHERE issuer = $1 AND oidc_sid = $2 AND oidc_sid IS NOT NULL AND revoked_at IS NULL RETURNING id`, [ISSUER, 'bench-sid-8']],
+    'revoke by (issuer, subject)': [`UPDATE sessions SET revoked_at = now(), revoked_reason = 'backchannel_logout' WHERE issuer = $1 AND subject = $2 AND revoked_at IS NULL RETURNING id`, [ISSUER, 'bench-sub-20']],
+  };
+  for (const [name, [sql, params]] of Object.entries(plans)) {
+    await db.query('BEGIN');
+    const { rows } = await db.query(`EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ${sql}`, params);
+    await db.query('ROLLBACK');
+    console.log(`  EXPLAIN ${name}:\n${rows.map((r) => `    ${r['QUERY PLAN']}`).join('\n')}`);
+  }
+}
+
+async function main() {
+  await freshDatabase();
+  start(['dev-idp/server.mjs'], { DEV_IDP_PORT: String(OP_PORT), DEV_IDP_ISSUER: ISSUER, DEV_IDP_CLIENT_ID: CLIENT, DEV_IDP_JWKS_FILE: jwksFile, DEV_IDP_APP_URL: APP });
+  await waitFor(`${ISSUER}/.well-known/openid-configuration`, (s) => s === 200);
+  const jwk = JSON.parse(readFileSync(jwksFile, 'utf8')).keys[0];
+  const key = await importJWK(jwk, 'RS256');
+  start(['dist/main.js'], {
+    PORT: String(APP_PORT),
+    DATABASE_URL: dbUrl,
+    REDIS_URL: 'redis://127.0.0.1:6379/14',
+    OIDC_ISSUER: ISSUER,
+    OIDC_CLIENT_ID: CLIENT,
+    OIDC_CLIENT_SECRET: 'demo-app-secret-change-me',
+    OIDC_REDIRECT_URI: `${APP}/auth/oidc/callback`,
+    OIDC_ALLOW_INSECURE_HTTP: 'true',
+    OIDC_TOKEN_ENCRYPTION_KEYS: `b:${Buffer.alloc(32, 1).toString('base64')}`,
+    OIDC_UNLINKED_IDENTITY: 'create',
+  });
+  await waitFor(`${APP}/health`, (s) => s === 200);
+
+  const db = new pg.Client({ connectionString: dbUrl });
+  await db.connect();
+  const results = [];
+  let seeded = 0;
+  for (const size of sizes) {
+    const started = Date.now();
+    await seedTo(db, seeded, size);
+    seeded = size;
+    console.log(`\n${size.toLocaleString('en')} sessions (seeded in ${((Date.now() - started) / 1000).toFixed(1)} s)`);
+    const r = await measure(size, key, jwk.kid, new Set());
+    results.push({ size, ...r });
+    console.log(`  GET /auth/session          median ${r.session.median.toFixed(2)} ms   p99 ${r.session.p99.toFixed(2)} ms`);
+    console.log(`  back-channel logout (sid)  median ${r.logout.median.toFixed(2)} ms   p99 ${r.logout.p99.toFixed(2)} ms`);
+    await explain(db);
+  }
+  if (results.length > 1) {
+    const [first, last] = [results[0], results[results.length - 1]];
+    console.log(`\nratio ${last.size.toLocaleString('en')} / ${first.size.toLocaleString('en')} (median): session ${(last.session.median / first.session.median).toFixed(2)}×, logout ${(last.logout.median / first.logout.median).toFixed(2)}×`);
+  }
+  await db.end();
+}
+
+main()
+  .catch((error) => {
+    console.error(error);
+    process.exitCode = 1;
+  })
+  .finally(() => children.forEach((c) => c.kill('SIGTERM')));
