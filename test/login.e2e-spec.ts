@@ -181,9 +181,79 @@ describe('login (authorization code + PKCE) against the development OP', () => {
     expect(logs).not.toMatch(/code=[\w-]{10,}/);
   });
 
+  it('an iss response parameter that is not the issuer is refused and creates no session', async () => {
+    const { browser, callbackUrl } = await authorizeAtOp(running.url, 'u10');
+    const tampered = new URL(callbackUrl);
+    expect(tampered.searchParams.get('iss')).toBeTruthy();
+    tampered.searchParams.set('iss', 'https://evil.example.com');
+    const response = await browser.request(tampered.href);
+    expect(response.status).toBe(400);
+    expect(JSON.parse(response.text).error).toBe('code_exchange_failed');
+    expect(await countSessions('u10')).toBe(0);
+  });
+
+  it('a vault value copied under another session\'s key fails to decrypt and is treated as missing (and logged)', async () => {
+    const a = await loginThroughOp(running.url, 'u11');
+    const b = await loginThroughOp(running.url, 'u11');
+    const idA = JSON.parse((await a.browser.request(`${running.url}/auth/session`)).text).session.id;
+    const idB = JSON.parse((await b.browser.request(`${running.url}/auth/session`)).text).session.id;
+    await redis.set(`oidc:vault:session:${idB}:id_token`, (await redis.get(`oidc:vault:session:${idA}:id_token`)) as string);
+    const out = await b.browser.request(`${running.url}/auth/oidc/logout`, { json: {} });
+    expect(out.status).toBe(200);
+    expect(JSON.parse(out.text)).toEqual({});
+    expect(running.logs.some((l) => l.includes('"vault.undecryptable"') && l.includes(idB))).toBe(true);
+  });
+
+  it('GET /health reports Postgres, Redis and discovery; Swagger lists every route', async () => {
+    const health = await fetch(`${running.url}/health`);
+    expect(health.status).toBe(200);
+    expect(await jsonBody(health)).toEqual({ status: 'ok', postgres: 'up', redis: 'up', discovery: 'up' });
+    const doc = await jsonBody(await fetch(`${running.url}/docs-json`));
+    expect(Object.keys(doc.paths).sort()).toEqual(
+      [
+        '/auth/oidc/backchannel-logout',
+        '/auth/oidc/bind',
+        '/auth/oidc/bind/confirm',
+        '/auth/oidc/bind/create',
+        '/auth/oidc/callback',
+        '/auth/oidc/login',
+        '/auth/oidc/logout',
+        '/auth/session',
+        '/auth/sessions',
+        '/auth/sessions/{id}',
+        '/health',
+      ].sort(),
+    );
+    expect(Object.keys(doc.paths['/auth/session'].get.responses)).toEqual(expect.arrayContaining(['200', '401']));
+    expect(Object.keys(doc.paths['/auth/oidc/backchannel-logout'].post.responses)).toEqual(expect.arrayContaining(['200', '400', '503']));
+  });
+
   it('without a session the session routes answer 401', async () => {
     expect((await fetch(`${running.url}/auth/session`)).status).toBe(401);
     expect((await fetch(`${running.url}/auth/session`, { headers: bearer('x'.repeat(43)) })).status).toBe(401);
     expect((await fetch(`${running.url}/auth/sessions`, { headers: { cookie: 'session=garbage' } })).status).toBe(401);
+  });
+});
+
+describe('token vault TTL never outlives the session', () => {
+  let running: RunningApp;
+  const redis = testRedis();
+  beforeAll(async () => {
+    running = await startApp({ OIDC_UNLINKED_IDENTITY: 'create', SESSION_TTL: '2m', OIDC_ID_TOKEN_TTL: '168h' });
+  });
+  afterAll(async () => {
+    await running.close();
+    await redis.quit();
+  });
+
+  it('caps the id_token and refresh token TTLs at the session expiry', async () => {
+    const { browser } = await loginThroughOp(running.url, 'u12');
+    const me = JSON.parse((await browser.request(`${running.url}/auth/session`)).text);
+    expect(new Date(me.session.expiresAt).getTime() - Date.now()).toBeLessThanOrEqual(120_000);
+    for (const kind of ['id_token', 'refresh_token']) {
+      const ttl = await redis.pttl(`oidc:vault:session:${me.session.id}:${kind}`);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(120_000);
+    }
   });
 });
