@@ -1,14 +1,14 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { generateKeyPair, importJWK, type JWTPayload, SignJWT } from 'jose';
+import { generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { e2e, type RunningApp, startApp, startAppProcess, testRedis, withDb } from './support/app';
+import { e2e, jsonBody, type RunningApp, startApp, startAppProcess, testRedis, withDb } from './support/app';
 import { Browser, parseForm } from './support/browser';
 import { bearer, loginThroughOp } from './support/flows';
+import { BACKCHANNEL_EVENT, logoutToken, opKey, postLogoutToken } from './support/logout-token';
 import { TcpProxy } from './support/tcp-proxy';
 
-const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+const EVENT = BACKCHANNEL_EVENT;
 
 interface Device {
   browser: Browser;
@@ -37,27 +37,11 @@ async function signOutAtOp(d: Device): Promise<number> {
   return done.status;
 }
 
-/** The dev OP's own signing key (it publishes the public half at its jwks_uri). */
-async function opKey() {
-  const jwk = JSON.parse(readFileSync(e2e().jwksFile, 'utf8')).keys[0];
-  return { key: await importJWK(jwk, 'RS256'), kid: jwk.kid as string, publicJwk: { kty: jwk.kty, n: jwk.n, e: jwk.e } };
-}
-
-async function logoutToken(claims: JWTPayload, header: Record<string, unknown> = {}): Promise<string> {
-  const { key, kid } = await opKey();
-  const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ iss: e2e().opUrl, aud: e2e().clientId, iat: now, exp: now + 120, jti: randomUUID(), events: { [EVENT]: {} }, ...claims })
-    .setProtectedHeader({ alg: 'RS256', kid, typ: 'logout+jwt', ...header })
-    .sign(key);
-}
-
 function postForm(appBase: string, body: string, contentType = 'application/x-www-form-urlencoded') {
   return fetch(`${appBase}/auth/oidc/backchannel-logout`, { method: 'POST', headers: { 'content-type': contentType }, body });
 }
 
-function postToken(appBase: string, token: string) {
-  return postForm(appBase, new URLSearchParams({ logout_token: token }).toString());
-}
+const postToken = postLogoutToken;
 
 function b64(value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
@@ -200,7 +184,7 @@ describe('Back-Channel Logout 1.0', () => {
       expect((await postToken(app.url, token)).status).toBe(200);
       const replay = await postToken(app.url, token);
       expect(replay.status).toBe(400);
-      expect((await replay.json()).error_description).toMatch(/already used/);
+      expect((await jsonBody(replay)).error_description).toMatch(/already used/);
       expect(app.logs.some((l) => l.includes('"bcl.replay"'))).toBe(true);
       expect(await status(app.url, victim)).toBe(200);
     });
@@ -233,6 +217,10 @@ describe('Back-Channel Logout 1.0', () => {
       expect(failed.status).toBe(503);
       expect(await failed.json()).toEqual({ error: 'temporarily_unavailable', error_description: 'The logout could not be recorded; retry later' });
       expect(await status(app.url, d)).toBe(200);
+      // Requests that need the database answer 503 meanwhile, without internals.
+      const down = await fetch(`${flaky.url}/auth/session`, { headers: bearer(d.token) });
+      expect(down.status).toBe(503);
+      expect(await jsonBody(down)).toEqual({ error: 'service_unavailable', message: 'A backing service is unavailable; retry later' });
 
       await proxy.start();
       const retried = await postToken(flaky.url, token);

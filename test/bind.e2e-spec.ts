@@ -3,6 +3,7 @@ import { hashPassword, sha256 } from '../src/oidc/crypto/secrets';
 import { type RunningApp, startApp, testRedis, vaultToken, withDb, decodeJwt, jsonBody } from './support/app';
 import type { Browser } from './support/browser';
 import { loginThroughOp } from './support/flows';
+import { logoutToken, postLogoutToken } from './support/logout-token';
 
 async function createLocalUser(email: string, password: string): Promise<string> {
   const hash = await hashPassword(password);
@@ -184,6 +185,26 @@ describe('account binding (OIDC_UNLINKED_IDENTITY=bind)', () => {
     expect(JSON.parse(refused.text).error).toBe('email_in_use');
     expect(await sessionCount('u31')).toBe(0);
     expect((await post(app, '/auth/oidc/bind/confirm', { token, identifier: 'u31@example.com', password: 'password 31' })).status).toBe(200);
+  });
+
+  it('a back-channel logout of the OP session while the bind is pending: the bind cannot complete', async () => {
+    await createLocalUser('owner35@corp.example', 'password 35');
+    const { token } = await bindToken(app, 'u35');
+    const sid = await redis.get(`oidc:bind:${sha256(token)}`).then((raw) => JSON.parse(raw as string).sid);
+    expect((await postLogoutToken(app.url, await logoutToken({ sid }))).status).toBe(200);
+    const late = await post(app, '/auth/oidc/bind/confirm', { token, identifier: 'owner35@corp.example', password: 'password 35' });
+    expect(late.status).toBe(410);
+    expect(JSON.parse(late.text).message).toMatch(/signed out at the OpenID Provider/);
+    expect(await sessionCount('u35')).toBe(0);
+    expect(await redis.keys(`oidc:vault:bind:${sha256(token)}:*`)).toEqual([]);
+
+    // A sub-wide logout ends pending binds begun before it, but not a later login.
+    const before = await bindToken(app, 'u36');
+    expect((await postLogoutToken(app.url, await logoutToken({ sub: 'u36' }))).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 5));
+    const after = await bindToken(app, 'u36');
+    expect((await post(app, '/auth/oidc/bind/create', { token: before.token })).status).toBe(410);
+    expect((await post(app, '/auth/oidc/bind/create', { token: after.token })).status).toBe(200);
   });
 
   it.each([

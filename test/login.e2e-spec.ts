@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sha256 } from '../src/oidc/crypto/secrets';
 import { Browser } from './support/browser';
 import { authorizeAtOp, bearer, loginThroughOp } from './support/flows';
 import { decodeJwt, type RunningApp, startApp, testRedis, vaultToken, withDb, jsonBody } from './support/app';
@@ -46,8 +47,7 @@ describe('login (authorization code + PKCE) against the development OP', () => {
 
     // Only a hash of the session token is stored.
     const stored = await withDb((db) => db.query('SELECT token_hash FROM sessions WHERE id = $1', [body.session.id]));
-    expect(stored.rows[0].token_hash).not.toContain(sessionToken);
-    expect(stored.rows[0].token_hash).toHaveLength(64);
+    expect(stored.rows[0].token_hash).toBe(sha256(sessionToken as string));
   });
 
   it('a second login from a second cookie jar gives a second session with a different sid', async () => {
@@ -226,6 +226,15 @@ describe('login (authorization code + PKCE) against the development OP', () => {
     );
     expect(Object.keys(doc.paths['/auth/session'].get.responses)).toEqual(expect.arrayContaining(['200', '401']));
     expect(Object.keys(doc.paths['/auth/oidc/backchannel-logout'].post.responses)).toEqual(expect.arrayContaining(['200', '400', '503']));
+  });
+
+  it('policy create never gives an email the OP did not verify to the new account', async () => {
+    const { browser, callback } = await loginThroughOp(running.url, 'unverified2');
+    expect(callback.status).toBe(302);
+    const me = JSON.parse((await browser.request(`${running.url}/auth/session`)).text);
+    expect(me.user).toMatchObject({ email: null, displayName: 'Unverified 2' });
+    const identity = await withDb((db) => db.query('SELECT email FROM user_identities WHERE subject = $1', ['unverified2']));
+    expect(identity.rows[0].email).toBe('unverified2@example.com');
   });
 
   it('without a session the session routes answer 401', async () => {

@@ -31,7 +31,7 @@ export class HealthController {
     const [postgres, redis, discovery] = await Promise.all([
       check(() => this.db.query('SELECT 1')),
       check(() => this.redis.ping()),
-      check(() => this.idp.config()),
+      check(() => this.idp.probe()),
     ]);
     const ok = postgres === 'up' && redis === 'up' && discovery === 'up';
     res.status(ok ? 200 : 503).setHeader('Cache-Control', 'no-store');

@@ -30,6 +30,7 @@ import { SessionService } from './services/session.service';
 import { AttemptLimiterStore } from './stores/attempt-limiter.store';
 import { BindSessionStore } from './stores/bind-session.store';
 import { LoginStateStore } from './stores/login-state.store';
+import { EndedOpSessionStore } from './stores/ended-op-session.store';
 import { LogoutJtiStore } from './stores/logout-jti.store';
 import { RedisShutdown, redisProvider } from './stores/redis.provider';
 import { TokenVaultStore } from './stores/token-vault.store';
@@ -57,6 +58,7 @@ import { TokenVaultStore } from './stores/token-vault.store';
     BindSessionStore,
     AttemptLimiterStore,
     LogoutJtiStore,
+    EndedOpSessionStore,
     UserRepository,
     IdentityRepository,
     SessionRepository,

@@ -3,6 +3,7 @@ import { BaseExceptionFilter } from '@nestjs/core';
 import type { Request, Response } from 'express';
 import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
+import { LOGIN_TX_COOKIE, LOGIN_TX_COOKIE_PATH } from '../services/session-cookie.service';
 import { OidcError, type OidcErrorCode } from './oidc-error';
 
 export interface ErrorBody {
@@ -29,6 +30,10 @@ export function toErrorBody(exception: unknown, logger: Logger): { status: numbe
     return { status, body: { error: code, message } };
   }
   const error = exception as { name?: string; code?: string; type?: string; status?: number };
+  if (isDependencyDown(exception)) {
+    logger.error({ msg: 'request.failed', error: 'service_unavailable', name: error?.name, errorCode: error?.code });
+    return { status: 503, body: { error: 'service_unavailable', message: 'A backing service is unavailable; retry later' } };
+  }
   // Body-parser errors (oversized or malformed body) carry a 4xx status.
   if (typeof error?.status === 'number' && error.status >= 400 && error.status < 500) {
     const code = error.status === 413 ? 'payload_too_large' : 'invalid_request';
@@ -37,6 +42,18 @@ export function toErrorBody(exception: unknown, logger: Logger): { status: numbe
   }
   logger.error({ msg: 'request.failed', error: 'internal_error', name: error?.name, errorCode: error?.code });
   return { status: 500, body: { error: 'internal_error' satisfies OidcErrorCode, message: 'Internal server error' } };
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE']);
+
+/** Postgres or Redis unreachable (connection refused or dropped, pool timeout, Postgres connection-class errors). */
+function isDependencyDown(exception: unknown): boolean {
+  const e = exception as { name?: string; code?: string; message?: string; driverError?: { code?: string } };
+  if (!e || typeof e !== 'object') return false;
+  const code = e.driverError?.code ?? e.code ?? '';
+  if (NETWORK_CODES.has(code) || code.startsWith('08') || code === '57P01') return true;
+  if (e.name === 'MaxRetriesPerRequestError') return true;
+  return /Connection terminated|timeout exceeded when trying to connect|Connection is closed/i.test(e.message ?? '');
 }
 
 /** JSON errors for the API routes. */
@@ -65,6 +82,7 @@ export class BrowserErrorFilter implements ExceptionFilter {
     const res = host.switchToHttp().getResponse<Response>();
     const { status, body } = toErrorBody(exception, this.logger);
     res.setHeader('Cache-Control', 'no-store');
+    res.clearCookie(LOGIN_TX_COOKIE, { path: LOGIN_TX_COOKIE_PATH, httpOnly: true, sameSite: 'lax', secure: this.options.cookieSecure });
     if (this.options.loginErrorUrl) {
       const target = new URL(this.options.loginErrorUrl);
       target.searchParams.set('error', body.error);

@@ -88,6 +88,16 @@ export class SessionRepository {
     return this.revokeWhere('user_id = $1', [userId], reason);
   }
 
+  /** Live session ids of an OP session (sessions_live_sid_idx). */
+  async findLiveIdsBySid(issuer: string, sid: string): Promise<string[]> {
+    return this.idsWhere('issuer = $1 AND oidc_sid = $2 AND oidc_sid IS NOT NULL', [issuer, sid]);
+  }
+
+  /** Live session ids of a subject (sessions_live_subject_idx). */
+  async findLiveIdsBySubject(issuer: string, subject: string): Promise<string[]> {
+    return this.idsWhere('issuer = $1 AND subject = $2', [issuer, subject]);
+  }
+
   /** Back-channel logout with a sid: only the sessions of that OP session. Uses sessions_live_sid_idx. */
   async revokeBySid(issuer: string, sid: string, reason: RevokeReason): Promise<string[]> {
     return this.revokeWhere('issuer = $1 AND oidc_sid = $2 AND oidc_sid IS NOT NULL', [issuer, sid], reason);
@@ -96,6 +106,11 @@ export class SessionRepository {
   /** Back-channel logout without a sid: every session of the subject. Uses sessions_live_subject_idx. */
   async revokeBySubject(issuer: string, subject: string, reason: RevokeReason): Promise<string[]> {
     return this.revokeWhere('issuer = $1 AND subject = $2', [issuer, subject], reason);
+  }
+
+  private async idsWhere(condition: string, params: unknown[]): Promise<string[]> {
+    const rows: Array<{ id: string }> = await this.repo.query(`SELECT id FROM sessions WHERE ${condition} AND revoked_at IS NULL`, params);
+    return rows.map((r) => r.id);
   }
 
   private async revokeWhere(condition: string, params: unknown[], reason: RevokeReason): Promise<string[]> {

@@ -6,6 +6,7 @@ import type { OidcModuleOptions } from '../oidc.options';
 import { type AccountVerifier, OIDC_ACCOUNT_VERIFIER } from '../oidc.tokens';
 import { AttemptLimiterStore } from '../stores/attempt-limiter.store';
 import { type BindSession, BindSessionStore } from '../stores/bind-session.store';
+import { EndedOpSessionStore } from '../stores/ended-op-session.store';
 import { redisKeys, vaultOwner } from '../stores/redis-keys';
 import { TokenVaultStore } from '../stores/token-vault.store';
 import type { VerifiedLogin } from './idp-client.service';
@@ -39,6 +40,7 @@ export class BindService {
     @Inject(OIDC_MODULE_OPTIONS) private readonly options: OidcModuleOptions,
     @Inject(OIDC_ACCOUNT_VERIFIER) private readonly verifier: AccountVerifier,
     private readonly binds: BindSessionStore,
+    private readonly ended: EndedOpSessionStore,
     private readonly attempts: AttemptLimiterStore,
     private readonly vault: TokenVaultStore,
     private readonly sessions: SessionService,
@@ -58,6 +60,7 @@ export class BindService {
       emailVerified: login.emailVerified,
       name: login.name,
       returnTo,
+      loginAt: Date.now(),
       expiresAt: Date.now() + ttl,
     };
     const owner = vaultOwner.bind(tokenHash);
@@ -118,18 +121,23 @@ export class BindService {
    * one issues a session; the bind token is consumed only when that step succeeded.
    */
   private async exclusively(tokenHash: string, work: (session: BindSession) => Promise<IssuedSession>): Promise<BindOutcome> {
-    if (!(await this.binds.lock(tokenHash))) {
-      throw new OidcError('bind_in_progress', 'This bind token is being used by another request');
-    }
+    const owner = await this.binds.lock(tokenHash);
+    if (!owner) throw new OidcError('bind_in_progress', 'This bind token is being used by another request');
     try {
       const session = await this.binds.get(tokenHash);
       if (!session) throw this.gone();
+      if (await this.ended.endedSince(session.issuer, session.subject, session.sid, session.loginAt)) {
+        await this.binds.consume(tokenHash);
+        await this.vault.deleteAll([vaultOwner.bind(tokenHash)]);
+        this.logger.warn({ msg: 'bind.op_session_ended', subTag: logTag(session.subject) });
+        throw new OidcError('bind_token_invalid', 'You were signed out at the OpenID Provider meanwhile; sign in again');
+      }
       const issued = await work(session);
       await this.binds.consume(tokenHash);
       this.logger.log({ msg: 'bind.completed', sessionId: issued.session.id });
       return { issued, returnTo: session.returnTo };
     } finally {
-      await this.binds.unlock(tokenHash);
+      await this.binds.unlock(tokenHash, owner);
     }
   }
 
@@ -155,7 +163,14 @@ export class BindService {
 }
 
 function toLogin(session: BindSession): LoginIdentity {
-  return { issuer: session.issuer, subject: session.subject, sid: session.sid, email: session.email, name: session.name };
+  return {
+    issuer: session.issuer,
+    subject: session.subject,
+    sid: session.sid,
+    email: session.email,
+    emailVerified: session.emailVerified,
+    name: session.name,
+  };
 }
 
 /** `alice@example.com` → `a***e@example.com`. */

@@ -134,10 +134,11 @@ export class IdpClientService {
   async endSessionUrl(endpoint: string, idToken: string): Promise<string> {
     const discovered = await this.config();
     const { supportsPKCE: _helper, ...metadata } = discovered.serverMetadata();
-    const config =
-      metadata.end_session_endpoint === endpoint
-        ? discovered
-        : new client.Configuration({ ...metadata, end_session_endpoint: endpoint }, this.options.clientId, this.options.clientSecret);
+    let config = discovered;
+    if (metadata.end_session_endpoint !== endpoint) {
+      config = new client.Configuration({ ...metadata, end_session_endpoint: endpoint }, this.options.clientId, this.options.clientSecret);
+      if (this.options.allowInsecureHttp) client.allowInsecureRequests(config);
+    }
     return client
       .buildEndSessionUrl(config, {
         id_token_hint: idToken,
@@ -153,6 +154,14 @@ export class IdpClientService {
     if (!config.serverMetadata().revocation_endpoint) return false;
     await client.tokenRevocation(config, refreshToken, { token_type_hint: 'refresh_token' });
     return true;
+  }
+
+  /** Fetches the discovery document again (not the cache), for health checks. */
+  async probe(): Promise<void> {
+    await client.discovery(new URL(this.options.issuer), this.options.clientId, this.options.clientSecret, undefined, {
+      execute: this.options.allowInsecureHttp ? [client.allowInsecureRequests] : [],
+      timeout: 3,
+    });
   }
 
   /** The OP's JWKS URI from discovery, for logout-token verification. */

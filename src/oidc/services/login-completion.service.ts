@@ -13,6 +13,8 @@ import { type IssuedSession, type OidcLogin, SessionService } from './session.se
 
 export interface LoginIdentity extends OidcLogin {
   email: string | null;
+  /** Whether the OP verified `email`; an unverified email is never given to a local account. */
+  emailVerified: boolean;
   name: string | null;
 }
 
@@ -59,7 +61,8 @@ export class LoginCompletionService {
   async createAndLogin(login: LoginIdentity, tokens: TokenSource): Promise<IssuedSession> {
     let userId = '';
     const issued = await this.transaction(async (manager) => {
-      const user = await this.users.create({ email: login.email, displayName: login.name }, manager);
+      // An email the OP did not verify could belong to someone else: the account gets none.
+      const user = await this.users.create({ email: login.emailVerified ? login.email : null, displayName: login.name }, manager);
       userId = user.id;
       await this.identities.link({ userId, issuer: login.issuer, subject: login.subject, email: login.email }, manager);
       return this.sessions.create(userId, login, manager);

@@ -63,7 +63,8 @@ export class LogoutTokenVerifier {
 
   private async verifySignature(token: string): Promise<JWTPayload> {
     try {
-      const { payload } = await jwtVerify(token, await this.keySet(), {
+      const keys = await this.keySet();
+      const { payload } = await jwtVerify(token, keys, {
         issuer: this.options.issuer,
         audience: this.options.clientId,
         algorithms: ALGORITHMS,
@@ -81,7 +82,12 @@ export class LogoutTokenVerifier {
   }
 
   private async keySet(): Promise<ReturnType<typeof createRemoteJWKSet>> {
-    const uri = await this.idp.jwksUri();
+    let uri: string;
+    try {
+      uri = await this.idp.jwksUri();
+    } catch {
+      throw new OidcError('service_unavailable', 'The OpenID Provider keys could not be fetched; retry later');
+    }
     if (this.jwks?.uri !== uri) {
       this.jwks = { uri, keys: createRemoteJWKSet(new URL(uri), { cooldownDuration: 30_000, cacheMaxAge: 600_000, timeoutDuration: 5_000 }) };
     }

@@ -63,4 +63,18 @@ describe('LogoutService end-session checks', () => {
     const { endSessionUrl } = await service.logout(current, true);
     expect(endSessionUrl).toMatch(/^https:\/\/op\.example\.com\/custom-logout\?/);
   });
+
+  it('an http OIDC_END_SESSION_ENDPOINT with the insecure flag builds the URL (never a 500)', async () => {
+    const { service } = harness(idpWith(undefined, { allowInsecureHttp: true, endSessionEndpoint: 'http://localhost:4000/session/end', postLogoutRedirectUri: 'http://localhost:3000/' }));
+    const { endSessionUrl } = await service.logout(current, false);
+    expect(endSessionUrl).toMatch(/^http:\/\/localhost:4000\/session\/end\?id_token_hint=/);
+  });
+
+  it('a failure while building the URL answers without a URL instead of failing the logout', async () => {
+    const idp = idpWith('https://op.example.com/logout', {});
+    vi.spyOn(idp, 'endSessionUrl').mockRejectedValue(new TypeError('boom'));
+    const { service, rows } = harness(idp);
+    await expect(service.logout(current, false)).resolves.toMatchObject({ endSessionUrl: undefined, revokedSessions: 1 });
+    expect(rows.revokeOwn).toHaveBeenCalled();
+  });
 });

@@ -35,13 +35,19 @@ export class LogoutService {
 
     // The endpoint is checked before the id_token is consumed: an unusable endpoint leaves it in place.
     const support = await this.endSessionSupport();
-    const idToken = support.enabled ? await this.vault.take(vaultOwner.session(session.id), 'id_token') : undefined;
-
-    const refreshTokens = await this.takeRefreshTokens(revoked);
-    await this.sessions.dropTokens(revoked, reason);
+    let idToken: string | undefined;
+    let refreshTokens: Array<{ sessionId: string; token: string }> = [];
+    try {
+      idToken = support.enabled ? await this.vault.take(vaultOwner.session(session.id), 'id_token') : undefined;
+      refreshTokens = await this.takeRefreshTokens(revoked);
+      await this.sessions.dropTokens(revoked, reason);
+    } catch (error) {
+      // The sessions are revoked already; the logout succeeds, the cached tokens expire with their TTL.
+      this.logger.error({ msg: 'logout.vault_failed', sessionId: session.id, name: (error as Error)?.name });
+    }
     this.revokeAtProvider(refreshTokens);
 
-    const endSessionUrl = support.enabled && idToken ? await this.idp.endSessionUrl(support.endpoint, idToken) : undefined;
+    const endSessionUrl = support.enabled && idToken ? await this.buildEndSessionUrl(support.endpoint, idToken, session.id) : undefined;
     this.logger.log({
       msg: 'logout.done',
       sessionId: session.id,
@@ -57,6 +63,15 @@ export class LogoutService {
       return await this.idp.endSessionSupport();
     } catch {
       return { enabled: false, reason: 'the OpenID Provider could not be reached' };
+    }
+  }
+
+  private async buildEndSessionUrl(endpoint: string, idToken: string, sessionId: string): Promise<string | undefined> {
+    try {
+      return await this.idp.endSessionUrl(endpoint, idToken);
+    } catch (error) {
+      this.logger.error({ msg: 'logout.end_session_url_failed', sessionId, name: (error as Error)?.name });
+      return undefined;
     }
   }
 

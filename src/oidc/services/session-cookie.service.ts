@@ -5,7 +5,7 @@ import type { OidcModuleOptions } from '../oidc.options';
 import { LOGIN_STATE_TTL_SECONDS } from '../stores/login-state.store';
 
 export const LOGIN_TX_COOKIE = 'oidc_tx';
-const TX_COOKIE_PATH = '/auth/oidc';
+export const LOGIN_TX_COOKIE_PATH = '/auth/oidc';
 
 /** The session cookie (HttpOnly, SameSite=Lax, Secure unless plain-http development) and the login transaction cookie. */
 @Injectable()
@@ -21,11 +21,11 @@ export class SessionCookieService {
   }
 
   setLoginTransaction(res: Response, binding: string): void {
-    res.cookie(LOGIN_TX_COOKIE, binding, { ...this.base(), path: TX_COOKIE_PATH, maxAge: LOGIN_STATE_TTL_SECONDS * 1000 });
+    res.cookie(LOGIN_TX_COOKIE, binding, { ...this.base(), path: LOGIN_TX_COOKIE_PATH, maxAge: LOGIN_STATE_TTL_SECONDS * 1000 });
   }
 
   clearLoginTransaction(res: Response): void {
-    res.clearCookie(LOGIN_TX_COOKIE, { ...this.base(), path: TX_COOKIE_PATH });
+    res.clearCookie(LOGIN_TX_COOKIE, { ...this.base(), path: LOGIN_TX_COOKIE_PATH });
   }
 
   private base(): CookieOptions {

@@ -97,9 +97,9 @@ export class SessionService {
     await this.dropTokens(revoked, 'user_revoked');
   }
 
-  /** Deletes the cached tokens of revoked sessions. */
+  /** Deletes the cached tokens of sessions that are being revoked. */
   async dropTokens(sessionIds: string[], reason: RevokeReason): Promise<void> {
     await this.vault.deleteAll(sessionIds.map(vaultOwner.session));
-    for (const sessionId of sessionIds) this.logger.log({ msg: 'session.revoked', sessionId, reason });
+    for (const sessionId of sessionIds) this.logger.log({ msg: 'session.tokens_dropped', sessionId, reason });
   }
 }

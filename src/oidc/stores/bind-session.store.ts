@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
+import { randomToken } from '../crypto/secrets';
 import { OIDC_REDIS } from '../oidc.tokens';
 import { redisKeys } from './redis-keys';
 
@@ -12,8 +13,12 @@ export interface BindSession {
   emailVerified: boolean;
   name: string | null;
   returnTo: string;
+  /** When the OP authenticated this login (ms). */
+  loginAt: number;
   expiresAt: number;
 }
+
+const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
 
 /** Bind sessions, keyed by the SHA-256 of the bind token; each has the bind TTL. */
 @Injectable()
@@ -34,12 +39,17 @@ export class BindSessionStore {
     return (await this.redis.del(redisKeys.bindSession(tokenHash))) === 1;
   }
 
-  /** A short exclusive lock so that only one confirm/create works on a token at a time. */
-  async lock(tokenHash: string, ttlMs = 30_000): Promise<boolean> {
-    return (await this.redis.set(redisKeys.bindLock(tokenHash), '1', 'PX', ttlMs, 'NX')) === 'OK';
+  /**
+   * A short exclusive lock so that only one confirm/create works on a token at a time. Returns the
+   * owner value to unlock with, or undefined when another request holds the lock.
+   */
+  async lock(tokenHash: string, ttlMs = 30_000): Promise<string | undefined> {
+    const owner = randomToken(16);
+    return (await this.redis.set(redisKeys.bindLock(tokenHash), owner, 'PX', ttlMs, 'NX')) === 'OK' ? owner : undefined;
   }
 
-  async unlock(tokenHash: string): Promise<void> {
-    await this.redis.del(redisKeys.bindLock(tokenHash));
+  /** Releases the lock only if this request still owns it (compare-and-delete). */
+  async unlock(tokenHash: string, owner: string): Promise<void> {
+    await this.redis.eval(UNLOCK, 1, redisKeys.bindLock(tokenHash), owner);
   }
 }

@@ -13,6 +13,8 @@ export const redisKeys = {
   bindAttemptsByToken: (tokenHash: string) => `${PREFIX}bind-attempts:token:${tokenHash}`,
   bindAttemptsByAccount: (identifierHash: string) => `${PREFIX}bind-attempts:account:${identifierHash}`,
   logoutJti: (issuerHash: string, jtiHash: string) => `${PREFIX}bcl-jti:${issuerHash}:${jtiHash}`,
+  endedSid: (issuerHash: string, sidHash: string) => `${PREFIX}bcl-ended:sid:${issuerHash}:${sidHash}`,
+  endedSubject: (issuerHash: string, subjectHash: string) => `${PREFIX}bcl-ended:sub:${issuerHash}:${subjectHash}`,
   prefix: PREFIX,
 } as const;
 

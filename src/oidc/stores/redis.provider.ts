@@ -4,7 +4,10 @@ import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
 import { OIDC_REDIS } from '../oidc.tokens';
 
-/** The module's Redis connection. Commands fail fast instead of queueing while Redis is down. */
+/**
+ * The module's Redis connection. While Redis is unreachable a command is retried once
+ * (`maxRetriesPerRequest: 1`) and then fails, so requests answer 503 instead of hanging.
+ */
 export const redisProvider = {
   provide: OIDC_REDIS,
   inject: [OIDC_MODULE_OPTIONS],
