@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256 } from '../src/oidc/crypto/secrets';
 import { Browser } from './support/browser';
-import { authorizeAtOp, bearer, loginThroughOp } from './support/flows';
+import { authorizeAtOp, bearer, loginThroughOp, submitOpLogin } from './support/flows';
 import { decodeJwt, type RunningApp, startApp, testRedis, vaultToken, withDb, jsonBody } from './support/app';
 
 async function countSessions(subject: string): Promise<number> {
@@ -64,18 +64,30 @@ describe('login (authorization code + PKCE) against the development OP', () => {
 
   it('replaying the callback (same state) is refused and creates no session', async () => {
     const { browser, callbackUrl } = await authorizeAtOp(running.url, 'u3');
+    const txCookie = (await browser.jar.getCookies(callbackUrl)).find((c) => c.key.startsWith('oidc_tx_'));
+    expect(txCookie).toBeDefined();
     expect((await browser.request(callbackUrl)).status).toBe(302);
     expect(await countSessions('u3')).toBe(1);
+    // The callback cleared the binding cookie: a plain replay is not from a login in flight.
     const replay = await browser.request(callbackUrl);
     expect(replay.status).toBe(400);
     expect(JSON.parse(replay.text).error).toBe('login_session_missing');
-    // Even with a (new) binding cookie the consumed state is gone.
-    const again = new Browser();
-    await again.request(`${running.url}/auth/oidc/login`);
-    const replayWithCookie = await again.request(callbackUrl);
+    // Even with the original binding cookie put back, the state was consumed once and is gone.
+    await browser.jar.setCookie(`${txCookie?.key}=${txCookie?.value}; Path=/auth/oidc`, callbackUrl);
+    const replayWithCookie = await browser.request(callbackUrl);
     expect(replayWithCookie.status).toBe(400);
     expect(JSON.parse(replayWithCookie.text).error).toBe('invalid_state');
     expect(await countSessions('u3')).toBe(1);
+  });
+
+  it('two logins started in two tabs of one browser both complete', async () => {
+    const browser = new Browser();
+    const first = await browser.follow(await browser.request(`${running.url}/auth/oidc/login?return_to=/one`));
+    const second = await browser.follow(await browser.request(`${running.url}/auth/oidc/login?return_to=/two`));
+    const secondDone = await submitOpLogin(browser, second, 'u13', 'pw-u13', running.url);
+    expect(secondDone.location).toBe(`${running.url}/two`);
+    const firstDone = await submitOpLogin(browser, first, 'u13', 'pw-u13', running.url);
+    expect(firstDone.location).toBe(`${running.url}/one`);
   });
 
   it('a callback without the browser-binding cookie is refused and creates no session', async () => {
@@ -92,18 +104,34 @@ describe('login (authorization code + PKCE) against the development OP', () => {
     await attacker.request(`${running.url}/auth/oidc/login`);
     const response = await attacker.request(callbackUrl);
     expect(response.status).toBe(400);
-    expect(JSON.parse(response.text).error).toBe('invalid_state');
+    expect(JSON.parse(response.text).error).toBe('login_session_missing');
+    // A binding cookie of the attacker's own, renamed for the victim's state, does not match either.
+    const own = (await attacker.jar.getCookies(callbackUrl)).find((c) => c.key.startsWith('oidc_tx_'));
+    const victimCookie = `oidc_tx_${sha256(new URL(callbackUrl).searchParams.get('state') as string).slice(0, 16)}`;
+    await attacker.jar.setCookie(`${victimCookie}=${own?.value}; Path=/auth/oidc`, callbackUrl);
+    const forgedBinding = await attacker.request(callbackUrl);
+    expect(forgedBinding.status).toBe(400);
+    expect(JSON.parse(forgedBinding.text).error).toBe('invalid_state');
     expect(await countSessions('u5')).toBe(0);
   });
 
   it('a forged state is refused and creates no session', async () => {
     const { browser, callbackUrl } = await authorizeAtOp(running.url, 'u6');
     const forged = new URL(callbackUrl);
-    forged.searchParams.set('state', 'forged-state-value-0123456789abcdef');
+    const forgedState = 'forged-state-value-0123456789abcdef';
+    forged.searchParams.set('state', forgedState);
     const response = await browser.request(forged.href);
     expect(response.status).toBe(400);
-    expect(JSON.parse(response.text).error).toBe('invalid_state');
-    expect(await countSessions('u6')).toBe(0);
+    expect(JSON.parse(response.text).error).toBe('login_session_missing');
+    // With this browser's real binding value under the forged state's cookie name: still no such state.
+    const real = (await browser.jar.getCookies(callbackUrl)).find((c) => c.key.startsWith('oidc_tx_'));
+    await browser.jar.setCookie(`oidc_tx_${sha256(forgedState).slice(0, 16)}=${real?.value}; Path=/auth/oidc`, callbackUrl);
+    const withCookie = await browser.request(forged.href);
+    expect(withCookie.status).toBe(400);
+    expect(JSON.parse(withCookie.text).error).toBe('invalid_state');
+    // The real state is still usable by its own browser: the forgery consumed nothing.
+    expect((await browser.request(callbackUrl)).status).toBe(302);
+    expect(await countSessions('u6')).toBe(1);
   });
 
   it('error=access_denied from the OP (user cancels) ends cleanly with no session', async () => {
@@ -136,7 +164,7 @@ describe('login (authorization code + PKCE) against the development OP', () => {
     expect(location.searchParams.get('code_challenge')).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(location.searchParams.get('state')).toBeTruthy();
     expect(location.searchParams.get('nonce')).toBeTruthy();
-    const tx = response.headers.getSetCookie().find((c) => c.startsWith('oidc_tx='));
+    const tx = response.headers.getSetCookie().find((c) => c.startsWith('oidc_tx_'));
     expect(tx).toMatch(/HttpOnly/i);
     expect(tx).toMatch(/Max-Age=600/);
   });

@@ -23,6 +23,7 @@ export class BindController {
   @ApiOkResponse({ type: BindInfoDto })
   @ApiResponse({ status: 400, type: ErrorDto, description: 'invalid_request: malformed token' })
   @ApiResponse({ status: 410, type: ErrorDto, description: 'bind_token_invalid: expired or already used' })
+  @ApiResponse({ status: 503, type: ErrorDto, description: 'service_unavailable: Postgres or Redis unreachable' })
   async info(@Query() query: BindTokenQueryDto, @Res({ passthrough: true }) res: Response): Promise<BindInfoDto> {
     res.setHeader('Cache-Control', 'no-store');
     return this.binds.info(query.token);
@@ -42,6 +43,7 @@ export class BindController {
   @ApiResponse({ status: 409, type: ErrorDto, description: 'identity_conflict, bind_in_progress' })
   @ApiResponse({ status: 410, type: ErrorDto, description: 'bind_token_invalid' })
   @ApiResponse({ status: 429, type: ErrorDto, description: 'too_many_attempts' })
+  @ApiResponse({ status: 503, type: ErrorDto, description: 'service_unavailable: Postgres or Redis unreachable' })
   async confirm(@Body() body: BindConfirmDto, @Res({ passthrough: true }) res: Response): Promise<BindResultDto> {
     return this.respond(res, await this.binds.confirm(body.token, body.identifier, body.password));
   }
@@ -57,6 +59,7 @@ export class BindController {
   @ApiResponse({ status: 403, type: ErrorDto, description: 'create_not_allowed, email_not_verified' })
   @ApiResponse({ status: 409, type: ErrorDto, description: 'email_in_use, identity_conflict, bind_in_progress' })
   @ApiResponse({ status: 410, type: ErrorDto, description: 'bind_token_invalid' })
+  @ApiResponse({ status: 503, type: ErrorDto, description: 'service_unavailable: Postgres or Redis unreachable' })
   async create(@Body() body: BindCreateDto, @Res({ passthrough: true }) res: Response): Promise<BindResultDto> {
     return this.respond(res, await this.binds.create(body.token));
   }

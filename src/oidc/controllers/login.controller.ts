@@ -5,7 +5,7 @@ import { ErrorDto } from '../dto/session.dto';
 import { OidcError } from '../errors/oidc-error';
 import { BrowserErrorFilter } from '../errors/oidc-exception.filter';
 import { LoginService } from '../services/login.service';
-import { LOGIN_TX_COOKIE, SessionCookieService } from '../services/session-cookie.service';
+import { SessionCookieService } from '../services/session-cookie.service';
 
 @ApiTags('login')
 @Controller('auth/oidc')
@@ -21,16 +21,17 @@ export class LoginController {
     summary: 'Start a login at the OpenID Provider',
     description:
       'Creates state, nonce and a PKCE S256 verifier, binds them to this browser with a short-lived HttpOnly cookie ' +
-      '(`oidc_tx`) and redirects to the OP. Errors redirect to OIDC_LOGIN_ERROR_URL?error=<code> when it is set.',
+      '(`oidc_tx_<id>`, one per login in flight) and redirects to the OP. Errors redirect to OIDC_LOGIN_ERROR_URL?error=<code> when it is set.',
   })
   @ApiQuery({ name: 'return_to', required: false, description: 'Relative path, or absolute URL on OIDC_RETURN_TO_ALLOWED_HOSTS' })
   @ApiFoundResponse({ description: 'Redirect to the OP authorization endpoint' })
   @ApiResponse({ status: 400, type: ErrorDto, description: 'invalid_return_to' })
   @ApiResponse({ status: 502, type: ErrorDto, description: 'provider_unavailable: discovery failed' })
+  @ApiResponse({ status: 503, type: ErrorDto, description: 'service_unavailable: Postgres or Redis unreachable' })
   async start(@Query('return_to') returnTo: string | string[] | undefined, @Res() res: Response): Promise<void> {
     if (Array.isArray(returnTo)) throw new OidcError('invalid_return_to', 'return_to must be given at most once');
-    const { redirectUrl, browserBinding } = await this.login.start(returnTo);
-    this.cookies.setLoginTransaction(res, browserBinding);
+    const { redirectUrl, state, browserBinding } = await this.login.start(returnTo);
+    this.cookies.setLoginTransaction(res, state, browserBinding);
     res.setHeader('Cache-Control', 'no-store');
     res.redirect(302, redirectUrl);
   }
@@ -48,11 +49,11 @@ export class LoginController {
   @ApiResponse({ status: 403, type: ErrorDto, description: 'access_denied (user refused at the OP), identity_not_linked (policy reject)' })
   @ApiResponse({ status: 409, type: ErrorDto, description: 'email_in_use (policy create, email taken by a local account)' })
   @ApiResponse({ status: 502, type: ErrorDto, description: 'provider_unavailable' })
+  @ApiResponse({ status: 503, type: ErrorDto, description: 'service_unavailable: Postgres or Redis unreachable' })
   async callback(@Req() req: Request, @Res() res: Response): Promise<void> {
     const rawQuery = req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?')) : '';
-    const binding = (req.cookies as Record<string, unknown> | undefined)?.[LOGIN_TX_COOKIE];
-    const outcome = await this.login.callback(new URLSearchParams(rawQuery), rawQuery, typeof binding === 'string' ? binding : undefined);
-    this.cookies.clearLoginTransaction(res);
+    const outcome = await this.login.callback(new URLSearchParams(rawQuery), rawQuery, this.cookies.loginTransaction(req));
+    this.cookies.clearLoginTransaction(req, res);
     res.setHeader('Cache-Control', 'no-store');
     if (outcome.kind === 'bind') {
       res.redirect(302, outcome.redirectUrl);

@@ -20,6 +20,7 @@ export class SessionController {
   @ApiOperation({ summary: 'The caller and their current session' })
   @ApiOkResponse({ type: CurrentSessionDto })
   @ApiResponse({ status: 401, type: ErrorDto, description: 'unauthenticated: no, revoked or expired session' })
+  @ApiResponse({ status: 503, type: ErrorDto, description: 'service_unavailable: Postgres or Redis unreachable' })
   current(@CurrentUser() { session, user }: AuthenticatedSession): CurrentSessionDto {
     return { user: { id: user.id, email: user.email, displayName: user.displayName }, session: toInfo(session) };
   }
@@ -28,6 +29,7 @@ export class SessionController {
   @ApiOperation({ summary: 'The caller\'s live sessions' })
   @ApiOkResponse({ type: SessionListDto })
   @ApiResponse({ status: 401, type: ErrorDto, description: 'unauthenticated' })
+  @ApiResponse({ status: 503, type: ErrorDto, description: 'service_unavailable: Postgres or Redis unreachable' })
   async list(@CurrentUser() { session, user }: AuthenticatedSession): Promise<SessionListDto> {
     const live = await this.sessions.listLive(user.id);
     return { sessions: live.map((s) => ({ ...toInfo(s), lastSeenAt: s.lastSeenAt, current: s.id === session.id })) };
@@ -40,6 +42,7 @@ export class SessionController {
   @ApiResponse({ status: 400, type: ErrorDto, description: 'invalid_request: id is not a uuid' })
   @ApiResponse({ status: 401, type: ErrorDto, description: 'unauthenticated' })
   @ApiResponse({ status: 404, type: ErrorDto, description: 'session_not_found: not live or not yours' })
+  @ApiResponse({ status: 503, type: ErrorDto, description: 'service_unavailable: Postgres or Redis unreachable' })
   async revoke(@CurrentUser() { user }: AuthenticatedSession, @Param('id', new ParseUUIDPipe()) id: string): Promise<void> {
     await this.sessions.revokeOwn(user.id, id);
   }

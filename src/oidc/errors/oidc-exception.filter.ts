@@ -3,7 +3,7 @@ import { BaseExceptionFilter } from '@nestjs/core';
 import type { Request, Response } from 'express';
 import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
-import { LOGIN_TX_COOKIE, LOGIN_TX_COOKIE_PATH } from '../services/session-cookie.service';
+import { SessionCookieService } from '../services/session-cookie.service';
 import { OidcError, type OidcErrorCode } from './oidc-error';
 
 export interface ErrorBody {
@@ -76,13 +76,16 @@ export class OidcExceptionFilter implements ExceptionFilter {
 export class BrowserErrorFilter implements ExceptionFilter {
   private readonly logger = new Logger('OidcError');
 
-  constructor(@Inject(OIDC_MODULE_OPTIONS) private readonly options: OidcModuleOptions) {}
+  constructor(
+    @Inject(OIDC_MODULE_OPTIONS) private readonly options: OidcModuleOptions,
+    private readonly cookies: SessionCookieService,
+  ) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<Response>();
     const { status, body } = toErrorBody(exception, this.logger);
     res.setHeader('Cache-Control', 'no-store');
-    res.clearCookie(LOGIN_TX_COOKIE, { path: LOGIN_TX_COOKIE_PATH, httpOnly: true, sameSite: 'lax', secure: this.options.cookieSecure });
+    this.cookies.clearLoginTransaction(host.switchToHttp().getRequest<Request>(), res);
     if (this.options.loginErrorUrl) {
       const target = new URL(this.options.loginErrorUrl);
       target.searchParams.set('error', body.error);

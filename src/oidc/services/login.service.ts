@@ -13,6 +13,7 @@ import type { IssuedSession } from './session.service';
 
 export interface LoginStart {
   redirectUrl: string;
+  state: string;
   /** The browser-binding secret for the short-lived HttpOnly transaction cookie. */
   browserBinding: string;
 }
@@ -54,7 +55,7 @@ export class LoginService {
       createdAt: Date.now(),
     });
     this.logger.log({ msg: 'login.started' });
-    return { redirectUrl: request.url, browserBinding };
+    return { redirectUrl: request.url, state: request.state, browserBinding };
   }
 
   /**

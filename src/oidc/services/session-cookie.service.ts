@@ -1,11 +1,20 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { CookieOptions, Response } from 'express';
+import type { CookieOptions, Request, Response } from 'express';
+import { sha256 } from '../crypto/secrets';
 import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
 import { LOGIN_STATE_TTL_SECONDS } from '../stores/login-state.store';
 
-export const LOGIN_TX_COOKIE = 'oidc_tx';
-export const LOGIN_TX_COOKIE_PATH = '/auth/oidc';
+const LOGIN_TX_COOKIE_PREFIX = 'oidc_tx_';
+const LOGIN_TX_COOKIE_PATH = '/auth/oidc';
+
+/**
+ * One transaction cookie per login in flight, named after the state, so that two tabs signing in
+ * at once do not overwrite each other's browser binding.
+ */
+function loginTransactionCookie(state: string): string {
+  return `${LOGIN_TX_COOKIE_PREFIX}${sha256(state).slice(0, 16)}`;
+}
 
 /** The session cookie (HttpOnly, SameSite=Lax, Secure unless plain-http development) and the login transaction cookie. */
 @Injectable()
@@ -20,12 +29,22 @@ export class SessionCookieService {
     res.clearCookie(this.options.sessionCookieName, { ...this.base(), path: '/' });
   }
 
-  setLoginTransaction(res: Response, binding: string): void {
-    res.cookie(LOGIN_TX_COOKIE, binding, { ...this.base(), path: LOGIN_TX_COOKIE_PATH, maxAge: LOGIN_STATE_TTL_SECONDS * 1000 });
+  setLoginTransaction(res: Response, state: string, binding: string): void {
+    res.cookie(loginTransactionCookie(state), binding, { ...this.base(), path: LOGIN_TX_COOKIE_PATH, maxAge: LOGIN_STATE_TTL_SECONDS * 1000 });
   }
 
-  clearLoginTransaction(res: Response): void {
-    res.clearCookie(LOGIN_TX_COOKIE, { ...this.base(), path: LOGIN_TX_COOKIE_PATH });
+  /** The browser binding of the login that the callback's `state` names, if this browser has it. */
+  loginTransaction(req: Request): string | undefined {
+    const state = req.query.state;
+    if (typeof state !== 'string') return undefined;
+    const value = (req.cookies as Record<string, unknown> | undefined)?.[loginTransactionCookie(state)];
+    return typeof value === 'string' ? value : undefined;
+  }
+
+  clearLoginTransaction(req: Request, res: Response): void {
+    const state = req.query.state;
+    if (typeof state !== 'string') return;
+    res.clearCookie(loginTransactionCookie(state), { ...this.base(), path: LOGIN_TX_COOKIE_PATH });
   }
 
   private base(): CookieOptions {
