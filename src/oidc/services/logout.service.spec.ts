@@ -27,7 +27,7 @@ function idpWith(endSessionEndpoint: string | undefined, options: Partial<OidcMo
 function harness(idp: IdpClientService) {
   const vault = { take: vi.fn(async (_owner: string, kind: string) => (kind === 'id_token' ? 'eyJ.id.token' : undefined)), deleteAll: vi.fn() } as unknown as TokenVaultStore;
   const rows = { revokeOwn: vi.fn(async () => ['s1']), revokeAllOfUser: vi.fn(async () => ['s1', 's2']) } as unknown as SessionRepository;
-  const sessions = { dropTokens: vi.fn() } as unknown as SessionService;
+  const sessions = { retire: vi.fn() } as unknown as SessionService;
   return { service: new LogoutService(idp, sessions, rows, vault), vault, rows };
 }
 

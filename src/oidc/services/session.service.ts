@@ -94,7 +94,31 @@ export class SessionService {
   async revokeOwn(userId: string, sessionId: string): Promise<void> {
     const revoked = await this.sessions.revokeOwn(userId, sessionId, 'user_revoked');
     if (revoked.length === 0) throw new OidcError('session_not_found', 'No live session with this id belongs to you');
-    await this.dropTokens(revoked, 'user_revoked');
+    await this.retire(revoked, 'user_revoked');
+  }
+
+  /**
+   * After the app revoked sessions itself: takes their refresh tokens out of the vault, drops the rest
+   * and revokes the refresh tokens at the OP in the background (best effort: an unreachable OP never
+   * blocks or fails the caller). A vault failure is logged, not thrown: the sessions are revoked already.
+   */
+  async retire(sessionIds: string[], reason: RevokeReason): Promise<void> {
+    let refreshTokens: Array<{ sessionId: string; token: string | undefined }> = [];
+    try {
+      refreshTokens = await Promise.all(
+        sessionIds.map(async (sessionId) => ({ sessionId, token: await this.vault.take(vaultOwner.session(sessionId), 'refresh_token') })),
+      );
+      await this.dropTokens(sessionIds, reason);
+    } catch (error) {
+      this.logger.error({ msg: 'session.tokens_drop_failed', sessions: sessionIds.length, name: (error as Error)?.name });
+    }
+    for (const { sessionId, token } of refreshTokens) {
+      if (!token) continue;
+      this.idp.revokeRefreshToken(token).then(
+        (sent) => this.logger.log({ msg: sent ? 'refresh_revocation.done' : 'refresh_revocation.unsupported', sessionId }),
+        (error: Error) => this.logger.warn({ msg: 'refresh_revocation.failed', sessionId, name: error?.name }),
+      );
+    }
   }
 
   /** Deletes the cached tokens of sessions that are being revoked. */
