@@ -220,6 +220,16 @@ describe('account binding (OIDC_UNLINKED_IDENTITY=bind)', () => {
     expect((await post(app, '/auth/oidc/bind/confirm', { token })).status).toBe(400);
     expect((await post(app, '/auth/oidc/bind/confirm', { token, identifier: 'x', password: 'y', admin: true })).status).toBe(400);
     expect((await post(app, '/auth/oidc/bind/confirm', { token: 5, identifier: 'x', password: 'y' })).status).toBe(400);
+    const broken = await fetch(`${app.url}/auth/oidc/bind/confirm`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"token":' });
+    expect(broken.status).toBe(400);
+    expect(await jsonBody(broken)).toEqual({ error: 'invalid_request', message: expect.any(String) });
+    const huge = await fetch(`${app.url}/auth/oidc/bind/confirm`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token, identifier: 'x', password: 'p'.repeat(100_000) }),
+    });
+    expect(huge.status).toBe(413);
+    expect((await jsonBody(huge)).error).toBe('payload_too_large');
   });
 
   it('Swagger documents every bind route with its error statuses', async () => {

@@ -6,9 +6,9 @@ import { BackchannelErrorDto } from '../dto/session.dto';
 import { OidcError } from '../errors/oidc-error';
 import { BackchannelErrorFilter } from '../errors/oidc-exception.filter';
 import { BackchannelLogoutService } from '../services/backchannel-logout.service';
+import { MAX_LOGOUT_TOKEN_LENGTH } from '../services/logout-token-verifier.service';
 
-export const BACKCHANNEL_LOGOUT_PATH = 'auth/oidc/backchannel-logout';
-const MAX_TOKEN_LENGTH = 16_384;
+const BACKCHANNEL_LOGOUT_PATH = 'auth/oidc/backchannel-logout';
 
 @ApiTags('logout')
 @Controller(BACKCHANNEL_LOGOUT_PATH)
@@ -38,7 +38,7 @@ export class BackchannelLogoutController {
     const body = req.body as Record<string, unknown> | undefined;
     const token = body?.logout_token;
     if (typeof token !== 'string' || token === '') throw new OidcError('invalid_request', 'logout_token is missing');
-    if (token.length > MAX_TOKEN_LENGTH) throw new OidcError('invalid_request', 'logout_token is too long');
+    if (token.length > MAX_LOGOUT_TOKEN_LENGTH) throw new OidcError('invalid_request', 'logout_token is too long');
     await this.backchannel.handle(token);
   }
 }

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsBoolean, IsOptional } from 'class-validator';
 
 export class LogoutRequestDto {
   @ApiPropertyOptional({ description: 'Revoke every session of the user, not only this one', default: false })
@@ -17,9 +17,8 @@ export class LogoutResponseDto {
   endSessionUrl?: string;
 }
 
+/** Swagger schema of the form body; the controller reads and bounds it itself (form only). */
 export class BackchannelLogoutDto {
-  @ApiProperty({ description: 'The OP-signed logout token (Back-Channel Logout 1.0)' })
-  @IsString()
-  @MaxLength(16_384)
+  @ApiProperty({ description: 'The OP-signed logout token (Back-Channel Logout 1.0)', maxLength: 16_384 })
   logout_token!: string;
 }

@@ -120,9 +120,10 @@ export class OidcRouteErrorFilter extends BaseExceptionFilter {
   private readonly backchannel = new BackchannelErrorFilter();
 
   override catch(exception: unknown, host: ArgumentsHost): void {
+    // Matched anywhere in the path, so that a host's global prefix (/api/auth/…) is covered too.
     const path = host.switchToHttp().getRequest<Request>().path ?? '';
-    if (path.startsWith('/auth/oidc/backchannel-logout')) return this.backchannel.catch(exception, host);
-    if (path.startsWith('/auth/oidc/') || path === '/auth/session' || path.startsWith('/auth/sessions')) return this.json.catch(exception, host);
+    if (path.endsWith('/auth/oidc/backchannel-logout')) return this.backchannel.catch(exception, host);
+    if (/\/auth\/(oidc\/|sessions?(\/|$))/.test(path)) return this.json.catch(exception, host);
     super.catch(exception, host);
   }
 }

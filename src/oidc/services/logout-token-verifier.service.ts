@@ -10,7 +10,7 @@ export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backcha
 /** Asymmetric algorithms only: never `none`, never HMAC (which would accept the OP's public key as a secret). */
 const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
 const ACCEPTED_TYP = new Set(['logout+jwt', 'application/logout+jwt', 'jwt']);
-const MAX_TOKEN_LENGTH = 16_384;
+export const MAX_LOGOUT_TOKEN_LENGTH = 16_384;
 
 export interface LogoutClaims {
   iss: string;
@@ -35,7 +35,7 @@ export class LogoutTokenVerifier {
   ) {}
 
   async verify(token: string): Promise<LogoutClaims> {
-    if (token.length > MAX_TOKEN_LENGTH || token.split('.').length !== 3) throw invalid('logout_token is not a compact JWS');
+    if (token.length > MAX_LOGOUT_TOKEN_LENGTH || token.split('.').length !== 3) throw invalid('logout_token is not a compact JWS');
     let typ: unknown;
     try {
       typ = decodeProtectedHeader(token).typ;
