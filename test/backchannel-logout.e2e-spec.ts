@@ -171,12 +171,16 @@ describe('Back-Channel Logout 1.0', () => {
     ];
 
     it.each(cases)('%s', async (_name, send) => {
+      const logged = app.logs.length;
       const response = await send();
       expect(response.status).toBe(400);
       expect(response.headers.get('cache-control')).toBe('no-store');
-      const body = await response.json();
+      const body = await jsonBody(response);
       expect(body).toEqual({ error: 'invalid_request', error_description: expect.any(String) });
       expect(await status(app.url, victim)).toBe(200);
+      // One structured log line per rejection, with the reason.
+      const rejected = app.logs.slice(logged).map((l) => JSON.parse(l)).filter((l) => l.msg === 'bcl.rejected');
+      expect(rejected).toEqual([expect.objectContaining({ reason: body.error_description })]);
     });
 
     it('a replayed jti', async () => {

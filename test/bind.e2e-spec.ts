@@ -124,10 +124,13 @@ describe('account binding (OIDC_UNLINKED_IDENTITY=bind)', () => {
     const { token } = await bindToken(app, 'u26');
     const body = { token, identifier: 'owner26@corp.example', password: 'right password 26' };
     const results = await Promise.all([post(app, '/auth/oidc/bind/confirm', body), post(app, '/auth/oidc/bind/confirm', body), post(app, '/auth/oidc/bind/create', { token })]);
-    const statuses = results.map((r) => r.status);
-    expect(statuses.filter((s) => s === 200)).toHaveLength(1);
-    for (const s of statuses.filter((s) => s !== 200)) expect([409, 410]).toContain(s);
+    expect(results.filter((r) => r.status === 200)).toHaveLength(1);
+    // The losers are stopped by the token's lock or find it consumed, never by a database clash.
+    for (const r of results.filter((r) => r.status !== 200)) {
+      expect(['bind_in_progress', 'bind_token_invalid']).toContain(JSON.parse(r.text).error);
+    }
     expect(await sessionCount('u26')).toBe(1);
+    expect((await fetch(`${app.url}/auth/oidc/bind?token=${token}`)).status).toBe(410);
   });
 
   it('linking an identity that got linked to another user meanwhile → 409 and nothing changes', async () => {
@@ -234,9 +237,11 @@ describe('account binding (OIDC_UNLINKED_IDENTITY=bind)', () => {
 
   it('Swagger documents every bind route with its error statuses', async () => {
     const doc = await fetch(`${app.url}/docs-json`).then(jsonBody);
-    expect(Object.keys(doc.paths['/auth/oidc/bind'].get.responses)).toEqual(expect.arrayContaining(['200', '400', '410']));
-    expect(Object.keys(doc.paths['/auth/oidc/bind/confirm'].post.responses)).toEqual(expect.arrayContaining(['200', '400', '401', '409', '410', '429']));
-    expect(Object.keys(doc.paths['/auth/oidc/bind/create'].post.responses)).toEqual(expect.arrayContaining(['200', '400', '403', '409', '410']));
+    const statuses = (path: string, method: string) => Object.keys(doc.paths[path][method].responses).sort();
+    expect(statuses('/auth/oidc/bind', 'get')).toEqual(['200', '400', '410', '503']);
+    expect(statuses('/auth/oidc/bind/confirm', 'post')).toEqual(['200', '400', '401', '409', '410', '413', '429', '503']);
+    expect(statuses('/auth/oidc/bind/create', 'post')).toEqual(['200', '400', '403', '409', '410', '413', '503']);
+    expect(statuses('/auth/oidc/logout', 'post')).toEqual(['200', '400', '401', '413', '503']);
   });
 });
 
@@ -255,6 +260,25 @@ describe('account binding with creation disabled', () => {
     expect(refused.status).toBe(403);
     expect(JSON.parse(refused.text).error).toBe('create_not_allowed');
     expect(await sessionCount('u33')).toBe(0);
+  });
+});
+
+describe('an expired bind token', () => {
+  let app: RunningApp;
+  beforeAll(async () => {
+    app = await startApp({ OIDC_UNLINKED_IDENTITY: 'bind', OIDC_BIND_TOKEN_TTL: '1s' });
+  });
+  afterAll(async () => app.close());
+
+  it('answers 410 on info, confirm and create once its TTL has passed', async () => {
+    await createLocalUser('owner37@corp.example', 'password 37');
+    const { token } = await bindToken(app, 'u37');
+    expect((await fetch(`${app.url}/auth/oidc/bind?token=${token}`)).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1_200));
+    expect((await fetch(`${app.url}/auth/oidc/bind?token=${token}`)).status).toBe(410);
+    expect((await post(app, '/auth/oidc/bind/confirm', { token, identifier: 'owner37@corp.example', password: 'password 37' })).status).toBe(410);
+    expect((await post(app, '/auth/oidc/bind/create', { token })).status).toBe(410);
+    expect(await sessionCount('u37')).toBe(0);
   });
 });
 

@@ -73,7 +73,7 @@ describe('login (authorization code + PKCE) against the development OP', () => {
     expect(replay.status).toBe(400);
     expect(JSON.parse(replay.text).error).toBe('login_session_missing');
     // Even with the original binding cookie put back, the state was consumed once and is gone.
-    await browser.jar.setCookie(`${txCookie?.key}=${txCookie?.value}; Path=/auth/oidc`, callbackUrl);
+    await browser.jar.setCookie(`${txCookie?.key}=${txCookie?.value}; Path=/auth/oidc/callback`, callbackUrl);
     const replayWithCookie = await browser.request(callbackUrl);
     expect(replayWithCookie.status).toBe(400);
     expect(JSON.parse(replayWithCookie.text).error).toBe('invalid_state');
@@ -108,7 +108,7 @@ describe('login (authorization code + PKCE) against the development OP', () => {
     // A binding cookie of the attacker's own, renamed for the victim's state, does not match either.
     const own = (await attacker.jar.getCookies(callbackUrl)).find((c) => c.key.startsWith('oidc_tx_'));
     const victimCookie = `oidc_tx_${sha256(new URL(callbackUrl).searchParams.get('state') as string).slice(0, 16)}`;
-    await attacker.jar.setCookie(`${victimCookie}=${own?.value}; Path=/auth/oidc`, callbackUrl);
+    await attacker.jar.setCookie(`${victimCookie}=${own?.value}; Path=/auth/oidc/callback`, callbackUrl);
     const forgedBinding = await attacker.request(callbackUrl);
     expect(forgedBinding.status).toBe(400);
     expect(JSON.parse(forgedBinding.text).error).toBe('invalid_state');
@@ -125,7 +125,7 @@ describe('login (authorization code + PKCE) against the development OP', () => {
     expect(JSON.parse(response.text).error).toBe('login_session_missing');
     // With this browser's real binding value under the forged state's cookie name: still no such state.
     const real = (await browser.jar.getCookies(callbackUrl)).find((c) => c.key.startsWith('oidc_tx_'));
-    await browser.jar.setCookie(`oidc_tx_${sha256(forgedState).slice(0, 16)}=${real?.value}; Path=/auth/oidc`, callbackUrl);
+    await browser.jar.setCookie(`oidc_tx_${sha256(forgedState).slice(0, 16)}=${real?.value}; Path=/auth/oidc/callback`, callbackUrl);
     const withCookie = await browser.request(forged.href);
     expect(withCookie.status).toBe(400);
     expect(JSON.parse(withCookie.text).error).toBe('invalid_state');
@@ -167,6 +167,7 @@ describe('login (authorization code + PKCE) against the development OP', () => {
     const tx = response.headers.getSetCookie().find((c) => c.startsWith('oidc_tx_'));
     expect(tx).toMatch(/HttpOnly/i);
     expect(tx).toMatch(/Max-Age=600/);
+    expect(tx).toMatch(/Path=\/auth\/oidc\/callback/);
   });
 
   it('revoking one of my sessions makes it answer 401 at once; a foreign or unknown id is 404', async () => {
@@ -252,8 +253,15 @@ describe('login (authorization code + PKCE) against the development OP', () => {
         '/health',
       ].sort(),
     );
-    expect(Object.keys(doc.paths['/auth/session'].get.responses)).toEqual(expect.arrayContaining(['200', '401']));
-    expect(Object.keys(doc.paths['/auth/oidc/backchannel-logout'].post.responses)).toEqual(expect.arrayContaining(['200', '400', '503']));
+    const statuses = (path: string, method: string) => Object.keys(doc.paths[path][method].responses).sort();
+    expect(statuses('/auth/oidc/login', 'get')).toEqual(['302', '400', '502', '503']);
+    expect(statuses('/auth/oidc/callback', 'get')).toEqual(['302', '400', '403', '409', '502', '503']);
+    expect(statuses('/auth/session', 'get')).toEqual(['200', '401', '503']);
+    expect(statuses('/auth/sessions', 'get')).toEqual(['200', '401', '503']);
+    expect(statuses('/auth/sessions/{id}', 'delete')).toEqual(['204', '400', '401', '404', '503']);
+    expect(statuses('/auth/oidc/backchannel-logout', 'post')).toEqual(['200', '400', '503']);
+    expect(statuses('/health', 'get')).toEqual(['200', '503']);
+    expect(doc.paths['/auth/oidc/bind/confirm'].post.requestBody.content['application/json'].schema.$ref).toMatch(/BindConfirmDto/);
   });
 
   it('policy create never gives an email the OP did not verify to the new account', async () => {

@@ -116,6 +116,8 @@ describe('RP-Initiated Logout', () => {
 
   it('everywhere revokes every session of the user and drops all their tokens', async () => {
     const devices = [await device(app, 'u43'), await device(app, 'u43'), await device(app, 'u43')];
+    const refreshTokens = await Promise.all(devices.map(async (d) => (await vaultToken(redis, d.sessionId, 'refresh_token')) as string));
+    secrets.push(...refreshTokens);
     const other = await device(app, 'u44');
     const out = await logout(app, devices[0], { everywhere: true });
     expect(out.status).toBe(200);
@@ -126,6 +128,9 @@ describe('RP-Initiated Logout', () => {
       expect(await redis.exists(`oidc:vault:session:${d.sessionId}:id_token`, `oidc:vault:session:${d.sessionId}:refresh_token`)).toBe(0);
     }
     expect((await other.browser.request(`${app.url}/auth/session`)).status).toBe(200);
+    for (const refreshToken of refreshTokens) {
+      expect(await eventually(() => refreshAtOp(refreshToken), (r) => r.status === 400)).toEqual({ status: 400, error: 'invalid_grant' });
+    }
   });
 
   it('two concurrent logouts of one session yield exactly one endSessionUrl', async () => {

@@ -90,14 +90,13 @@ export class OidcModule extends OidcConfigurableModule implements OnApplicationB
   }
 
   /**
-   * Discovery is attempted once at startup (the app still starts if the OP is down; `/health` tells),
-   * and the state of RP-Initiated Logout is logged, with the reason when it is off.
+   * Discovery is attempted once at startup (the app still starts if the OP is down; `/health` tells).
+   * Whether RP-Initiated Logout is on, and why not, is logged as soon as it is known: here, or at the
+   * first login or logout after the OP becomes reachable.
    */
   async onApplicationBootstrap(): Promise<void> {
     try {
-      const support = await this.idp.endSessionSupport();
-      if (support.enabled) this.logger.log({ msg: 'rp_initiated_logout.enabled' });
-      else this.logger.log({ msg: 'rp_initiated_logout.disabled', reason: support.reason });
+      await this.idp.endSessionSupport();
     } catch {
       this.logger.warn({ msg: 'discovery.deferred', issuer: this.options.issuer });
     }

@@ -60,7 +60,7 @@ export async function setup(project: TestProject): Promise<void> {
       DEV_IDP_ISSUER: opUrl,
       DEV_IDP_CLIENT_ID: clientId,
       DEV_IDP_CLIENT_SECRET: clientSecret,
-      DEV_IDP_REDIRECT_URIS: apps.map((a) => `${a}/auth/oidc/callback`).join(','),
+      DEV_IDP_REDIRECT_URIS: apps.flatMap((a) => [`${a}/auth/oidc/callback`, `${a}/api/auth/oidc/callback`]).join(','),
       DEV_IDP_POST_LOGOUT_REDIRECT_URIS: apps.map((a) => `${a}/logged-out`).join(','),
       DEV_IDP_BACKCHANNEL_LOGOUT_URI: `${apps[0]}/auth/oidc/backchannel-logout`,
       DEV_IDP_JWKS_FILE: jwksFile,

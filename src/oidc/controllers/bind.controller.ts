@@ -43,6 +43,7 @@ export class BindController {
   @ApiResponse({ status: 409, type: ErrorDto, description: 'identity_conflict, bind_in_progress' })
   @ApiResponse({ status: 410, type: ErrorDto, description: 'bind_token_invalid' })
   @ApiResponse({ status: 429, type: ErrorDto, description: 'too_many_attempts' })
+  @ApiResponse({ status: 413, type: ErrorDto, description: 'payload_too_large: body over 32 kB' })
   @ApiResponse({ status: 503, type: ErrorDto, description: 'service_unavailable: Postgres or Redis unreachable' })
   async confirm(@Body() body: BindConfirmDto, @Res({ passthrough: true }) res: Response): Promise<BindResultDto> {
     return this.respond(res, await this.binds.confirm(body.token, body.identifier, body.password));
@@ -57,6 +58,7 @@ export class BindController {
   @ApiOkResponse({ type: BindResultDto, description: 'Created and linked; session cookie set' })
   @ApiResponse({ status: 400, type: ErrorDto, description: 'invalid_request' })
   @ApiResponse({ status: 403, type: ErrorDto, description: 'create_not_allowed, email_not_verified' })
+  @ApiResponse({ status: 413, type: ErrorDto, description: 'payload_too_large: body over 32 kB' })
   @ApiResponse({ status: 409, type: ErrorDto, description: 'email_in_use, identity_conflict, bind_in_progress' })
   @ApiResponse({ status: 410, type: ErrorDto, description: 'bind_token_invalid' })
   @ApiResponse({ status: 503, type: ErrorDto, description: 'service_unavailable: Postgres or Redis unreachable' })

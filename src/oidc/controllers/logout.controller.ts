@@ -36,6 +36,7 @@ export class LogoutController {
   @ApiOkResponse({ type: LogoutResponseDto })
   @ApiResponse({ status: 400, type: ErrorDto, description: 'invalid_request' })
   @ApiResponse({ status: 401, type: ErrorDto, description: 'unauthenticated' })
+  @ApiResponse({ status: 413, type: ErrorDto, description: 'payload_too_large: body over 32 kB' })
   @ApiResponse({ status: 503, type: ErrorDto, description: 'service_unavailable: Postgres or Redis unreachable' })
   async logout(
     @CurrentUser() current: AuthenticatedSession,

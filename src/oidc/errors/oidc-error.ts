@@ -20,6 +20,7 @@ export const OIDC_ERROR_STATUS = {
   create_not_allowed: 403,
   email_not_verified: 403,
   invalid_logout_token: 400,
+  logout_token_replayed: 400,
   service_unavailable: 503,
   internal_error: 500,
 } as const;

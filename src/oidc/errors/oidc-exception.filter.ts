@@ -12,12 +12,12 @@ export interface ErrorBody {
 }
 
 /** Turns any exception into `{error, message}` plus a status; 5xx bodies never carry internals. */
-export function toErrorBody(exception: unknown, logger: Logger): { status: number; body: ErrorBody } {
+export function toErrorBody(exception: unknown, logger?: Logger): { status: number; body: ErrorBody } {
   if (exception instanceof OidcError) {
     const status = exception.status;
     const fields = { ...exception.logFields, error: exception.code, status };
-    if (status >= 500) logger.error({ msg: 'request.failed', ...fields });
-    else logger.warn({ msg: 'request.rejected', ...fields });
+    if (status >= 500) logger?.error({ msg: 'request.failed', ...fields });
+    else logger?.warn({ msg: 'request.rejected', ...fields });
     return { status, body: { error: exception.code, message: exception.message } };
   }
   if (exception instanceof HttpException) {
@@ -26,21 +26,21 @@ export function toErrorBody(exception: unknown, logger: Logger): { status: numbe
     const raw = typeof response === 'object' && response !== null ? (response as { message?: unknown }).message : response;
     const message = Array.isArray(raw) ? raw.join('; ') : String(raw ?? exception.message);
     const code: string = status === 400 ? 'invalid_request' : status === 413 ? 'payload_too_large' : status === 404 ? 'not_found' : 'http_error';
-    logger.warn({ msg: 'request.rejected', error: code, status });
+    logger?.warn({ msg: 'request.rejected', error: code, status });
     return { status, body: { error: code, message } };
   }
   const error = exception as { name?: string; code?: string; type?: string; status?: number };
   if (isDependencyDown(exception)) {
-    logger.error({ msg: 'request.failed', error: 'service_unavailable', name: error?.name, errorCode: error?.code });
+    logger?.error({ msg: 'request.failed', error: 'service_unavailable', name: error?.name, errorCode: error?.code });
     return { status: 503, body: { error: 'service_unavailable', message: 'A backing service is unavailable; retry later' } };
   }
   // Body-parser errors (oversized or malformed body) carry a 4xx status.
   if (typeof error?.status === 'number' && error.status >= 400 && error.status < 500) {
     const code = error.status === 413 ? 'payload_too_large' : 'invalid_request';
-    logger.warn({ msg: 'request.rejected', error: code, status: error.status, type: error.type });
+    logger?.warn({ msg: 'request.rejected', error: code, status: error.status, type: error.type });
     return { status: error.status, body: { error: code, message: error.status === 413 ? 'Request body is too large' : 'Malformed request body' } };
   }
-  logger.error({ msg: 'request.failed', error: 'internal_error', name: error?.name, errorCode: error?.code });
+  logger?.error({ msg: 'request.failed', error: 'internal_error', name: error?.name, errorCode: error?.code });
   return { status: 500, body: { error: 'internal_error' satisfies OidcErrorCode, message: 'Internal server error' } };
 }
 
@@ -103,7 +103,10 @@ export class BackchannelErrorFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<Response>();
-    const { status, body } = toErrorBody(exception, this.logger);
+    const { status, body } = toErrorBody(exception);
+    if (status >= 500) this.logger.error({ msg: 'bcl.failed', status, reason: body.message });
+    else if (exception instanceof OidcError && exception.code === 'logout_token_replayed') this.logger.warn({ msg: 'bcl.replay' });
+    else this.logger.warn({ msg: 'bcl.rejected', reason: body.message });
     const error = status >= 500 ? (status === 503 ? 'temporarily_unavailable' : 'server_error') : 'invalid_request';
     res.status(status >= 500 ? status : 400).setHeader('Cache-Control', 'no-store').json({ error, error_description: body.message });
   }

@@ -29,17 +29,10 @@ export class BackchannelLogoutService {
   ) {}
 
   async handle(logoutToken: string): Promise<{ revokedSessions: number }> {
-    let claims;
-    try {
-      claims = await this.verifier.verify(logoutToken);
-    } catch (error) {
-      if (error instanceof OidcError) this.logger.warn({ msg: 'bcl.rejected', reason: error.message });
-      throw error;
-    }
+    const claims = await this.verifier.verify(logoutToken);
     const ttl = claims.exp - Math.floor(Date.now() / 1000) + this.options.clockToleranceSec;
     if (!(await this.jtis.claim(claims.iss, claims.jti, ttl))) {
-      this.logger.warn({ msg: 'bcl.replay', subTag: logTag(claims.sub), sidTag: logTag(claims.sid) });
-      throw new OidcError('invalid_logout_token', 'logout_token was already used (jti replay)');
+      throw new OidcError('logout_token_replayed', 'logout_token was already used (jti replay)');
     }
 
     let revoked: string[];
@@ -47,7 +40,7 @@ export class BackchannelLogoutService {
       revoked = await this.revoke(claims.iss, claims.sid, claims.sub);
     } catch (error) {
       await this.jtis.release(claims.iss, claims.jti).catch(() => undefined);
-      this.logger.error({ msg: 'bcl.failed', name: (error as Error)?.name, errorCode: (error as { code?: string })?.code });
+      this.logger.error({ msg: 'bcl.revocation_failed', name: (error as Error)?.name, errorCode: (error as { code?: string })?.code });
       throw new OidcError('service_unavailable', 'The logout could not be recorded; retry later');
     }
     await this.rememberEnded(claims.iss, claims.sid, claims.sub);

@@ -35,6 +35,7 @@ const OP_TIMEOUT_SECONDS = 10;
 export class IdpClientService {
   private readonly logger = new Logger('IdpClient');
   private configuration?: Promise<client.Configuration>;
+  private endSessionLogged = false;
 
   constructor(@Inject(OIDC_MODULE_OPTIONS) private readonly options: OidcModuleOptions) {}
 
@@ -117,6 +118,16 @@ export class IdpClientService {
    * end-session endpoint (override, else discovery) passes the https check.
    */
   async endSessionSupport(): Promise<EndSessionSupport> {
+    const support = await this.resolveEndSessionSupport();
+    if (!this.endSessionLogged) {
+      this.endSessionLogged = true;
+      if (support.enabled) this.logger.log({ msg: 'rp_initiated_logout.enabled' });
+      else this.logger.log({ msg: 'rp_initiated_logout.disabled', reason: support.reason });
+    }
+    return support;
+  }
+
+  private async resolveEndSessionSupport(): Promise<EndSessionSupport> {
     if (!this.options.postLogoutRedirectUri) {
       return { enabled: false, reason: 'OIDC_POST_LOGOUT_REDIRECT_URI is not set' };
     }

@@ -6,7 +6,6 @@ import type { OidcModuleOptions } from '../oidc.options';
 import { LOGIN_STATE_TTL_SECONDS } from '../stores/login-state.store';
 
 const LOGIN_TX_COOKIE_PREFIX = 'oidc_tx_';
-const LOGIN_TX_COOKIE_PATH = '/auth/oidc';
 
 /**
  * One transaction cookie per login in flight, named after the state, so that two tabs signing in
@@ -29,8 +28,9 @@ export class SessionCookieService {
     res.clearCookie(this.options.sessionCookieName, { ...this.base(), path: '/' });
   }
 
+  /** Sent only to the callback (the path of OIDC_REDIRECT_URI, whatever prefix the host mounts the module under). */
   setLoginTransaction(res: Response, state: string, binding: string): void {
-    res.cookie(loginTransactionCookie(state), binding, { ...this.base(), path: LOGIN_TX_COOKIE_PATH, maxAge: LOGIN_STATE_TTL_SECONDS * 1000 });
+    res.cookie(loginTransactionCookie(state), binding, { ...this.base(), path: this.callbackPath(), maxAge: LOGIN_STATE_TTL_SECONDS * 1000 });
   }
 
   /** The browser binding of the login that the callback's `state` names, if this browser has it. */
@@ -44,7 +44,11 @@ export class SessionCookieService {
   clearLoginTransaction(req: Request, res: Response): void {
     const state = req.query.state;
     if (typeof state !== 'string') return;
-    res.clearCookie(loginTransactionCookie(state), { ...this.base(), path: LOGIN_TX_COOKIE_PATH });
+    res.clearCookie(loginTransactionCookie(state), { ...this.base(), path: this.callbackPath() });
+  }
+
+  private callbackPath(): string {
+    return new URL(this.options.redirectUri).pathname;
   }
 
   private base(): CookieOptions {

@@ -1,0 +1,84 @@
+import { Injectable, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import cookieParser from 'cookie-parser';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadAppConfig } from '../src/config/app-config';
+import { dataSourceOptions } from '../src/database.options';
+import { JsonLogger } from '../src/logging/json-logger';
+import { type AccountVerifier, type AfterLoginHook, type LoginEvent, OidcModule } from '../src/oidc';
+import { appUrl, jsonBody, testEnv, withDb } from './support/app';
+import { Browser } from './support/browser';
+import { submitOpLogin } from './support/flows';
+
+/** A host-provided verifier: a "directory" that knows one account by a login name, not an email. */
+@Injectable()
+class DirectoryVerifier implements AccountVerifier {
+  static userId = '';
+  static calls: string[] = [];
+  async verify(identifier: string, secret: string): Promise<{ userId: string } | null> {
+    DirectoryVerifier.calls.push(identifier);
+    return identifier === 'dir-erin' && secret === 'directory secret' ? { userId: DirectoryVerifier.userId } : null;
+  }
+}
+
+@Injectable()
+class RecordingHook implements AfterLoginHook {
+  static events: LoginEvent[] = [];
+  async afterLogin(event: LoginEvent): Promise<void> {
+    RecordingHook.events.push(event);
+  }
+}
+
+describe('OidcModule in a host of its own: replaceable verifier and after-login hook, under a global prefix', () => {
+  const base = appUrl(0);
+  let close: () => Promise<unknown>;
+
+  beforeAll(async () => {
+    DirectoryVerifier.userId = await withDb(async (db) => (await db.query(`INSERT INTO users (email, display_name) VALUES ('erin@corp.example', 'Erin') RETURNING id`)).rows[0].id);
+    const config = loadAppConfig(testEnv({ OIDC_UNLINKED_IDENTITY: 'bind', OIDC_REDIRECT_URI: `${base}/api/auth/oidc/callback`, OIDC_BIND_PAGE_URL: `${base}/bind` }));
+
+    @Module({
+      imports: [
+        TypeOrmModule.forRoot(dataSourceOptions(config.databaseUrl, [])),
+        OidcModule.forRootAsync({ useFactory: () => config.oidc, accountVerifier: DirectoryVerifier, afterLogin: RecordingHook }),
+      ],
+    })
+    class HostModule {}
+
+    const app = await NestFactory.create(HostModule, { logger: new JsonLogger(() => undefined) });
+    app.setGlobalPrefix('api');
+    app.use(cookieParser());
+    await app.listen(config.port, '127.0.0.1');
+    close = () => app.close();
+  });
+  afterAll(async () => close());
+
+  it('binds with the host verifier, reports the login to the hook, and keeps the module\'s error shapes', async () => {
+    const browser = new Browser();
+    const start = await browser.request(`${base}/api/auth/oidc/login?return_to=/home`);
+    expect(start.status).toBe(302);
+    expect(start.headers.getSetCookie().find((c) => c.startsWith('oidc_tx_'))).toMatch(/Path=\/api\/auth\/oidc\/callback/);
+    const callback = await submitOpLogin(browser, await browser.follow(start), 'u38', 'pw-u38', `${base}/api`);
+    const token = new URL(callback.location as string).searchParams.get('token') as string;
+    expect(token).toBeTruthy();
+
+    const post = (body: unknown) => browser.request(`${base}/api/auth/oidc/bind/confirm`, { json: body });
+    // The default verifier would accept an email; this host's verifier does not.
+    const wrong = await post({ token, identifier: 'erin@corp.example', password: 'directory secret' });
+    expect(wrong.status).toBe(401);
+    const ok = await post({ token, identifier: 'dir-erin', password: 'directory secret' });
+    expect(ok.status).toBe(200);
+    expect(DirectoryVerifier.calls).toEqual(['erin@corp.example', 'dir-erin']);
+
+    const me = JSON.parse((await browser.request(`${base}/api/auth/session`)).text);
+    expect(me.user.id).toBe(DirectoryVerifier.userId);
+    expect(RecordingHook.events).toEqual([
+      { userId: DirectoryVerifier.userId, sessionId: me.session.id, issuer: me.session.issuer, subject: 'u38', via: 'bound' },
+    ]);
+
+    const broken = await fetch(`${base}/api/auth/oidc/backchannel-logout`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{' });
+    expect(broken.status).toBe(400);
+    expect(await jsonBody(broken)).toEqual({ error: 'invalid_request', error_description: expect.any(String) });
+  });
+});
