@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { importJWK, SignJWT } from 'jose';
 import pg from 'pg';
 
-const { values } = parseArgs({ options: { sizes: { type: 'string', default: '1000,1000000' }, samples: { type: 'string', default: '300' } } });
+const { values } = parseArgs({ options: { sizes: { type: 'string', default: '1000,1000000' }, samples: { type: 'string', default: '400' } } });
 const sizes = values.sizes.split(',').map(Number);
 const SAMPLES = Number(values.samples);
 const ADMIN = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -101,23 +101,27 @@ function stats(samples) {
   return { median: at(0.5), p99: at(0.99) };
 }
 
-async function measure(size, key, kid, used) {
-  const pick = () => {
+/** `revoked` holds the sessions that earlier logouts revoked (across sizes): never picked again. */
+async function measure(size, key, kid, revoked) {
+  if (2 * (SAMPLES + 30) > size - revoked.size) throw new Error(`--samples ${SAMPLES} is too many for ${size} sessions`);
+  const live = () => {
     for (;;) {
       const i = Math.floor(Math.random() * size);
-      if (!used.has(i)) {
-        used.add(i);
-        return i;
-      }
+      if (!revoked.has(i)) return i;
     }
+  };
+  const pick = () => {
+    const i = live();
+    revoked.add(i);
+    return i;
   };
   // Warm up both paths (connections, JWKS, plans).
   for (let n = 0; n < 30; n++) {
-    await fetch(`${APP}/auth/session`, { headers: { authorization: `Bearer ${tokenOf(pick())}` } });
+    await fetch(`${APP}/auth/session`, { headers: { authorization: `Bearer ${tokenOf(live())}` } });
   }
   const sessionTimes = [];
   for (let n = 0; n < SAMPLES; n++) {
-    const token = tokenOf(pick());
+    const token = tokenOf(live());
     sessionTimes.push(
       await time(async () => {
         const r = await fetch(`${APP}/auth/session`, { headers: { authorization: `Bearer ${token}` } });
@@ -138,10 +142,13 @@ async function measure(size, key, kid, used) {
   return { session: stats(sessionTimes), logout: stats(logoutTimes) };
 }
 
-async function explain(db) {
+async function explain(db, size, revoked) {
+  let live = size - 1;
+  while (revoked.has(live)) live--;
   const plans = {
-    'session lookup (per request)': [`SELECT s.id FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()`, [createHash('sha256').update(tokenOf(7)).digest('hex')]],
-    'revoke by (issuer, sid)': [`UPDATE sessions SET revoked_at = now(), revoked_reason = 'backchannel_logout' WHERE issuer = $1 AND oidc_sid = $2 AND oidc_sid IS NOT NULL AND revoked_at IS NULL RETURNING id`, [ISSUER, 'bench-sid-8']],
+    'find live sessions by (issuer, sid)': [`SELECT id FROM sessions WHERE issuer = $1 AND oidc_sid = $2 AND oidc_sid IS NOT NULL AND revoked_at IS NULL`, [ISSUER, `bench-sid-${live}`]],
+    'session lookup (per request)': [`SELECT s.id FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()`, [createHash('sha256').update(tokenOf(live)).digest('hex')]],
+    'revoke by (issuer, sid)': [`UPDATE sessions SET revoked_at = now(), revoked_reason = 'backchannel_logout' WHERE issuer = $1 AND oidc_sid = $2 AND oidc_sid IS NOT NULL AND revoked_at IS NULL RETURNING id`, [ISSUER, `bench-sid-${live}`]],
     'revoke by (issuer, subject)': [`UPDATE sessions SET revoked_at = now(), revoked_reason = 'backchannel_logout' WHERE issuer = $1 AND subject = $2 AND revoked_at IS NULL RETURNING id`, [ISSUER, 'bench-sub-20']],
   };
   for (const [name, [sql, params]] of Object.entries(plans)) {
@@ -175,21 +182,25 @@ async function main() {
   const db = new pg.Client({ connectionString: dbUrl });
   await db.connect();
   const results = [];
+  const revoked = new Set();
   let seeded = 0;
   for (const size of sizes) {
     const started = Date.now();
     await seedTo(db, seeded, size);
     seeded = size;
     console.log(`\n${size.toLocaleString('en')} sessions (seeded in ${((Date.now() - started) / 1000).toFixed(1)} s)`);
-    const r = await measure(size, key, jwk.kid, new Set());
+    const r = await measure(size, key, jwk.kid, revoked);
     results.push({ size, ...r });
     console.log(`  GET /auth/session          median ${r.session.median.toFixed(2)} ms   p99 ${r.session.p99.toFixed(2)} ms`);
     console.log(`  back-channel logout (sid)  median ${r.logout.median.toFixed(2)} ms   p99 ${r.logout.p99.toFixed(2)} ms`);
-    await explain(db);
+    await explain(db, size, revoked);
   }
   if (results.length > 1) {
     const [first, last] = [results[0], results[results.length - 1]];
-    console.log(`\nratio ${last.size.toLocaleString('en')} / ${first.size.toLocaleString('en')} (median): session ${(last.session.median / first.session.median).toFixed(2)}×, logout ${(last.logout.median / first.logout.median).toFixed(2)}×`);
+    const ratio = (a, b) => `${(a / b).toFixed(2)}×`;
+    console.log(`\nratio ${last.size.toLocaleString('en')} / ${first.size.toLocaleString('en')}:`);
+    console.log(`  GET /auth/session          median ${ratio(last.session.median, first.session.median)}   p99 ${ratio(last.session.p99, first.session.p99)}`);
+    console.log(`  back-channel logout (sid)  median ${ratio(last.logout.median, first.logout.median)}   p99 ${ratio(last.logout.p99, first.logout.p99)}`);
   }
   await db.end();
 }

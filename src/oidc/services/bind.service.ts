@@ -10,7 +10,7 @@ import { EndedOpSessionStore } from '../stores/ended-op-session.store';
 import { redisKeys, vaultOwner } from '../stores/redis-keys';
 import { TokenVaultStore } from '../stores/token-vault.store';
 import type { VerifiedLogin } from './idp-client.service';
-import { LoginCompletionService, type LoginIdentity } from './login-completion.service';
+import { LoginCompletionService } from './login-completion.service';
 import { type IssuedSession, SessionService } from './session.service';
 
 export interface BindInfo {
@@ -101,7 +101,7 @@ export class BindService {
       this.logger.warn({ msg: 'bind.confirm_failed', attempt: perToken });
       throw new OidcError('invalid_credentials', 'The identifier or the password is wrong');
     }
-    return this.exclusively(tokenHash, (session) => this.completion.linkAndLogin(account.userId, toLogin(session), this.stash(tokenHash)));
+    return this.exclusively(tokenHash, (session) => this.completion.linkAndLogin(account.userId, session, this.stash(tokenHash)));
   }
 
   /** Creates a local account from the verified claims, when allowed and the email is verified. */
@@ -113,7 +113,7 @@ export class BindService {
     if (!session.email || !session.emailVerified) {
       throw new OidcError('email_not_verified', 'The OpenID Provider did not verify this email, so no account can be created from it');
     }
-    return this.exclusively(tokenHash, (current) => this.completion.createAndLogin(toLogin(current), this.stash(tokenHash)));
+    return this.exclusively(tokenHash, (current) => this.completion.createAndLogin(current, this.stash(tokenHash)));
   }
 
   /**
@@ -160,17 +160,6 @@ export class BindService {
   private gone(): OidcError {
     return new OidcError('bind_token_invalid', 'This bind link has expired or was already used; sign in again');
   }
-}
-
-function toLogin(session: BindSession): LoginIdentity {
-  return {
-    issuer: session.issuer,
-    subject: session.subject,
-    sid: session.sid,
-    email: session.email,
-    emailVerified: session.emailVerified,
-    name: session.name,
-  };
 }
 
 /** `alice@example.com` → `a***e@example.com`. */

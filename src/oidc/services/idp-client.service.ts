@@ -12,13 +12,18 @@ export interface AuthorizationRequest {
   codeVerifier: string;
 }
 
-export interface VerifiedLogin {
+/** Who the OP says logged in, from the verified ID token (and UserInfo for missing profile claims). */
+export interface VerifiedIdentity {
   issuer: string;
   subject: string;
+  /** The OP session id, from the verified ID token only. */
   sid: string | null;
   email: string | null;
   emailVerified: boolean;
   name: string | null;
+}
+
+export interface VerifiedLogin extends VerifiedIdentity {
   idToken: string;
   refreshToken: string | null;
 }

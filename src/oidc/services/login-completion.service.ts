@@ -9,14 +9,9 @@ import { IdentityRepository } from '../repositories/identity.repository';
 import { UserRepository } from '../repositories/user.repository';
 import { vaultOwner } from '../stores/redis-keys';
 import { TokenVaultStore } from '../stores/token-vault.store';
-import { type IssuedSession, type OidcLogin, SessionService } from './session.service';
+import type { VerifiedIdentity } from './idp-client.service';
+import { type IssuedSession, SessionService } from './session.service';
 
-export interface LoginIdentity extends OidcLogin {
-  email: string | null;
-  /** Whether the OP verified `email`; an unverified email is never given to a local account. */
-  emailVerified: boolean;
-  name: string | null;
-}
 
 /** Where the session's tokens come from: the code exchange just now, or a bind token's stash. */
 export type TokenSource =
@@ -42,14 +37,14 @@ export class LoginCompletionService {
   ) {}
 
   /** The identity is already linked to `userId`. */
-  async loginLinked(userId: string, identityId: string, login: LoginIdentity, tokens: TokenSource): Promise<IssuedSession> {
+  async loginLinked(userId: string, identityId: string, login: VerifiedIdentity, tokens: TokenSource): Promise<IssuedSession> {
     await this.identities.recordLogin(identityId, login.email);
     const issued = await this.sessions.create(userId, login);
     return this.finish(issued, userId, login, tokens, 'linked');
   }
 
   /** Links the identity to an existing user and issues a session, atomically. */
-  async linkAndLogin(userId: string, login: LoginIdentity, tokens: TokenSource): Promise<IssuedSession> {
+  async linkAndLogin(userId: string, login: VerifiedIdentity, tokens: TokenSource): Promise<IssuedSession> {
     const issued = await this.transaction(async (manager) => {
       await this.identities.link({ userId, issuer: login.issuer, subject: login.subject, email: login.email }, manager);
       return this.sessions.create(userId, login, manager);
@@ -58,7 +53,7 @@ export class LoginCompletionService {
   }
 
   /** Creates a local user from the verified claims, links the identity and issues a session, atomically. */
-  async createAndLogin(login: LoginIdentity, tokens: TokenSource): Promise<IssuedSession> {
+  async createAndLogin(login: VerifiedIdentity, tokens: TokenSource): Promise<IssuedSession> {
     let userId = '';
     const issued = await this.transaction(async (manager) => {
       // An email the OP did not verify could belong to someone else: the account gets none.
@@ -73,7 +68,7 @@ export class LoginCompletionService {
   private async finish(
     issued: IssuedSession,
     userId: string,
-    login: LoginIdentity,
+    login: VerifiedIdentity,
     tokens: TokenSource,
     via: LoginEvent['via'],
   ): Promise<IssuedSession> {

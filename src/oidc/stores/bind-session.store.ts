@@ -2,16 +2,11 @@ import { Inject, Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { randomToken } from '../crypto/secrets';
 import { OIDC_REDIS } from '../oidc.tokens';
+import type { VerifiedIdentity } from '../services/idp-client.service';
 import { redisKeys } from './redis-keys';
 
 /** What the callback verified about an identity that is not linked yet. */
-export interface BindSession {
-  issuer: string;
-  subject: string;
-  sid: string | null;
-  email: string | null;
-  emailVerified: boolean;
-  name: string | null;
+export interface BindSession extends VerifiedIdentity {
   returnTo: string;
   /** When the OP authenticated this login (ms). */
   loginAt: number;
