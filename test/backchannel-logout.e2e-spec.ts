@@ -1,11 +1,11 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { e2e, jsonBody, type RunningApp, startApp, startAppProcess, testRedis, withDb } from './support/app';
 import { Browser, parseForm } from './support/browser';
 import { bearer, loginThroughOp } from './support/flows';
 import { BACKCHANNEL_EVENT, logoutToken, opKey, postLogoutToken } from './support/logout-token';
+import { freePort } from './support/dev-op';
 import { TcpProxy } from './support/tcp-proxy';
 
 const EVENT = BACKCHANNEL_EVENT;
@@ -246,14 +246,3 @@ describe('Back-Channel Logout 1.0', () => {
     expect(await status(app.url, d)).toBe(401);
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-

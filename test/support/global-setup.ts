@@ -1,6 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
@@ -9,6 +8,7 @@ import { DataSource } from 'typeorm';
 import type { TestProject } from 'vitest/node';
 import { MIGRATIONS } from '../../migrations';
 import { dataSourceOptions } from '../../src/database.options';
+import { freePort, startDevOp, stopDevOp } from './dev-op';
 
 export interface E2eEnvironment {
   databaseUrl: string;
@@ -53,32 +53,23 @@ export async function setup(project: TestProject): Promise<void> {
   const clientId = 'e2e-app';
   const clientSecret = 'e2e-app-secret';
 
-  op = spawn(process.execPath, ['dev-idp/server.mjs'], {
-    env: {
-      ...process.env,
-      DEV_IDP_PORT: String(opPort),
-      DEV_IDP_ISSUER: opUrl,
-      DEV_IDP_CLIENT_ID: clientId,
-      DEV_IDP_CLIENT_SECRET: clientSecret,
-      DEV_IDP_REDIRECT_URIS: apps.flatMap((a) => [`${a}/auth/oidc/callback`, `${a}/api/auth/oidc/callback`]).join(','),
-      DEV_IDP_POST_LOGOUT_REDIRECT_URIS: apps.map((a) => `${a}/logged-out`).join(','),
-      DEV_IDP_BACKCHANNEL_LOGOUT_URI: `${apps[0]}/auth/oidc/backchannel-logout`,
-      DEV_IDP_JWKS_FILE: jwksFile,
-      DEV_IDP_USERS_FILE: usersFile,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  op = await startDevOp({
+    DEV_IDP_PORT: String(opPort),
+    DEV_IDP_ISSUER: opUrl,
+    DEV_IDP_CLIENT_ID: clientId,
+    DEV_IDP_CLIENT_SECRET: clientSecret,
+    DEV_IDP_REDIRECT_URIS: apps.flatMap((a) => [`${a}/auth/oidc/callback`, `${a}/api/auth/oidc/callback`]).join(','),
+    DEV_IDP_POST_LOGOUT_REDIRECT_URIS: apps.map((a) => `${a}/logged-out`).join(','),
+    DEV_IDP_BACKCHANNEL_LOGOUT_URI: `${apps[0]}/auth/oidc/backchannel-logout`,
+    DEV_IDP_JWKS_FILE: jwksFile,
+    DEV_IDP_USERS_FILE: usersFile,
   });
-  op.stderr?.on('data', (d: Buffer) => {
-    const text = d.toString();
-    if (!text.includes('WARNING')) process.stderr.write(`[dev-idp] ${text}`);
-  });
-  await waitFor(`${opUrl}/.well-known/openid-configuration`);
 
   project.provide('e2e', { databaseUrl, redisUrl: REDIS_URL, opUrl, appPorts: [appPort, secondPort], clientId, clientSecret, jwksFile, workDir });
 }
 
 export async function teardown(): Promise<void> {
-  op?.kill('SIGTERM');
+  if (op) await stopDevOp(op);
 }
 
 async function freshDatabase(): Promise<string> {
@@ -103,29 +94,4 @@ function testUsers(): Record<string, unknown> {
   for (let i = 1; i <= 60; i++) users[`u${i}`] = { password: `pw-u${i}`, email: `u${i}@example.com`, email_verified: true, name: `User ${i}` };
   for (let i = 1; i <= 5; i++) users[`unverified${i}`] = { password: `pw-unverified${i}`, email: `unverified${i}@example.com`, email_verified: false, name: `Unverified ${i}` };
   return users;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
-async function waitFor(url: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 150));
-  }
-  throw new Error(`dev OP did not start: ${url}`);
 }
