@@ -104,7 +104,7 @@ export class BackchannelErrorFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<Response>();
     const { status, body } = toErrorBody(exception);
-    if (status >= 500) this.logger.error({ msg: 'bcl.failed', status, reason: body.message });
+    if (status >= 500) this.logger.error({ msg: 'bcl.failed', status, reason: body.message, name: (exception as Error)?.name });
     else if (exception instanceof OidcError && exception.code === 'logout_token_replayed') this.logger.warn({ msg: 'bcl.replay' });
     else this.logger.warn({ msg: 'bcl.rejected', reason: body.message });
     const error = status >= 500 ? (status === 503 ? 'temporarily_unavailable' : 'server_error') : 'invalid_request';
