@@ -273,6 +273,20 @@ describe('login (authorization code + PKCE) against the development OP', () => {
     expect(identity.rows[0].email).toBe('unverified2@example.com');
   });
 
+  it('records activity (last_seen_at) at most once a minute', async () => {
+    const { browser } = await loginThroughOp(running.url, 'u14');
+    const id = JSON.parse((await browser.request(`${running.url}/auth/session`)).text).session.id;
+    const lastSeen = async () => withDb(async (db) => (await db.query('SELECT last_seen_at FROM sessions WHERE id = $1', [id])).rows[0].last_seen_at as Date);
+    await withDb((db) => db.query(`UPDATE sessions SET last_seen_at = now() - interval '5 minutes' WHERE id = $1`, [id]));
+    const old = await lastSeen();
+    await browser.request(`${running.url}/auth/session`);
+    const touched = await lastSeen();
+    expect(Date.now() - touched.getTime()).toBeLessThan(10_000);
+    await browser.request(`${running.url}/auth/sessions`);
+    expect((await lastSeen()).getTime()).toBe(touched.getTime());
+    expect(touched.getTime()).toBeGreaterThan(old.getTime());
+  });
+
   it('without a session the session routes answer 401', async () => {
     expect((await fetch(`${running.url}/auth/session`)).status).toBe(401);
     expect((await fetch(`${running.url}/auth/session`, { headers: bearer('x'.repeat(43)) })).status).toBe(401);

@@ -62,7 +62,7 @@ export class SessionRepository {
     return { session, user };
   }
 
-  /** Records activity at most once a minute per session, so reads don't turn into a write each. */
+  /** Records activity; the condition keeps concurrent requests from writing more than once a minute. */
   async touch(sessionId: string): Promise<void> {
     await this.repo.query(
       `UPDATE sessions SET last_seen_at = now() WHERE id = $1 AND last_seen_at < now() - interval '60 seconds'`,
