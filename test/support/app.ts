@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import type { INestApplication } from '@nestjs/common';
 import Redis from 'ioredis';
 import { Client } from 'pg';
@@ -87,10 +86,6 @@ export async function vaultToken(redis: Redis, sessionId: string, kind: 'id_toke
 
 export function decodeJwt(jwt: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8'));
-}
-
-export function randomId(): string {
-  return randomBytes(6).toString('hex');
 }
 
 /** A response's JSON body, loosely typed for assertions. */

@@ -23,12 +23,6 @@ export function logTag(value: string | undefined | null): string | undefined {
   return value ? sha256(value).slice(0, 12) : undefined;
 }
 
-export function safeEqual(a: string, b: string): boolean {
-  const left = Buffer.from(a);
-  const right = Buffer.from(b);
-  return left.length === right.length && timingSafeEqual(left, right);
-}
-
 const SCRYPT = { N: 1 << 15, r: 8, p: 1, keylen: 32 };
 
 /** `scrypt$N$r$p$salt$hash` with Node's scrypt. */

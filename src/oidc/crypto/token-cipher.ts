@@ -58,10 +58,6 @@ export class TokenCipher {
     const parts = stored.split('.');
     return parts.length === 5 ? parts[1] : undefined;
   }
-
-  get currentKeyId(): string {
-    return this.current.id;
-  }
 }
 
 function b64(buffer: Buffer): string {

@@ -18,10 +18,6 @@ export class UserRepository {
     return repo.save(repo.create({ ...user, email: user.email?.toLowerCase() ?? null, passwordHash: user.passwordHash ?? null }));
   }
 
-  async findById(id: string): Promise<UserEntity | null> {
-    return this.repo.findOne({ where: { id } });
-  }
-
   /** With the password hash (it is not selected by default). */
   async findCredentialsByEmail(email: string): Promise<{ id: string; passwordHash: string | null } | null> {
     const row = await this.repo
@@ -30,9 +26,5 @@ export class UserRepository {
       .where('u.email = :email', { email: email.toLowerCase() })
       .getOne();
     return row ? { id: row.id, passwordHash: row.passwordHash } : null;
-  }
-
-  async existsByEmail(email: string): Promise<boolean> {
-    return this.repo.exists({ where: { email: email.toLowerCase() } });
   }
 }

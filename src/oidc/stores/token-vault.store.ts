@@ -32,14 +32,6 @@ export class TokenVaultStore {
     return this.open(owner, kind, await this.redis.getdel(redisKeys.vault(owner, kind)));
   }
 
-  async peek(owner: string, kind: VaultTokenKind): Promise<string | undefined> {
-    return this.open(owner, kind, await this.redis.get(redisKeys.vault(owner, kind)));
-  }
-
-  async has(owner: string, kind: VaultTokenKind): Promise<boolean> {
-    return (await this.redis.exists(redisKeys.vault(owner, kind))) === 1;
-  }
-
   /** Deletes every token of these owners. */
   async deleteAll(owners: string[]): Promise<void> {
     if (owners.length === 0) return;
