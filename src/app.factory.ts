@@ -1,18 +1,16 @@
-import type { INestApplication, LoggerService } from '@nestjs/common';
+import type { LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import cookieParser from 'cookie-parser';
-import { json, urlencoded } from 'express';
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
 import type { AppConfig } from './config/app-config';
 
-/** Request bodies are small here; anything larger is rejected before it reaches a controller. */
-const BODY_LIMIT = '32kb';
-
 /** Builds the app exactly as production runs it (used by main.ts and by the e2e tests). */
-export async function createApp(config: AppConfig, logger: LoggerService): Promise<INestApplication> {
-  const app = await NestFactory.create(AppModule.forRoot(config), { logger, bodyParser: false, abortOnError: false });
-  app.use(json({ limit: BODY_LIMIT }), urlencoded({ extended: false, limit: BODY_LIMIT }), cookieParser());
+export async function createApp(config: AppConfig, logger: LoggerService): Promise<NestExpressApplication> {
+  // No app-wide body parser: OidcModule parses (and bounds) the bodies of its own routes, and this
+  // demo host has no other route with a body.
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { logger, bodyParser: false, abortOnError: false });
+  app.set('trust proxy', config.trustProxy);
   app.enableShutdownHooks();
   const document = SwaggerModule.createDocument(
     app,

@@ -17,7 +17,7 @@ export class AppModule {
         ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, ignoreEnvVars: true, load: [() => config] }),
         TypeOrmModule.forRootAsync({
           inject: [ConfigService],
-          useFactory: (c: ConfigService) => dataSourceOptions(c.getOrThrow<string>('databaseUrl'), []),
+          useFactory: (c: ConfigService) => dataSourceOptions(c.getOrThrow<string>('databaseUrl'), [], c.getOrThrow('database')),
         }),
         OidcModule.forRootAsync({
           inject: [ConfigService],

@@ -9,6 +9,7 @@ import { OIDC_ENTITIES } from './oidc/entities';
 export function dataSourceOptions(
   url: string,
   migrations: DataSourceOptions['migrations'] = [join(__dirname, 'migrations', '[0-9]*.js')],
+  timeouts: { statementTimeoutMs?: number; connectTimeoutMs?: number } = {},
 ): DataSourceOptions {
   return {
     type: 'postgres',
@@ -18,6 +19,12 @@ export function dataSourceOptions(
     migrationsTableName: 'migrations',
     synchronize: false,
     logging: false,
-    extra: { max: 20, connectionTimeoutMillis: 5_000 },
+    // A slow Postgres fails fast (503) instead of holding requests: the server cancels a statement
+    // after statement_timeout, the client gives up waiting for a connection after connectionTimeoutMillis.
+    extra: {
+      max: 20,
+      connectionTimeoutMillis: timeouts.connectTimeoutMs ?? 5_000,
+      ...(timeouts.statementTimeoutMs ? { statement_timeout: timeouts.statementTimeoutMs } : {}),
+    },
   };
 }

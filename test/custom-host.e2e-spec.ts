@@ -1,12 +1,11 @@
-import { Injectable, Module } from '@nestjs/common';
+import { Controller, Get, Injectable, Module, UseGuards } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import cookieParser from 'cookie-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAppConfig } from '../src/config/app-config';
 import { dataSourceOptions } from '../src/database.options';
 import { JsonLogger } from '../src/logging/json-logger';
-import { type AccountVerifier, type AfterLoginHook, type LoginEvent, OidcModule } from '../src/oidc';
+import { type AccountVerifier, type AfterLoginHook, type AuthenticatedSession, CurrentUser, type LoginEvent, OidcModule, SessionGuard } from '../src/oidc';
 import { appUrl, jsonBody, testEnv, withDb } from './support/app';
 import { Browser } from './support/browser';
 import { submitOpLogin } from './support/flows';
@@ -30,6 +29,21 @@ class RecordingHook implements AfterLoginHook {
   }
 }
 
+/** The host's own routes: one guarded by the module, one that fails, on paths that look like the module's. */
+@Controller('admin/auth')
+class HostAdminController {
+  @Get('session')
+  @UseGuards(SessionGuard)
+  whoAmI(@CurrentUser() { user }: AuthenticatedSession): { userId: string } {
+    return { userId: user.id };
+  }
+
+  @Get('sessions')
+  broken(): never {
+    throw new Error('host failure');
+  }
+}
+
 describe('OidcModule in a host of its own: replaceable verifier and after-login hook, under a global prefix', () => {
   const base = appUrl(0);
   let close: () => Promise<unknown>;
@@ -43,12 +57,13 @@ describe('OidcModule in a host of its own: replaceable verifier and after-login 
         TypeOrmModule.forRoot(dataSourceOptions(config.databaseUrl, [])),
         OidcModule.forRootAsync({ useFactory: () => config.oidc, accountVerifier: DirectoryVerifier, afterLogin: RecordingHook }),
       ],
+      controllers: [HostAdminController],
     })
     class HostModule {}
 
+    // A host as Nest makes it by default (its own body parsers on), without a cookie parser.
     const app = await NestFactory.create(HostModule, { logger: new JsonLogger(() => undefined) });
     app.setGlobalPrefix('api');
-    app.use(cookieParser());
     await app.listen(config.port, '127.0.0.1');
     close = () => app.close();
   });
@@ -77,8 +92,19 @@ describe('OidcModule in a host of its own: replaceable verifier and after-login 
       { userId: DirectoryVerifier.userId, sessionId: me.session.id, issuer: me.session.issuer, subject: 'u38', via: 'bound' },
     ]);
 
-    const broken = await fetch(`${base}/api/auth/oidc/backchannel-logout`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{' });
-    expect(broken.status).toBe(400);
-    expect(await jsonBody(broken)).toEqual({ error: 'invalid_request', error_description: expect.any(String) });
+    const notForm = await fetch(`${base}/api/auth/oidc/backchannel-logout`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"logout_token":"x"}' });
+    expect(notForm.status).toBe(400);
+    expect(await jsonBody(notForm)).toEqual({ error: 'invalid_request', error_description: expect.any(String) });
+
+    // The host's own routes keep the host's behaviour, even on paths that look like the module's:
+    // the guard works there (no cookie parser needed), and errors get Nest's default shape.
+    const guarded = await browser.request(`${base}/api/admin/auth/session`);
+    expect(guarded.status).toBe(200);
+    expect(JSON.parse(guarded.text)).toEqual({ userId: DirectoryVerifier.userId });
+    const anonymous = await fetch(`${base}/api/admin/auth/session`);
+    expect(anonymous.status).toBe(401);
+    const failing = await fetch(`${base}/api/admin/auth/sessions`);
+    expect(failing.status).toBe(500);
+    expect(await jsonBody(failing)).toEqual({ statusCode: 500, message: 'Internal server error' });
   });
 });

@@ -1,52 +1,66 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { e2e, jsonBody, type RunningApp, startApp } from './support/app';
+import { e2e, jsonBody, type RunningApp, startApp, startAppProcess, testRedis, vaultToken, withDb } from './support/app';
 import { freePort } from './support/dev-op';
 import { bearer, loginThroughOp } from './support/flows';
 import { logoutToken, postLogoutToken } from './support/logout-token';
+import { eventually, refreshAtOp } from './support/op';
 import { TcpProxy } from './support/tcp-proxy';
 
 describe('Redis unreachable', () => {
   let app: RunningApp;
+  let second: RunningApp;
   let proxy: TcpProxy;
+  const redis = testRedis();
 
   beforeAll(async () => {
     proxy = new TcpProxy('127.0.0.1', 6379, await freePort());
     await proxy.start();
     const redisUrl = new URL(e2e().redisUrl);
     redisUrl.host = `127.0.0.1:${proxy.port}`;
-    app = await startApp({ OIDC_UNLINKED_IDENTITY: 'create', REDIS_URL: redisUrl.href });
+    const env = { OIDC_UNLINKED_IDENTITY: 'create', REDIS_URL: redisUrl.href, OIDC_OUTBOX_RETRY_INTERVAL: '1s' };
+    app = await startApp(env, 0);
+    second = await startAppProcess(env, 1);
   });
   afterAll(async () => {
+    await second.close();
     await app.close();
     await proxy.stop();
+    await redis.quit();
   });
 
-  it('answers 503 where Redis is needed, keeps Postgres-only routes working, and recovers', async () => {
-    const { sessionToken, browser } = await loginThroughOp(app.url, 'u58');
-    const sid = JSON.parse((await browser.request(`${app.url}/auth/session`)).text).session.sid;
+  it('a back-channel logout is applied at once on every instance, and the tokens are dropped and revoked once Redis is back', async () => {
+    const victim = await loginThroughOp(app.url, 'u58');
+    const victimSession = JSON.parse((await victim.browser.request(`${app.url}/auth/session`)).text).session;
+    const bystander = await loginThroughOp(app.url, 'u61');
+    const refreshToken = (await vaultToken(redis, victimSession.id, 'refresh_token')) as string;
+    expect(refreshToken).toEqual(expect.any(String));
     await proxy.stop();
 
+    // What needs Redis answers 503 without internals.
     const login = await fetch(`${app.url}/auth/oidc/login`, { redirect: 'manual' });
     expect(login.status).toBe(503);
     expect(await jsonBody(login)).toEqual({ error: 'service_unavailable', message: 'A backing service is unavailable; retry later' });
-    const token = await logoutToken({ sid });
-    const bcl = await postLogoutToken(app.url, token);
-    expect(bcl.status).toBe(503);
-    expect((await jsonBody(bcl)).error).toBe('temporarily_unavailable');
-    // Sessions live in Postgres: authenticated reads still work.
-    expect((await fetch(`${app.url}/auth/session`, { headers: bearer(sessionToken) })).status).toBe(200);
+
+    // The logout is recorded in Postgres: 200, and the session is dead on both instances at once.
+    const bcl = await postLogoutToken(app.url, await logoutToken({ sid: victimSession.sid }));
+    expect(bcl.status).toBe(200);
+    expect((await fetch(`${app.url}/auth/session`, { headers: bearer(victim.sessionToken) })).status).toBe(401);
+    expect((await fetch(`${second.url}/auth/session`, { headers: bearer(victim.sessionToken) })).status).toBe(401);
+    expect(await withDb(async (db) => (await db.query('SELECT count(*)::int AS n FROM session_token_outbox WHERE session_id = $1', [victimSession.id])).rows[0].n)).toBe(1);
+    // Sessions live in Postgres: other users' authenticated reads still work.
+    expect((await fetch(`${second.url}/auth/session`, { headers: bearer(bystander.sessionToken) })).status).toBe(200);
     const health = await fetch(`${app.url}/health`);
     expect(health.status).toBe(503);
     expect(await jsonBody(health)).toMatchObject({ status: 'degraded', redis: 'down', postgres: 'up' });
+    // Still in the vault (Redis was unreachable), but nothing can read it: the session is not live.
+    expect(await vaultToken(redis, victimSession.id, 'refresh_token')).toBe(refreshToken);
 
     await proxy.start();
-    // The OP's retry of the same logout token succeeds once Redis is back.
-    let retried = await postLogoutToken(app.url, token);
-    for (let i = 0; i < 30 && retried.status !== 200; i++) {
-      await new Promise((r) => setTimeout(r, 200));
-      retried = await postLogoutToken(app.url, token);
-    }
-    expect(retried.status).toBe(200);
-    expect((await fetch(`${app.url}/auth/session`, { headers: bearer(sessionToken) })).status).toBe(401);
+    // The outbox job drops the revoked session's tokens and revokes its refresh token at the OP.
+    const keys = await eventually(() => redis.keys(`oidc:vault:session:${victimSession.id}:*`), (k) => k.length === 0, 15_000);
+    expect(keys).toEqual([]);
+    expect(await eventually(() => refreshAtOp(refreshToken), (r) => r.status === 400, 5_000)).toEqual({ status: 400, error: 'invalid_grant' });
+    expect(await withDb(async (db) => (await db.query('SELECT count(*)::int AS n FROM session_token_outbox WHERE session_id = $1', [victimSession.id])).rows[0].n)).toBe(0);
+    expect((await fetch(`${app.url}/auth/session`, { headers: bearer(bystander.sessionToken) })).status).toBe(200);
   });
 });

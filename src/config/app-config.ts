@@ -1,9 +1,19 @@
 import type { EncryptionKey, OidcModuleOptions, UnlinkedIdentityPolicy } from '../oidc/oidc.options';
 import { parseDuration } from './duration';
 
+export interface DatabaseTimeouts {
+  /** Postgres `statement_timeout`: a statement running longer is cancelled (answers 503). */
+  statementTimeoutMs: number;
+  /** How long to wait for a Postgres connection. */
+  connectTimeoutMs: number;
+}
+
 export interface AppConfig {
   port: number;
   databaseUrl: string;
+  database: DatabaseTimeouts;
+  /** Express `trust proxy` value: which proxies' `X-Forwarded-For` decides the client IP. */
+  trustProxy: boolean | number | string[];
   oidc: OidcModuleOptions;
 }
 
@@ -111,6 +121,28 @@ class EnvReader {
     return value;
   }
 
+  /** A duration that may be `0` (= off). */
+  durationOrOff(name: string, fallback: string): number {
+    const value = this.raw(name) ?? fallback;
+    return value === '0' ? 0 : this.duration(name, fallback);
+  }
+
+  /** Comma-separated list of origins (`scheme://host[:port]`, no path). */
+  origins(name: string, allowHttp: boolean): string[] {
+    const origins: string[] = [];
+    for (const entry of (this.raw(name) ?? '').split(',').map((e) => e.trim()).filter(Boolean)) {
+      const url = this.url(name, entry, allowHttp);
+      if (!url) continue;
+      const parsed = new URL(url);
+      if (parsed.pathname !== '/' || parsed.search || entry.replace(/\/$/, '') !== parsed.origin) {
+        this.problems.push(`${name} entry "${entry}" must be an origin like https://app.example.com (no path)`);
+        continue;
+      }
+      origins.push(parsed.origin);
+    }
+    return origins;
+  }
+
   connectionUrl(name: string, fallback: string, protocols: string[]): string {
     const value = this.string(name, fallback);
     try {
@@ -152,6 +184,24 @@ export function parseEncryptionKeys(value: string, name: string, problems: strin
     keys.push({ id, key });
   }
   return keys;
+}
+
+/**
+ * `TRUST_PROXY`, with Express's trust-proxy meaning: unset/`false` = the socket address is the client;
+ * `true` = trust every proxy (only behind a proxy that overwrites X-Forwarded-For); a number = that
+ * many hops; otherwise a comma list of addresses, subnets or `loopback`/`linklocal`/`uniquelocal`.
+ */
+export function parseTrustProxy(value: string | undefined, problems: string[]): boolean | number | string[] {
+  if (value === undefined || value === 'false') return false;
+  if (value === 'true') return true;
+  if (/^\d+$/.test(value)) return Number(value);
+  const entries = value.split(',').map((e) => e.trim()).filter(Boolean);
+  const bad = entries.filter((e) => !['loopback', 'linklocal', 'uniquelocal'].includes(e) && !/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(e));
+  if (bad.length || entries.length === 0) {
+    problems.push(`TRUST_PROXY must be true, false, a hop count, or a list of addresses/subnets (loopback, 10.0.0.0/8, …), got "${value}"`);
+    return false;
+  }
+  return entries;
 }
 
 export function loadDatabaseUrl(env: Env = process.env): string {
@@ -201,6 +251,8 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
     r.problems.push('SESSION_COOKIE_NAME must be 1-64 letters, digits, _ or -');
   }
 
+  const trustProxy = parseTrustProxy(r.raw('TRUST_PROXY'), r.problems);
+
   const oidc: OidcModuleOptions = {
     issuer,
     clientId,
@@ -226,10 +278,30 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
     sessionCookieName,
     cookieSecure: !redirectUri.startsWith('http:'),
     clockToleranceSec: r.int('OIDC_CLOCK_TOLERANCE_SECONDS', 30, 0, 300),
+    allowedOrigins: r.origins('OIDC_ALLOWED_ORIGINS', allowInsecureHttp),
+    sessionIdleTimeoutMs: r.durationOrOff('SESSION_IDLE_TIMEOUT', '8h'),
+    sessionRetentionMs: r.duration('SESSION_RETENTION', '30d'),
+    purgeIntervalMs: r.duration('SESSION_PURGE_INTERVAL', '15m'),
+    outboxRetryIntervalMs: r.duration('OIDC_OUTBOX_RETRY_INTERVAL', '15s'),
+    httpTimeoutMs: r.duration('OIDC_HTTP_TIMEOUT', '10s'),
+    backchannelAllowMissingExp: r.bool('OIDC_BACKCHANNEL_ALLOW_MISSING_EXP', false),
+    backchannelMaxAgeMs: r.duration('OIDC_BACKCHANNEL_MAX_AGE', '2m'),
+    bindMaxTokensPerIdentity: r.int('OIDC_BIND_MAX_TOKENS_PER_IDENTITY', 10, 1, 1000),
+    bindMaxAttemptsPerIp: r.int('OIDC_BIND_MAX_IP_ATTEMPTS', 30, 1, 10000),
+  };
+  const database: DatabaseTimeouts = {
+    statementTimeoutMs: r.duration('DATABASE_STATEMENT_TIMEOUT', '5s'),
+    connectTimeoutMs: r.duration('DATABASE_CONNECT_TIMEOUT', '5s'),
   };
 
   if (oidc.bindTokenTtlMs > 3_600_000) r.problems.push('OIDC_BIND_TOKEN_TTL must be at most 1h');
+  if (oidc.httpTimeoutMs < 1000 || oidc.httpTimeoutMs > 120_000) r.problems.push('OIDC_HTTP_TIMEOUT must be from 1s to 120s');
+  if (oidc.backchannelMaxAgeMs > 3_600_000) r.problems.push('OIDC_BACKCHANNEL_MAX_AGE must be at most 1h');
+  if (oidc.sessionIdleTimeoutMs !== 0 && oidc.sessionIdleTimeoutMs < 60_000) r.problems.push('SESSION_IDLE_TIMEOUT must be 0 (off) or at least 1m');
+  if (oidc.purgeIntervalMs < 1000) r.problems.push('SESSION_PURGE_INTERVAL must be at least 1s');
+  if (oidc.outboxRetryIntervalMs < 1000) r.problems.push('OIDC_OUTBOX_RETRY_INTERVAL must be at least 1s');
+  if (database.statementTimeoutMs < 100) r.problems.push('DATABASE_STATEMENT_TIMEOUT must be at least 100ms');
 
   if (r.problems.length) throw new ConfigError(r.problems);
-  return { port, databaseUrl, oidc };
+  return { port, databaseUrl, database, trustProxy, oidc };
 }

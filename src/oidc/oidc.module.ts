@@ -1,5 +1,4 @@
-import { Inject, Logger, Module, type OnApplicationBootstrap } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
+import { Inject, Logger, type MiddlewareConsumer, Module, type NestModule, type OnApplicationBootstrap } from '@nestjs/common';
 import { PassportModule } from '@nestjs/passport';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { BackchannelLogoutController } from './controllers/backchannel-logout.controller';
@@ -9,7 +8,11 @@ import { LogoutController } from './controllers/logout.controller';
 import { SessionController } from './controllers/session.controller';
 import { TokenCipher } from './crypto/token-cipher';
 import { OIDC_ENTITIES } from './entities';
-import { BrowserErrorFilter, OidcExceptionFilter, OidcRouteErrorFilter } from './errors/oidc-exception.filter';
+import { BrowserErrorFilter, OidcExceptionFilter } from './errors/oidc-exception.filter';
+import { SameOriginGuard } from './guards/same-origin.guard';
+import { SessionPurgeJob } from './jobs/session-purge.job';
+import { TokenOutboxJob } from './jobs/token-outbox.job';
+import { apiRouteMiddleware, backchannelRouteMiddleware } from './middleware/module-http.middleware';
 import { SessionGuard } from './guards/session.guard';
 import { SessionStrategy } from './guards/session.strategy';
 import { OIDC_MODULE_OPTIONS, OidcConfigurableModule } from './oidc.module-definition';
@@ -31,7 +34,6 @@ import { AttemptLimiterStore } from './stores/attempt-limiter.store';
 import { BindSessionStore } from './stores/bind-session.store';
 import { LoginStateStore } from './stores/login-state.store';
 import { EndedOpSessionStore } from './stores/ended-op-session.store';
-import { LogoutJtiStore } from './stores/logout-jti.store';
 import { RedisShutdown, redisProvider } from './stores/redis.provider';
 import { TokenVaultStore } from './stores/token-vault.store';
 
@@ -57,7 +59,6 @@ import { TokenVaultStore } from './stores/token-vault.store';
     TokenVaultStore,
     BindSessionStore,
     AttemptLimiterStore,
-    LogoutJtiStore,
     EndedOpSessionStore,
     UserRepository,
     IdentityRepository,
@@ -73,13 +74,15 @@ import { TokenVaultStore } from './stores/token-vault.store';
     BackchannelLogoutService,
     SessionStrategy,
     SessionGuard,
+    SameOriginGuard,
     OidcExceptionFilter,
     BrowserErrorFilter,
-    { provide: APP_FILTER, useClass: OidcRouteErrorFilter },
+    TokenOutboxJob,
+    SessionPurgeJob,
   ],
   exports: [SessionGuard, SessionService, IdpClientService, OIDC_REDIS],
 })
-export class OidcModule extends OidcConfigurableModule implements OnApplicationBootstrap {
+export class OidcModule extends OidcConfigurableModule implements NestModule, OnApplicationBootstrap {
   private readonly logger = new Logger('OidcModule');
 
   constructor(
@@ -89,12 +92,25 @@ export class OidcModule extends OidcConfigurableModule implements OnApplicationB
     super();
   }
 
+  /** Body and cookie parsing, no-store and the module's error shapes, on the module's own routes only. */
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(apiRouteMiddleware).forRoutes(LoginController, BindController, LogoutController, SessionController);
+    consumer.apply(backchannelRouteMiddleware).forRoutes(BackchannelLogoutController);
+  }
+
   /**
    * Discovery is attempted once at startup (the app still starts if the OP is down; `/health` tells).
    * Whether RP-Initiated Logout is on, and why not, is logged as soon as it is known: here, or at the
    * first login or logout after the OP becomes reachable.
    */
   async onApplicationBootstrap(): Promise<void> {
+    if (this.options.backchannelAllowMissingExp) {
+      this.logger.warn({
+        msg: 'backchannel.allow_missing_exp',
+        detail: 'logout tokens without exp are accepted when their iat is recent (OIDC_BACKCHANNEL_ALLOW_MISSING_EXP)',
+        maxAgeMs: this.options.backchannelMaxAgeMs,
+      });
+    }
     try {
       await this.idp.endSessionSupport();
     } catch {

@@ -42,4 +42,27 @@ export interface OidcModuleOptions {
   cookieSecure: boolean;
   /** Clock tolerance for logout tokens. */
   clockToleranceSec: number;
+  /**
+   * Origins (besides the one of `redirectUri`) whose browsers may call the state-changing routes;
+   * `scheme://host[:port]`, lower case.
+   */
+  allowedOrigins: string[];
+  /** A session unused for this long answers 401 and is revoked (`idle_timeout`); 0 = no idle timeout. */
+  sessionIdleTimeoutMs: number;
+  /** Sessions expired or revoked longer ago than this are deleted by the purge job. */
+  sessionRetentionMs: number;
+  /** How often the purge job runs (expired sessions, old rows, seen logout-token ids). */
+  purgeIntervalMs: number;
+  /** How often revoked sessions whose tokens could not be dropped (state store down) are retried. */
+  outboxRetryIntervalMs: number;
+  /** Timeout of every HTTP call to the OpenID Provider. */
+  httpTimeoutMs: number;
+  /** Compatibility with OPs that predate errata 1: accept a logout token without `exp` when its `iat` is fresh. */
+  backchannelAllowMissingExp: boolean;
+  /** How old (by `iat`) a logout token without `exp` may be, with the opt-in above. */
+  backchannelMaxAgeMs: number;
+  /** Bind tokens minted per OP identity (issuer, subject) within `bindAccountWindowMs`, then 429. */
+  bindMaxTokensPerIdentity: number;
+  /** Confirm attempts per client IP within `bindAccountWindowMs`, then 429. */
+  bindMaxAttemptsPerIp: number;
 }

@@ -1,11 +1,13 @@
-import { Body, Controller, Get, HttpCode, Post, Query, Res, UseFilters, UsePipes } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Post, Query, Req, Res, UseFilters, UseGuards, UsePipes } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import { BindConfirmDto, BindCreateDto, BindInfoDto, BindResultDto, BindTokenQueryDto } from '../dto/bind.dto';
 import { ErrorDto } from '../dto/session.dto';
 import { OidcExceptionFilter } from '../errors/oidc-exception.filter';
-import { type BindOutcome, BindService } from '../services/bind.service';
+import { SameOriginGuard } from '../guards/same-origin.guard';
+import { type BindOutcome, type BindRequester, BindService } from '../services/bind.service';
 import { SessionCookieService } from '../services/session-cookie.service';
+import { SessionService } from '../services/session.service';
 import { strictValidation } from './validation';
 
 @ApiTags('account binding')
@@ -16,17 +18,17 @@ export class BindController {
   constructor(
     private readonly binds: BindService,
     private readonly cookies: SessionCookieService,
+    private readonly sessions: SessionService,
   ) {}
 
   @Get()
   @ApiOperation({ summary: 'What the bind page needs: issuer, masked email, name, allowed actions' })
   @ApiOkResponse({ type: BindInfoDto })
   @ApiResponse({ status: 400, type: ErrorDto, description: 'invalid_request: malformed token' })
-  @ApiResponse({ status: 410, type: ErrorDto, description: 'bind_token_invalid: expired or already used' })
+  @ApiResponse({ status: 410, type: ErrorDto, description: 'bind_token_invalid: expired, already used, or not started in this browser' })
   @ApiResponse({ status: 503, type: ErrorDto, description: 'service_unavailable: Postgres or Redis unreachable' })
-  async info(@Query() query: BindTokenQueryDto, @Res({ passthrough: true }) res: Response): Promise<BindInfoDto> {
-    res.setHeader('Cache-Control', 'no-store');
-    return this.binds.info(query.token);
+  async info(@Query() query: BindTokenQueryDto, @Req() req: Request): Promise<BindInfoDto> {
+    return this.binds.info(query.token, this.requester(req, query.token));
   }
 
   @Post('confirm')
@@ -35,40 +37,53 @@ export class BindController {
     summary: 'Link the OIDC identity to an existing local account',
     description:
       'Proves ownership with the account verifier (default: email + password against users.password_hash), links the ' +
-      'identity, issues the session cookie and consumes the bind token. Attempts are limited per token and per account.',
+      'identity, issues the session cookie and consumes the bind token. Only from the browser that signed in at the OP ' +
+      '(bind cookie), same-origin, JSON only. Attempts are limited per token, per account and per client IP.',
   })
+  @UseGuards(SameOriginGuard)
   @ApiOkResponse({ type: BindResultDto, description: 'Linked; session cookie set' })
   @ApiResponse({ status: 400, type: ErrorDto, description: 'invalid_request' })
   @ApiResponse({ status: 401, type: ErrorDto, description: 'invalid_credentials (unknown account and wrong password look the same)' })
+  @ApiResponse({ status: 403, type: ErrorDto, description: 'csrf_rejected: cross-site request' })
   @ApiResponse({ status: 409, type: ErrorDto, description: 'identity_conflict, bind_in_progress' })
   @ApiResponse({ status: 410, type: ErrorDto, description: 'bind_token_invalid' })
   @ApiResponse({ status: 429, type: ErrorDto, description: 'too_many_attempts' })
   @ApiResponse({ status: 413, type: ErrorDto, description: 'payload_too_large: body over 32 kB' })
   @ApiResponse({ status: 503, type: ErrorDto, description: 'service_unavailable: Postgres or Redis unreachable' })
-  async confirm(@Body() body: BindConfirmDto, @Res({ passthrough: true }) res: Response): Promise<BindResultDto> {
-    return this.respond(res, await this.binds.confirm(body.token, body.identifier, body.password));
+  @ApiResponse({ status: 415, type: ErrorDto, description: 'unsupported_media_type: the body must be application/json' })
+  async confirm(@Body() body: BindConfirmDto, @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<BindResultDto> {
+    return this.respond(req, res, body.token, await this.binds.confirm(body.token, this.requester(req, body.token), body.identifier, body.password));
   }
 
   @Post('create')
   @HttpCode(200)
   @ApiOperation({
     summary: 'Create a local account from the verified claims and link it',
-    description: 'Allowed when OIDC_BIND_ALLOW_CREATE is true and the OP says the email is verified.',
+    description:
+      'Allowed when OIDC_BIND_ALLOW_CREATE is true and the OP says the email is verified. Only from the browser that signed ' +
+      'in at the OP (bind cookie), same-origin, JSON only.',
   })
+  @UseGuards(SameOriginGuard)
   @ApiOkResponse({ type: BindResultDto, description: 'Created and linked; session cookie set' })
   @ApiResponse({ status: 400, type: ErrorDto, description: 'invalid_request' })
-  @ApiResponse({ status: 403, type: ErrorDto, description: 'create_not_allowed, email_not_verified' })
+  @ApiResponse({ status: 403, type: ErrorDto, description: 'create_not_allowed, email_not_verified, csrf_rejected' })
   @ApiResponse({ status: 413, type: ErrorDto, description: 'payload_too_large: body over 32 kB' })
   @ApiResponse({ status: 409, type: ErrorDto, description: 'email_in_use, identity_conflict, bind_in_progress' })
   @ApiResponse({ status: 410, type: ErrorDto, description: 'bind_token_invalid' })
   @ApiResponse({ status: 503, type: ErrorDto, description: 'service_unavailable: Postgres or Redis unreachable' })
-  async create(@Body() body: BindCreateDto, @Res({ passthrough: true }) res: Response): Promise<BindResultDto> {
-    return this.respond(res, await this.binds.create(body.token));
+  @ApiResponse({ status: 415, type: ErrorDto, description: 'unsupported_media_type: the body must be application/json' })
+  async create(@Body() body: BindCreateDto, @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<BindResultDto> {
+    return this.respond(req, res, body.token, await this.binds.create(body.token, this.requester(req, body.token)));
   }
 
-  private respond(res: Response, outcome: BindOutcome): BindResultDto {
+  private requester(req: Request, token: string): BindRequester {
+    return { browserBinding: this.cookies.bindBinding(req, token), clientIp: req.ip ?? 'unknown' };
+  }
+
+  private async respond(req: Request, res: Response, token: string, outcome: BindOutcome): Promise<BindResultDto> {
+    await this.sessions.retireReplaced(this.cookies.sessionToken(req), outcome.issued.session.id);
     this.cookies.setSession(res, outcome.issued.token, outcome.issued.session.expiresAt);
-    res.setHeader('Cache-Control', 'no-store');
+    this.cookies.clearBindBinding(res, token);
     return { returnTo: outcome.returnTo, sessionId: outcome.issued.session.id };
   }
 }

@@ -6,6 +6,7 @@ import { OidcError } from '../errors/oidc-error';
 import { BrowserErrorFilter } from '../errors/oidc-exception.filter';
 import { LoginService } from '../services/login.service';
 import { SessionCookieService } from '../services/session-cookie.service';
+import { SessionService } from '../services/session.service';
 
 @ApiTags('login')
 @Controller('auth/oidc')
@@ -14,6 +15,7 @@ export class LoginController {
   constructor(
     private readonly login: LoginService,
     private readonly cookies: SessionCookieService,
+    private readonly sessions: SessionService,
   ) {}
 
   @Get('login')
@@ -32,7 +34,6 @@ export class LoginController {
     if (Array.isArray(returnTo)) throw new OidcError('invalid_return_to', 'return_to must be given at most once');
     const { redirectUrl, state, browserBinding } = await this.login.start(returnTo);
     this.cookies.setLoginTransaction(res, state, browserBinding);
-    res.setHeader('Cache-Control', 'no-store');
     res.redirect(302, redirectUrl);
   }
 
@@ -42,23 +43,26 @@ export class LoginController {
     description:
       'Checks the browser binding, consumes the state once, handles `error=`, checks `iss` when present, exchanges the code ' +
       '(PKCE) and validates the ID token (nonce). Linked identity → session cookie and 302 to return_to; unlinked → the ' +
-      'OIDC_UNLINKED_IDENTITY policy (bind page with a one-time token, create, or reject).',
+      'OIDC_UNLINKED_IDENTITY policy (bind page with a one-time token tied to this browser by an `oidc_bind_<id>` cookie, ' +
+      'create, or reject). A live session this browser still presents is revoked (`replaced`).',
   })
   @ApiFoundResponse({ description: 'Redirect to return_to (session cookie set) or to the bind page' })
   @ApiResponse({ status: 400, type: ErrorDto, description: 'login_session_missing, invalid_state, provider_error, code_exchange_failed' })
   @ApiResponse({ status: 403, type: ErrorDto, description: 'access_denied (user refused at the OP), identity_not_linked (policy reject)' })
   @ApiResponse({ status: 409, type: ErrorDto, description: 'email_in_use (policy create, email taken by a local account)' })
+  @ApiResponse({ status: 429, type: ErrorDto, description: 'too_many_attempts: too many bind tokens for this identity' })
   @ApiResponse({ status: 502, type: ErrorDto, description: 'provider_unavailable' })
   @ApiResponse({ status: 503, type: ErrorDto, description: 'service_unavailable: Postgres or Redis unreachable' })
   async callback(@Req() req: Request, @Res() res: Response): Promise<void> {
     const rawQuery = req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?')) : '';
     const outcome = await this.login.callback(new URLSearchParams(rawQuery), rawQuery, this.cookies.loginTransaction(req));
     this.cookies.clearLoginTransaction(req, res);
-    res.setHeader('Cache-Control', 'no-store');
     if (outcome.kind === 'bind') {
-      res.redirect(302, outcome.redirectUrl);
+      this.cookies.setBindBinding(res, outcome.bind.token, outcome.bind.browserBinding);
+      res.redirect(302, outcome.bind.redirectUrl);
       return;
     }
+    await this.sessions.retireReplaced(this.cookies.sessionToken(req), outcome.issued.session.id);
     this.cookies.setSession(res, outcome.issued.token, outcome.issued.session.expiresAt);
     res.redirect(302, outcome.returnTo);
   }

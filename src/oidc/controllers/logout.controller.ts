@@ -5,6 +5,7 @@ import { LogoutRequestDto, LogoutResponseDto } from '../dto/logout.dto';
 import { ErrorDto } from '../dto/session.dto';
 import { OidcExceptionFilter } from '../errors/oidc-exception.filter';
 import { CurrentUser } from '../guards/current-user.decorator';
+import { SameOriginGuard } from '../guards/same-origin.guard';
 import { SessionGuard } from '../guards/session.guard';
 import { LogoutService } from '../services/logout.service';
 import { SessionCookieService } from '../services/session-cookie.service';
@@ -16,7 +17,7 @@ import { strictValidation } from './validation';
 @ApiBearerAuth('session')
 @Controller('auth/oidc/logout')
 @UseFilters(OidcExceptionFilter)
-@UseGuards(SessionGuard)
+@UseGuards(SameOriginGuard, SessionGuard)
 @UsePipes(strictValidation)
 export class LogoutController {
   constructor(
@@ -36,6 +37,8 @@ export class LogoutController {
   @ApiOkResponse({ type: LogoutResponseDto })
   @ApiResponse({ status: 400, type: ErrorDto, description: 'invalid_request' })
   @ApiResponse({ status: 401, type: ErrorDto, description: 'unauthenticated' })
+  @ApiResponse({ status: 403, type: ErrorDto, description: 'csrf_rejected: cross-site request' })
+  @ApiResponse({ status: 415, type: ErrorDto, description: 'unsupported_media_type: the body must be application/json' })
   @ApiResponse({ status: 413, type: ErrorDto, description: 'payload_too_large: body over 32 kB' })
   @ApiResponse({ status: 503, type: ErrorDto, description: 'service_unavailable: Postgres or Redis unreachable' })
   async logout(
@@ -45,8 +48,6 @@ export class LogoutController {
   ): Promise<LogoutResponseDto> {
     const { endSessionUrl } = await this.logouts.logout(current, body?.everywhere === true);
     this.cookies.clearSession(res);
-    res.setHeader('Cache-Control', 'no-store');
-    if (endSessionUrl) res.setHeader('Pragma', 'no-cache');
     return endSessionUrl ? { endSessionUrl } : {};
   }
 }

@@ -4,6 +4,7 @@ import { CurrentSessionDto, ErrorDto, type SessionInfoDto, SessionListDto } from
 import type { SessionEntity } from '../entities/session.entity';
 import { OidcExceptionFilter } from '../errors/oidc-exception.filter';
 import { CurrentUser } from '../guards/current-user.decorator';
+import { SameOriginGuard } from '../guards/same-origin.guard';
 import { SessionGuard } from '../guards/session.guard';
 import { type AuthenticatedSession, SessionService } from '../services/session.service';
 
@@ -37,11 +38,14 @@ export class SessionController {
 
   @Delete('sessions/:id')
   @HttpCode(204)
+  @UseGuards(SameOriginGuard)
   @ApiOperation({ summary: 'Revoke one of the caller\'s own live sessions' })
   @ApiNoContentResponse({ description: 'Revoked' })
   @ApiResponse({ status: 400, type: ErrorDto, description: 'invalid_request: id is not a uuid' })
   @ApiResponse({ status: 401, type: ErrorDto, description: 'unauthenticated' })
+  @ApiResponse({ status: 403, type: ErrorDto, description: 'csrf_rejected: cross-site request' })
   @ApiResponse({ status: 404, type: ErrorDto, description: 'session_not_found: not live or not yours' })
+  @ApiResponse({ status: 415, type: ErrorDto, description: 'unsupported_media_type: a body, if any, must be application/json' })
   @ApiResponse({ status: 503, type: ErrorDto, description: 'service_unavailable: Postgres or Redis unreachable' })
   async revoke(@CurrentUser() { user }: AuthenticatedSession, @Param('id', new ParseUUIDPipe()) id: string): Promise<void> {
     await this.sessions.revokeOwn(user.id, id);

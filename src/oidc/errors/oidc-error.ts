@@ -1,3 +1,5 @@
+import { HttpException } from '@nestjs/common';
+
 /** Every error code `OidcModule` answers with, and its HTTP status. */
 export const OIDC_ERROR_STATUS = {
   invalid_request: 400,
@@ -21,6 +23,8 @@ export const OIDC_ERROR_STATUS = {
   email_not_verified: 403,
   invalid_logout_token: 400,
   logout_token_replayed: 400,
+  csrf_rejected: 403,
+  unsupported_media_type: 415,
   service_unavailable: 503,
   internal_error: 500,
 } as const;
@@ -28,21 +32,19 @@ export const OIDC_ERROR_STATUS = {
 export type OidcErrorCode = keyof typeof OIDC_ERROR_STATUS;
 
 /**
- * A domain error. Thrown, never returned; `OidcExceptionFilter` maps it to a status and a body.
+ * A domain error. Thrown, never returned; the module's filters map it to a status and a body on its
+ * own routes. It is an `HttpException` (body `{error, message}`) so that where it escapes onto a host
+ * route (e.g. `SessionGuard` there), the host's own exception handling answers with the right status.
  * The message is shown to the client: it must never contain a token, a code or a password.
  */
-export class OidcError extends Error {
+export class OidcError extends HttpException {
   constructor(
     readonly code: OidcErrorCode,
     message: string,
     /** Extra fields for the log line (never shown to the client). */
     readonly logFields: Record<string, unknown> = {},
   ) {
-    super(message);
+    super({ error: code, message }, OIDC_ERROR_STATUS[code]);
     this.name = 'OidcError';
-  }
-
-  get status(): number {
-    return OIDC_ERROR_STATUS[this.code];
   }
 }

@@ -1,5 +1,4 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Inject, Logger } from '@nestjs/common';
-import { BaseExceptionFilter } from '@nestjs/core';
 import type { Request, Response } from 'express';
 import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
@@ -14,7 +13,7 @@ export interface ErrorBody {
 /** Turns any exception into `{error, message}` plus a status; 5xx bodies never carry internals. */
 export function toErrorBody(exception: unknown, logger?: Logger): { status: number; body: ErrorBody } {
   if (exception instanceof OidcError) {
-    const status = exception.status;
+    const status = exception.getStatus();
     const fields = { ...exception.logFields, error: exception.code, status };
     if (status >= 500) logger?.error({ msg: 'request.failed', ...fields });
     else logger?.warn({ msg: 'request.rejected', ...fields });
@@ -56,15 +55,30 @@ function isDependencyDown(exception: unknown): boolean {
   return /Connection terminated|timeout exceeded when trying to connect|Connection is closed/i.test(e.message ?? '');
 }
 
-/** JSON errors for the API routes. */
+/** Writes the module's JSON error (`{error, message}`) for any exception. */
+export function sendJsonError(res: Response, exception: unknown, logger: Logger): void {
+  const { status, body } = toErrorBody(exception, logger);
+  res.status(status).setHeader('Cache-Control', 'no-store').json(body);
+}
+
+/** Writes the Back-Channel Logout 1.0 error body (`{error, error_description}`), one log line per outcome. */
+export function sendBackchannelError(res: Response, exception: unknown, logger: Logger): void {
+  const { status, body } = toErrorBody(exception);
+  if (status >= 500) logger.error({ msg: 'bcl.failed', status, reason: body.message, name: (exception as Error)?.name });
+  else if (exception instanceof OidcError && exception.code === 'logout_token_replayed') logger.warn({ msg: 'bcl.replay' });
+  else logger.warn({ msg: 'bcl.rejected', reason: body.message });
+  const error = status >= 500 ? (status === 503 ? 'temporarily_unavailable' : 'server_error') : 'invalid_request';
+  if (status === 503) res.setHeader('Retry-After', '5');
+  res.status(status >= 500 ? status : 400).setHeader('Cache-Control', 'no-store').json({ error, error_description: body.message });
+}
+
+/** JSON errors for the module's API routes (applied per controller, never app-wide). */
 @Catch()
 export class OidcExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('OidcError');
 
   catch(exception: unknown, host: ArgumentsHost): void {
-    const res = host.switchToHttp().getResponse<Response>();
-    const { status, body } = toErrorBody(exception, this.logger);
-    res.status(status).setHeader('Cache-Control', 'no-store').json(body);
+    sendJsonError(host.switchToHttp().getResponse<Response>(), exception, this.logger);
   }
 }
 
@@ -102,31 +116,6 @@ export class BackchannelErrorFilter implements ExceptionFilter {
   private readonly logger = new Logger('BackchannelLogout');
 
   catch(exception: unknown, host: ArgumentsHost): void {
-    const res = host.switchToHttp().getResponse<Response>();
-    const { status, body } = toErrorBody(exception);
-    if (status >= 500) this.logger.error({ msg: 'bcl.failed', status, reason: body.message, name: (exception as Error)?.name });
-    else if (exception instanceof OidcError && exception.code === 'logout_token_replayed') this.logger.warn({ msg: 'bcl.replay' });
-    else this.logger.warn({ msg: 'bcl.rejected', reason: body.message });
-    const error = status >= 500 ? (status === 503 ? 'temporarily_unavailable' : 'server_error') : 'invalid_request';
-    res.status(status >= 500 ? status : 400).setHeader('Cache-Control', 'no-store').json({ error, error_description: body.message });
-  }
-}
-
-/**
- * Registered app-wide by `OidcModule` for what happens before a route runs (body parsing: oversized
- * or malformed bodies). On the module's own routes it answers in the module's error shapes; every
- * other route keeps Nest's default handling.
- */
-@Catch()
-export class OidcRouteErrorFilter extends BaseExceptionFilter {
-  private readonly json = new OidcExceptionFilter();
-  private readonly backchannel = new BackchannelErrorFilter();
-
-  override catch(exception: unknown, host: ArgumentsHost): void {
-    // Matched anywhere in the path, so that a host's global prefix (/api/auth/…) is covered too.
-    const path = host.switchToHttp().getRequest<Request>().path ?? '';
-    if (path.endsWith('/auth/oidc/backchannel-logout')) return this.backchannel.catch(exception, host);
-    if (/\/auth\/(oidc\/|sessions?(\/|$))/.test(path)) return this.json.catch(exception, host);
-    super.catch(exception, host);
+    sendBackchannelError(host.switchToHttp().getResponse<Response>(), exception, this.logger);
   }
 }

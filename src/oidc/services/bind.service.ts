@@ -26,6 +26,20 @@ export interface BindOutcome {
   returnTo: string;
 }
 
+export interface BindStart {
+  /** The bind page URL, with the bind token. */
+  redirectUrl: string;
+  token: string;
+  /** The secret of the bind cookie that ties the token to this browser. */
+  browserBinding: string;
+}
+
+/** Who is making a bind request: the bind cookie of this token, and the client IP (per TRUST_PROXY). */
+export interface BindRequester {
+  browserBinding: string | undefined;
+  clientIp: string;
+}
+
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 
 /**
@@ -47,10 +61,19 @@ export class BindService {
     private readonly completion: LoginCompletionService,
   ) {}
 
-  /** Stores the bind session and stashes the tokens under the bind token; returns the bind page URL. */
-  async begin(login: VerifiedLogin, returnTo: string): Promise<string> {
+  /**
+   * Stores the bind session and stashes the tokens under the bind token *and* a browser-binding secret
+   * (set as a cookie by the caller): the token alone, mailed to someone else, is worth nothing.
+   */
+  async begin(login: VerifiedLogin, returnTo: string): Promise<BindStart> {
+    const minted = await this.attempts.hit(redisKeys.bindTokensByIdentity(sha256(`${login.issuer}\n${login.subject}`)), this.options.bindAccountWindowMs);
+    if (minted > this.options.bindMaxTokensPerIdentity) {
+      this.logger.warn({ msg: 'bind.rate_limited', limit: 'identity', subTag: logTag(login.subject) });
+      throw new OidcError('too_many_attempts', 'Too many account-binding attempts for this identity; wait and sign in again');
+    }
     const token = randomToken();
-    const tokenHash = sha256(token);
+    const browserBinding = randomToken();
+    const tokenHash = bindKey(token, browserBinding);
     const ttl = this.options.bindTokenTtlMs;
     const session: BindSession = {
       issuer: login.issuer,
@@ -70,11 +93,11 @@ export class BindService {
     this.logger.log({ msg: 'bind.started', subTag: logTag(login.subject) });
     const url = new URL(this.options.bindPageUrl ?? '');
     url.searchParams.set('token', token);
-    return url.href;
+    return { redirectUrl: url.href, token, browserBinding };
   }
 
-  async info(token: string): Promise<BindInfo> {
-    const { session } = await this.load(token);
+  async info(token: string, requester: BindRequester): Promise<BindInfo> {
+    const { session } = await this.load(token, requester);
     return {
       issuer: session.issuer,
       email: session.email ? maskEmail(session.email) : null,
@@ -85,28 +108,35 @@ export class BindService {
   }
 
   /** Proves ownership of an existing account, links the identity and issues the session. */
-  async confirm(token: string, identifier: string, password: string): Promise<BindOutcome> {
-    const { tokenHash } = await this.load(token);
+  async confirm(token: string, requester: BindRequester, identifier: string, password: string): Promise<BindOutcome> {
+    const { tokenHash } = await this.load(token, requester);
     const normalized = identifier.trim().toLowerCase();
-    const [perToken, perAccount] = await Promise.all([
+    const accountTag = logTag(normalized);
+    const { clientIp } = requester;
+    const [perToken, perAccount, perIp] = await Promise.all([
       this.attempts.hit(redisKeys.bindAttemptsByToken(tokenHash), this.options.bindTokenTtlMs),
       this.attempts.hit(redisKeys.bindAttemptsByAccount(sha256(normalized)), this.options.bindAccountWindowMs),
+      this.attempts.hit(redisKeys.bindAttemptsByIp(sha256(clientIp)), this.options.bindAccountWindowMs),
     ]);
-    if (perToken > this.options.bindMaxAttemptsPerToken || perAccount > this.options.bindMaxAttemptsPerAccount) {
-      this.logger.warn({ msg: 'bind.rate_limited', perToken, perAccount });
+    if (
+      perToken > this.options.bindMaxAttemptsPerToken ||
+      perAccount > this.options.bindMaxAttemptsPerAccount ||
+      perIp > this.options.bindMaxAttemptsPerIp
+    ) {
+      this.logger.warn({ msg: 'bind.rate_limited', perToken, perAccount, perIp, clientIp, accountTag });
       throw new OidcError('too_many_attempts', 'Too many attempts; wait and start the login again');
     }
     const account = await this.verifier.verify(normalized, password);
     if (!account) {
-      this.logger.warn({ msg: 'bind.confirm_failed', attempt: perToken });
+      this.logger.warn({ msg: 'bind.confirm_failed', attempt: perToken, clientIp, accountTag });
       throw new OidcError('invalid_credentials', 'The identifier or the password is wrong');
     }
     return this.exclusively(tokenHash, (session) => this.completion.linkAndLogin(account.userId, session, this.stash(tokenHash)));
   }
 
   /** Creates a local account from the verified claims, when allowed and the email is verified. */
-  async create(token: string): Promise<BindOutcome> {
-    const { tokenHash, session } = await this.load(token);
+  async create(token: string, requester: BindRequester): Promise<BindOutcome> {
+    const { tokenHash, session } = await this.load(token, requester);
     if (!this.options.bindAllowCreate) {
       throw new OidcError('create_not_allowed', 'Creating an account is disabled here; link an existing account instead');
     }
@@ -141,9 +171,11 @@ export class BindService {
     }
   }
 
-  private async load(token: string): Promise<{ tokenHash: string; session: BindSession }> {
-    if (!TOKEN_SHAPE.test(token)) throw this.gone();
-    const tokenHash = sha256(token);
+  /** A token without this browser's bind cookie gets exactly the answer of an unknown token. */
+  private async load(token: string, requester: BindRequester): Promise<{ tokenHash: string; session: BindSession }> {
+    const binding = requester.browserBinding;
+    if (!TOKEN_SHAPE.test(token) || !binding || !TOKEN_SHAPE.test(binding)) throw this.gone();
+    const tokenHash = bindKey(token, binding);
     const session = await this.binds.get(tokenHash);
     if (!session) throw this.gone();
     return { tokenHash, session };
@@ -160,6 +192,11 @@ export class BindService {
   private gone(): OidcError {
     return new OidcError('bind_token_invalid', 'This bind link has expired or was already used; sign in again');
   }
+}
+
+/** The bind session's key: the token *and* the browser-binding cookie, hashed together. */
+function bindKey(token: string, browserBinding: string): string {
+  return sha256(`${token}.${browserBinding}`);
 }
 
 /** `alice@example.com` → `a***e@example.com`. */

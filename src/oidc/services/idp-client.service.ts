@@ -30,8 +30,6 @@ export interface VerifiedLogin extends VerifiedIdentity {
 
 export type EndSessionSupport = { enabled: true; endpoint: string } | { enabled: false; reason: string };
 
-const OP_TIMEOUT_SECONDS = 10;
-
 /**
  * Every call to the OpenID Provider, through `openid-client` (the only file that imports it).
  * Discovery runs once and is cached; a failed discovery is retried on the next call.
@@ -153,6 +151,7 @@ export class IdpClientService {
     let config = discovered;
     if (metadata.end_session_endpoint !== endpoint) {
       config = new client.Configuration({ ...metadata, end_session_endpoint: endpoint }, this.options.clientId, this.options.clientSecret);
+      config.timeout = this.timeoutSeconds();
       if (this.options.allowInsecureHttp) client.allowInsecureRequests(config);
     }
     return client
@@ -192,7 +191,8 @@ export class IdpClientService {
     try {
       const config = await client.discovery(new URL(this.options.issuer), this.options.clientId, this.options.clientSecret, undefined, {
         execute: this.options.allowInsecureHttp ? [client.allowInsecureRequests] : [],
-        timeout: OP_TIMEOUT_SECONDS,
+        // Every later call through this configuration (token, UserInfo, revocation) gets the same timeout.
+        timeout: this.timeoutSeconds(),
       });
       this.logger.log({ msg: 'discovery.ok', issuer: this.options.issuer, ms: Date.now() - started });
       return config;
@@ -200,6 +200,10 @@ export class IdpClientService {
       this.logger.error({ msg: 'discovery.failed', issuer: this.options.issuer, reason: describe(error) });
       throw new OidcError('provider_unavailable', 'The OpenID Provider could not be reached');
     }
+  }
+
+  private timeoutSeconds(): number {
+    return Math.max(1, Math.round(this.options.httpTimeoutMs / 1000));
   }
 
   private mapError(error: unknown): OidcError {

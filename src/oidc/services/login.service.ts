@@ -6,7 +6,7 @@ import type { OidcModuleOptions } from '../oidc.options';
 import { IdentityRepository } from '../repositories/identity.repository';
 import { LoginStateStore } from '../stores/login-state.store';
 import { validateReturnTo } from '../util/return-to';
-import { BindService } from './bind.service';
+import { type BindStart, BindService } from './bind.service';
 import { IdpClientService } from './idp-client.service';
 import { LoginCompletionService, type TokenSource } from './login-completion.service';
 import type { IssuedSession } from './session.service';
@@ -20,7 +20,7 @@ export interface LoginStart {
 
 export type CallbackOutcome =
   | { kind: 'session'; issued: IssuedSession; returnTo: string }
-  | { kind: 'bind'; redirectUrl: string };
+  | { kind: 'bind'; bind: BindStart };
 
 const STATE_SHAPE = /^[A-Za-z0-9_-]{16,128}$/;
 
@@ -90,7 +90,7 @@ export class LoginService {
         return { kind: 'session', issued, returnTo: tx.returnTo };
       }
       case 'bind':
-        return { kind: 'bind', redirectUrl: await this.bind.begin(login, tx.returnTo) };
+        return { kind: 'bind', bind: await this.bind.begin(login, tx.returnTo) };
       case 'reject':
         throw new OidcError('identity_not_linked', 'This OpenID identity is not linked to an account here');
     }

@@ -17,7 +17,9 @@ export interface LogoutClaims {
   sub?: string;
   sid?: string;
   jti: string;
-  exp: number;
+  iat: number;
+  /** Absent only with the pre-errata opt-in (`backchannelAllowMissingExp`). */
+  exp?: number;
 }
 
 /**
@@ -50,6 +52,12 @@ export class LogoutTokenVerifier {
     const now = Math.floor(Date.now() / 1000);
     if (typeof payload.iat !== 'number') throw invalid('logout_token has no iat');
     if (payload.iat > now + this.options.clockToleranceSec) throw invalid('logout_token iat is in the future');
+    if (payload.exp === undefined) {
+      // Only reachable with the opt-in for OPs that predate errata 1: then the token must be fresh.
+      if (now - payload.iat > this.options.backchannelMaxAgeMs / 1000 + this.options.clockToleranceSec) {
+        throw invalid('logout_token has no exp and its iat is older than OIDC_BACKCHANNEL_MAX_AGE');
+      }
+    }
     if (typeof payload.jti !== 'string' || payload.jti === '') throw invalid('logout_token has no jti');
     if (!isObject(payload.events) || !isObject(payload.events[BACKCHANNEL_LOGOUT_EVENT])) {
       throw invalid('logout_token events must hold the back-channel logout event as a JSON object');
@@ -58,7 +66,7 @@ export class LogoutTokenVerifier {
     const sub = optionalString(payload.sub, 'sub');
     const sid = optionalString(payload.sid, 'sid');
     if (!sub && !sid) throw invalid('logout_token must contain sub, sid or both');
-    return { iss: payload.iss as string, sub, sid, jti: payload.jti, exp: payload.exp as number };
+    return { iss: payload.iss as string, sub, sid, jti: payload.jti, iat: payload.iat, exp: payload.exp };
   }
 
   private async verifySignature(token: string): Promise<JWTPayload> {
@@ -69,13 +77,20 @@ export class LogoutTokenVerifier {
         audience: this.options.clientId,
         algorithms: ALGORITHMS,
         clockTolerance: this.options.clockToleranceSec,
-        requiredClaims: ['iss', 'aud', 'iat', 'exp'],
+        requiredClaims: this.options.backchannelAllowMissingExp ? ['iss', 'aud', 'iat'] : ['iss', 'aud', 'iat', 'exp'],
       });
       return payload;
     } catch (error) {
       if (error instanceof OidcError) throw error;
       if (error instanceof errors.JWKSTimeout || !(error instanceof errors.JOSEError)) {
         throw new OidcError('service_unavailable', 'The OpenID Provider keys could not be fetched; retry later');
+      }
+      if (error instanceof errors.JWKSNoMatchingKey) {
+        // A key the OP may have just rotated in: the key set was refetched once if the cooldown allowed
+        // it. Either way the OP must retry (503), never take a final 400 for a logout it may have signed.
+        throw new OidcError('service_unavailable', 'logout_token is signed with a key not (yet) in the OpenID Provider key set; retry later', {
+          reason: 'unknown_kid',
+        });
       }
       throw invalid(describeJoseError(error as errors.JOSEError));
     }
@@ -89,7 +104,10 @@ export class LogoutTokenVerifier {
       throw new OidcError('service_unavailable', 'The OpenID Provider keys could not be fetched; retry later');
     }
     if (this.jwks?.uri !== uri) {
-      this.jwks = { uri, keys: createRemoteJWKSet(new URL(uri), { cooldownDuration: 30_000, cacheMaxAge: 600_000, timeoutDuration: 5_000 }) };
+      this.jwks = {
+        uri,
+        keys: createRemoteJWKSet(new URL(uri), { cooldownDuration: 30_000, cacheMaxAge: 600_000, timeoutDuration: this.options.httpTimeoutMs }),
+      };
     }
     return this.jwks.keys;
   }

@@ -34,10 +34,12 @@ export class LogoutService {
       : await this.sessionRows.revokeOwn(session.userId, session.id, reason);
 
     // The endpoint is checked before the id_token is consumed: an unusable endpoint leaves it in place.
+    // The id_token is read only by the request that ended this live session: a session that another
+    // logout (or the OP) ended first never yields a token.
     const support = await this.endSessionSupport();
     let idToken: string | undefined;
     try {
-      idToken = support.enabled ? await this.vault.take(vaultOwner.session(session.id), 'id_token') : undefined;
+      idToken = support.enabled && revoked.includes(session.id) ? await this.vault.take(vaultOwner.session(session.id), 'id_token') : undefined;
     } catch (error) {
       this.logger.error({ msg: 'logout.vault_failed', sessionId: session.id, name: (error as Error)?.name });
     }

@@ -6,6 +6,7 @@ import type { OidcModuleOptions } from '../oidc.options';
 import { LOGIN_STATE_TTL_SECONDS } from '../stores/login-state.store';
 
 const LOGIN_TX_COOKIE_PREFIX = 'oidc_tx_';
+const BIND_COOKIE_PREFIX = 'oidc_bind_';
 
 /**
  * One transaction cookie per login in flight, named after the state, so that two tabs signing in
@@ -13,6 +14,11 @@ const LOGIN_TX_COOKIE_PREFIX = 'oidc_tx_';
  */
 function loginTransactionCookie(state: string): string {
   return `${LOGIN_TX_COOKIE_PREFIX}${sha256(state).slice(0, 16)}`;
+}
+
+/** One bind cookie per bind token, so that two binds in flight in one browser keep their own. */
+function bindCookie(token: string): string {
+  return `${BIND_COOKIE_PREFIX}${sha256(token).slice(0, 16)}`;
 }
 
 /** The session cookie (HttpOnly, SameSite=Lax, Secure unless plain-http development) and the login transaction cookie. */
@@ -28,6 +34,24 @@ export class SessionCookieService {
     res.clearCookie(this.options.sessionCookieName, { ...this.base(), path: '/' });
   }
 
+  /** The session token this browser presents, if any (to retire it when a new login replaces it). */
+  sessionToken(req: Request): string | undefined {
+    return cookieValue(req, this.options.sessionCookieName);
+  }
+
+  /** Ties a bind token to this browser; sent only to the bind routes, for the bind token's lifetime. */
+  setBindBinding(res: Response, token: string, binding: string): void {
+    res.cookie(bindCookie(token), binding, { ...this.base(), path: this.bindPath(), maxAge: this.options.bindTokenTtlMs });
+  }
+
+  bindBinding(req: Request, token: string): string | undefined {
+    return cookieValue(req, bindCookie(token));
+  }
+
+  clearBindBinding(res: Response, token: string): void {
+    res.clearCookie(bindCookie(token), { ...this.base(), path: this.bindPath() });
+  }
+
   /** Sent only to the callback (the path of OIDC_REDIRECT_URI, whatever prefix the host mounts the module under). */
   setLoginTransaction(res: Response, state: string, binding: string): void {
     res.cookie(loginTransactionCookie(state), binding, { ...this.base(), path: this.callbackPath(), maxAge: LOGIN_STATE_TTL_SECONDS * 1000 });
@@ -37,8 +61,7 @@ export class SessionCookieService {
   loginTransaction(req: Request): string | undefined {
     const state = req.query.state;
     if (typeof state !== 'string') return undefined;
-    const value = (req.cookies as Record<string, unknown> | undefined)?.[loginTransactionCookie(state)];
-    return typeof value === 'string' ? value : undefined;
+    return cookieValue(req, loginTransactionCookie(state));
   }
 
   clearLoginTransaction(req: Request, res: Response): void {
@@ -51,7 +74,17 @@ export class SessionCookieService {
     return new URL(this.options.redirectUri).pathname;
   }
 
+  /** The bind routes sit next to the callback (`…/auth/oidc/bind`), whatever prefix the host uses. */
+  private bindPath(): string {
+    return this.callbackPath().replace(/\/callback$/, '/bind');
+  }
+
   private base(): CookieOptions {
     return { httpOnly: true, sameSite: 'lax', secure: this.options.cookieSecure };
   }
+}
+
+function cookieValue(req: Request, name: string): string | undefined {
+  const value = (req.cookies as Record<string, unknown> | undefined)?.[name];
+  return typeof value === 'string' ? value : undefined;
 }

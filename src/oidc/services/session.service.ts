@@ -29,6 +29,8 @@ export interface AuthenticatedSession {
 }
 
 const TOUCH_INTERVAL_MS = 60_000;
+/** Session tokens are 256-bit base64url values: 43 characters. */
+const SESSION_TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 
 /** Issues, resolves and revokes sessions; keeps the token vault in step with them. */
 @Injectable()
@@ -79,11 +81,17 @@ export class SessionService {
     return (await this.idp.endSessionSupport()).enabled;
   }
 
-  /** Resolves a presented session token; `undefined` for unknown, revoked or expired sessions. */
+  /** Resolves a presented session token; `undefined` for unknown, revoked, expired or idle sessions. */
   async authenticate(token: string): Promise<AuthenticatedSession | undefined> {
-    if (!/^[A-Za-z0-9_-]{43}$/.test(token)) return undefined;
+    if (!SESSION_TOKEN_SHAPE.test(token)) return undefined;
     const found = await this.sessions.findLiveByTokenHash(sha256(token));
     if (!found) return undefined;
+    const idle = this.options.sessionIdleTimeoutMs;
+    // last_seen_at is at most a minute behind (see below), so the idle timeout is exact to a minute.
+    if (idle > 0 && Date.now() - found.session.lastSeenAt.getTime() > idle) {
+      await this.retire(await this.sessions.revokeById(found.session.id, 'idle_timeout'), 'idle_timeout');
+      return undefined;
+    }
     // Activity is recorded at most once a minute: most requests cost one indexed read and no write.
     if (Date.now() - found.session.lastSeenAt.getTime() > TOUCH_INTERVAL_MS) await this.sessions.touch(found.session.id);
     return found;
@@ -101,20 +109,46 @@ export class SessionService {
   }
 
   /**
-   * After the app revoked sessions itself: takes their refresh tokens out of the vault, drops the rest
-   * and revokes the refresh tokens at the OP in the background (best effort: an unreachable OP never
-   * blocks or fails the caller). A vault failure is logged, not thrown: the sessions are revoked already.
+   * A new login in a browser that still presents a live session retires that session (`replaced`):
+   * one browser, one session. Best effort: the new login stands whatever happens here.
    */
-  async retire(sessionIds: string[], reason: RevokeReason): Promise<void> {
+  async retireReplaced(presentedToken: string | undefined, newSessionId: string): Promise<void> {
+    if (!presentedToken || !SESSION_TOKEN_SHAPE.test(presentedToken)) return;
+    try {
+      const revoked = (await this.sessions.revokeByTokenHash(sha256(presentedToken), 'replaced')).filter((id) => id !== newSessionId);
+      await this.retire(revoked, 'replaced');
+    } catch (error) {
+      this.logger.error({ msg: 'session.replace_failed', sessionId: newSessionId, name: (error as Error)?.name });
+    }
+  }
+
+  /**
+   * After sessions were revoked (and queued in the token outbox by the same statement): takes their
+   * refresh tokens out of the vault, drops the rest, clears the outbox entries, and revokes the refresh
+   * tokens at the OP in the background (best effort: an unreachable OP never blocks or fails the
+   * caller). A state-store failure is logged, not thrown: the sessions are revoked already and the
+   * outbox job retries until the tokens are gone.
+   */
+  async retire(sessionIds: string[], reason: RevokeReason): Promise<boolean> {
+    if (sessionIds.length === 0) return true;
     let refreshTokens: Array<{ sessionId: string; token: string | undefined }> = [];
     try {
       refreshTokens = await Promise.all(
         sessionIds.map(async (sessionId) => ({ sessionId, token: await this.vault.take(vaultOwner.session(sessionId), 'refresh_token') })),
       );
-      await this.dropTokens(sessionIds, reason);
+      await this.vault.deleteAll(sessionIds.map(vaultOwner.session));
+      for (const sessionId of sessionIds) this.logger.log({ msg: 'session.tokens_dropped', sessionId, reason });
+      await this.sessions.tokensDropped(sessionIds);
     } catch (error) {
-      this.logger.error({ msg: 'session.tokens_drop_failed', sessions: sessionIds.length, name: (error as Error)?.name });
+      this.logger.error({ msg: 'session.tokens_drop_deferred', sessions: sessionIds.length, reason, name: (error as Error)?.name });
+      this.revokeAtOp(refreshTokens);
+      return false;
     }
+    this.revokeAtOp(refreshTokens);
+    return true;
+  }
+
+  private revokeAtOp(refreshTokens: Array<{ sessionId: string; token: string | undefined }>): void {
     for (const { sessionId, token } of refreshTokens) {
       if (!token) continue;
       this.idp.revokeRefreshToken(token).then(
@@ -124,9 +158,4 @@ export class SessionService {
     }
   }
 
-  /** Deletes the cached tokens of sessions that are being revoked. */
-  async dropTokens(sessionIds: string[], reason: RevokeReason): Promise<void> {
-    await this.vault.deleteAll(sessionIds.map(vaultOwner.session));
-    for (const sessionId of sessionIds) this.logger.log({ msg: 'session.tokens_dropped', sessionId, reason });
-  }
 }

@@ -1,0 +1,36 @@
+import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import type { Request } from 'express';
+import { OidcError } from '../errors/oidc-error';
+import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
+import type { OidcModuleOptions } from '../oidc.options';
+
+/**
+ * On every state-changing route a browser calls: refuses cross-site requests (403 `csrf_rejected`) and
+ * any body that is not JSON (415), before anything runs. A cross-site `<form>` or a no-preflight
+ * `fetch` can send form or text/plain bodies but never `application/json`, and a browser always
+ * sends `Origin` on such requests. Clients that send no `Origin` (servers with a Bearer token) pass.
+ */
+@Injectable()
+export class SameOriginGuard implements CanActivate {
+  private readonly origins: ReadonlySet<string>;
+
+  constructor(@Inject(OIDC_MODULE_OPTIONS) options: OidcModuleOptions) {
+    this.origins = new Set([new URL(options.redirectUri).origin, ...options.allowedOrigins]);
+  }
+
+  canActivate(context: ExecutionContext): boolean {
+    const req = context.switchToHttp().getRequest<Request>();
+    const origin = req.headers.origin;
+    if (req.headers['sec-fetch-site'] === 'cross-site' || (origin !== undefined && !this.origins.has(origin.toLowerCase()))) {
+      throw new OidcError('csrf_rejected', 'Cross-site requests are not accepted on this route', {
+        origin: origin?.slice(0, 200),
+        fetchSite: req.headers['sec-fetch-site'],
+      });
+    }
+    const hasBody = req.headers['content-type'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+    if (hasBody && !req.is('application/json')) {
+      throw new OidcError('unsupported_media_type', 'The request body must be application/json');
+    }
+    return true;
+  }
+}

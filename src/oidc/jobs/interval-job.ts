@@ -1,0 +1,40 @@
+import { Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+
+/**
+ * A background job that runs every `intervalMs` (first run soon after startup), never twice at once
+ * in one process, and stops with the app. Subclasses make each run safe on every instance at once.
+ */
+export abstract class IntervalJob implements OnApplicationBootstrap, OnApplicationShutdown {
+  protected abstract readonly logger: Logger;
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<void>;
+  private stopped = false;
+
+  protected abstract intervalMs(): number;
+
+  /** One pass of the job; safe to call directly (tests, an admin command). */
+  abstract run(): Promise<void>;
+
+  onApplicationBootstrap(): void {
+    this.schedule(Math.min(this.intervalMs(), 5_000));
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.running = this.run()
+        .catch((error: Error) => this.logger.warn({ msg: 'job.failed', name: error?.name, errorCode: (error as { code?: string })?.code }))
+        .finally(() => {
+          this.running = undefined;
+          this.schedule(this.intervalMs());
+        });
+    }, delayMs);
+    this.timer.unref();
+  }
+}
