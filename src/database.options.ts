@@ -20,11 +20,14 @@ export function dataSourceOptions(
     synchronize: false,
     logging: false,
     // A slow Postgres fails fast (503) instead of holding requests: the server cancels a statement
-    // after statement_timeout, the client gives up waiting for a connection after connectionTimeoutMillis.
+    // after statement_timeout; the client stops waiting for an answer shortly after (a server that
+    // does not answer at all) and for a connection after connectionTimeoutMillis.
     extra: {
       max: 20,
       connectionTimeoutMillis: timeouts.connectTimeoutMs ?? 5_000,
-      ...(timeouts.statementTimeoutMs ? { statement_timeout: timeouts.statementTimeoutMs } : {}),
+      ...(timeouts.statementTimeoutMs
+        ? { statement_timeout: timeouts.statementTimeoutMs, query_timeout: timeouts.statementTimeoutMs + 500 }
+        : {}),
     },
   };
 }

@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionPurgeJob } from '../src/oidc/jobs/session-purge.job';
-import { jsonBody, type RunningApp, startApp, withDb } from './support/app';
+import { e2e, jsonBody, type RunningApp, startApp, withDb } from './support/app';
+import { freePort } from './support/dev-op';
+import { eventually } from './support/op';
+import { TcpProxy } from './support/tcp-proxy';
 import type { Browser } from './support/browser';
 import { bearer, loginThroughOp } from './support/flows';
 
@@ -175,5 +178,64 @@ describe('session lifecycle', () => {
     expect(await status(app, live)).toBe(200);
     const jtis = await withDb(async (db) => (await db.query(`SELECT jti_hash FROM backchannel_logout_jtis WHERE issuer = 'purge-test'`)).rows);
     expect(jtis).toEqual([{ jti_hash: 'b'.repeat(64) }]);
+  });
+});
+
+describe('slow stores fail fast', () => {
+  let app: RunningApp;
+  let pgProxy: TcpProxy;
+  let redisProxy: TcpProxy;
+
+  beforeAll(async () => {
+    pgProxy = new TcpProxy('127.0.0.1', 5432, await freePort());
+    redisProxy = new TcpProxy('127.0.0.1', 6379, await freePort());
+    await Promise.all([pgProxy.start(), redisProxy.start()]);
+    const dbUrl = new URL(e2e().databaseUrl);
+    dbUrl.host = `127.0.0.1:${pgProxy.port}`;
+    const redisUrl = new URL(e2e().redisUrl);
+    redisUrl.host = `127.0.0.1:${redisProxy.port}`;
+    app = await startApp({
+      OIDC_UNLINKED_IDENTITY: 'create',
+      DATABASE_URL: dbUrl.href,
+      REDIS_URL: redisUrl.href,
+      DATABASE_STATEMENT_TIMEOUT: '1s',
+      DATABASE_CONNECT_TIMEOUT: '1s',
+      REDIS_COMMAND_TIMEOUT: '1s',
+    });
+  });
+  afterAll(async () => {
+    pgProxy.resume();
+    redisProxy.resume();
+    await app.close();
+    await Promise.all([pgProxy.stop(), redisProxy.stop()]);
+  });
+
+  async function timed(request: () => Promise<Response>): Promise<{ status: number; ms: number; body: unknown }> {
+    const started = Date.now();
+    const response = await request();
+    return { status: response.status, ms: Date.now() - started, body: await jsonBody(response) };
+  }
+
+  it('a Postgres that stops answering gives 503 within the timeouts, and service resumes with it', async () => {
+    const d = await device(app, 'u87');
+    pgProxy.stall();
+    const slow = await timed(() => fetch(`${app.url}/auth/session`, { headers: bearer(d.token) }));
+    expect(slow.status).toBe(503);
+    expect(slow.body).toEqual({ error: 'service_unavailable', message: 'A backing service is unavailable; retry later' });
+    expect(slow.ms).toBeLessThan(4_000);
+    expect(app.logs.some((l) => l.includes('"request.failed"') && l.includes('service_unavailable'))).toBe(true);
+    pgProxy.resume();
+    const back = await eventually(() => fetch(`${app.url}/auth/session`, { headers: bearer(d.token) }).then((r) => r.status), (s) => s === 200, 10_000);
+    expect(back).toBe(200);
+  });
+
+  it('a Redis that stops answering gives 503 within REDIS_COMMAND_TIMEOUT, and service resumes with it', async () => {
+    redisProxy.stall();
+    const slow = await timed(() => fetch(`${app.url}/auth/oidc/login`, { redirect: 'manual' }));
+    expect(slow.status).toBe(503);
+    expect(slow.ms).toBeLessThan(4_000);
+    redisProxy.resume();
+    const back = await eventually(() => fetch(`${app.url}/auth/oidc/login`, { redirect: 'manual' }).then((r) => r.status), (s) => s === 302, 10_000);
+    expect(back).toBe(302);
   });
 });

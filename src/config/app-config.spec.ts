@@ -58,6 +58,17 @@ describe('loadAppConfig', () => {
     ['missing client id', { OIDC_CLIENT_ID: '' }, 'OIDC_CLIENT_ID is required'],
     ['missing client secret', { OIDC_CLIENT_SECRET: undefined }, 'OIDC_CLIENT_SECRET is required'],
     ['bad duration', { SESSION_TTL: '7x' }, 'SESSION_TTL must be a duration like 30s, 15m, 168h or 7d, got "7x"'],
+    ['idle timeout too short', { SESSION_IDLE_TIMEOUT: '30s' }, 'SESSION_IDLE_TIMEOUT must be 0 (off) or at least 1m'],
+    ['idle timeout malformed', { SESSION_IDLE_TIMEOUT: 'never' }, 'SESSION_IDLE_TIMEOUT must be a duration'],
+    ['retention malformed', { SESSION_RETENTION: '30' }, 'SESSION_RETENTION must be a duration'],
+    ['origin with a path', { OIDC_ALLOWED_ORIGINS: 'https://spa.example.com/app' }, 'OIDC_ALLOWED_ORIGINS entry "https://spa.example.com/app" must be an origin'],
+    ['http origin without the insecure flag', { OIDC_ALLOWED_ORIGINS: 'http://spa.example.com' }, 'OIDC_ALLOWED_ORIGINS must use https'],
+    ['trust proxy malformed', { TRUST_PROXY: 'yes please' }, 'TRUST_PROXY must be true, false, a hop count, or a list'],
+    ['missing-exp opt-in malformed', { OIDC_BACKCHANNEL_ALLOW_MISSING_EXP: 'maybe' }, 'OIDC_BACKCHANNEL_ALLOW_MISSING_EXP must be true or false'],
+    ['back-channel max age too long', { OIDC_BACKCHANNEL_MAX_AGE: '2h' }, 'OIDC_BACKCHANNEL_MAX_AGE must be at most 1h'],
+    ['OP timeout too short', { OIDC_HTTP_TIMEOUT: '10ms' }, 'OIDC_HTTP_TIMEOUT must be from 1s to 120s'],
+    ['statement timeout malformed', { DATABASE_STATEMENT_TIMEOUT: '5 seconds' }, 'DATABASE_STATEMENT_TIMEOUT must be a duration'],
+    ['Redis command timeout too short', { REDIS_COMMAND_TIMEOUT: '10ms' }, 'REDIS_COMMAND_TIMEOUT must be at least 100ms'],
     ['bad id token ttl', { OIDC_ID_TOKEN_TTL: '1w' }, 'OIDC_ID_TOKEN_TTL must be a duration'],
     ['bad bind ttl', { OIDC_BIND_TOKEN_TTL: 'ten minutes' }, 'OIDC_BIND_TOKEN_TTL must be a duration'],
     ['bind ttl too long', { OIDC_BIND_TOKEN_TTL: '2h' }, 'OIDC_BIND_TOKEN_TTL must be at most 1h'],
@@ -110,6 +121,34 @@ describe('loadAppConfig', () => {
     });
     expect(config.oidc.cookieSecure).toBe(false);
     expect(config.oidc.postLogoutRedirectUri).toBe('http://localhost:3000/');
+  });
+
+  it('applies the documented defaults of the hardening settings and parses their forms', () => {
+    const config = loadAppConfig(valid);
+    expect(config.oidc).toMatchObject({
+      allowedOrigins: [],
+      sessionIdleTimeoutMs: 8 * 3_600_000,
+      sessionRetentionMs: 30 * 86_400_000,
+      httpTimeoutMs: 10_000,
+      redisCommandTimeoutMs: 2_000,
+      backchannelAllowMissingExp: false,
+      backchannelMaxAgeMs: 120_000,
+      bindMaxTokensPerIdentity: 10,
+      bindMaxAttemptsPerIp: 30,
+    });
+    expect(config.database).toEqual({ statementTimeoutMs: 5_000, connectTimeoutMs: 5_000 });
+    expect(config.trustProxy).toBe(false);
+    const custom = loadAppConfig({
+      ...valid,
+      SESSION_IDLE_TIMEOUT: '0',
+      OIDC_ALLOWED_ORIGINS: 'https://spa.example.com, https://Admin.Example.com:8443/',
+      TRUST_PROXY: 'loopback, 10.0.0.0/8',
+    });
+    expect(custom.oidc.sessionIdleTimeoutMs).toBe(0);
+    expect(custom.oidc.allowedOrigins).toEqual(['https://spa.example.com', 'https://admin.example.com:8443']);
+    expect(custom.trustProxy).toEqual(['loopback', '10.0.0.0/8']);
+    expect(loadAppConfig({ ...valid, TRUST_PROXY: '2' }).trustProxy).toBe(2);
+    expect(loadAppConfig({ ...valid, TRUST_PROXY: 'true' }).trustProxy).toBe(true);
   });
 
   it('does not require a bind page for the create and reject policies', () => {

@@ -134,7 +134,7 @@ class EnvReader {
       const url = this.url(name, entry, allowHttp);
       if (!url) continue;
       const parsed = new URL(url);
-      if (parsed.pathname !== '/' || parsed.search || entry.replace(/\/$/, '') !== parsed.origin) {
+      if (parsed.pathname !== '/' || parsed.search || entry.replace(/\/$/, '').toLowerCase() !== parsed.origin) {
         this.problems.push(`${name} entry "${entry}" must be an origin like https://app.example.com (no path)`);
         continue;
       }
@@ -261,6 +261,7 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
     scopes,
     allowInsecureHttp,
     redisUrl,
+    redisCommandTimeoutMs: r.duration('REDIS_COMMAND_TIMEOUT', '2s'),
     tokenEncryptionKeys,
     idTokenTtlMs: r.duration('OIDC_ID_TOKEN_TTL', '168h'),
     postLogoutRedirectUri: r.url('OIDC_POST_LOGOUT_REDIRECT_URI', r.raw('OIDC_POST_LOGOUT_REDIRECT_URI'), allowInsecureHttp),
@@ -300,6 +301,7 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
   if (oidc.sessionIdleTimeoutMs !== 0 && oidc.sessionIdleTimeoutMs < 60_000) r.problems.push('SESSION_IDLE_TIMEOUT must be 0 (off) or at least 1m');
   if (oidc.purgeIntervalMs < 1000) r.problems.push('SESSION_PURGE_INTERVAL must be at least 1s');
   if (oidc.outboxRetryIntervalMs < 1000) r.problems.push('OIDC_OUTBOX_RETRY_INTERVAL must be at least 1s');
+  if (oidc.redisCommandTimeoutMs < 100) r.problems.push('REDIS_COMMAND_TIMEOUT must be at least 100ms');
   if (database.statementTimeoutMs < 100) r.problems.push('DATABASE_STATEMENT_TIMEOUT must be at least 100ms');
 
   if (r.problems.length) throw new ConfigError(r.problems);

@@ -20,6 +20,8 @@ export interface OidcModuleOptions {
   /** Allows an http issuer and http logout URLs; local development and tests only. */
   allowInsecureHttp: boolean;
   redisUrl: string;
+  /** A Redis command that gets no answer within this time fails (503) instead of holding the request. */
+  redisCommandTimeoutMs: number;
   /** The first key encrypts; every key decrypts. */
   tokenEncryptionKeys: EncryptionKey[];
   idTokenTtlMs: number;

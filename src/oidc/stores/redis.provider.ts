@@ -6,7 +6,8 @@ import { OIDC_REDIS } from '../oidc.tokens';
 
 /**
  * The module's Redis connection. While Redis is unreachable a command is retried once
- * (`maxRetriesPerRequest: 1`) and then fails, so requests answer 503 instead of hanging.
+ * (`maxRetriesPerRequest: 1`) and then fails, and a command that gets no answer fails after
+ * `commandTimeout`, so requests answer 503 instead of hanging.
  */
 export const redisProvider = {
   provide: OIDC_REDIS,
@@ -17,6 +18,7 @@ export const redisProvider = {
       maxRetriesPerRequest: 1,
       enableOfflineQueue: true,
       connectTimeout: 5_000,
+      commandTimeout: options.redisCommandTimeoutMs,
       lazyConnect: false,
     });
     client.on('error', (err: Error & { code?: string }) => logger.warn({ msg: 'redis.error', code: err.code, name: err.name }));
