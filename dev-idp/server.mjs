@@ -76,11 +76,15 @@ const provider = new Provider(issuer, {
     await grant.save();
     return grant;
   },
-  ttl: { Session: 3600, Interaction: 600, Grant: 3600, AccessToken: 600, IdToken: 3600, RefreshToken: 86400 },
+  // Refresh tokens rotate: each refresh grant consumes the presented one and issues a new one.
+  rotateRefreshToken: true,
+  ttl: { Session: 3600, Interaction: 600, Grant: 86400, AccessToken: Number(env.DEV_IDP_ACCESS_TOKEN_TTL ?? 600), IdToken: 3600, RefreshToken: 86400 },
   interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
 });
 provider.proxy = true;
 provider.on('backchannel.error', (_ctx, error, c) => console.error(JSON.stringify({ msg: 'backchannel.error', client: c.clientId, error: error.message })));
+// One line per token grant (no token in it), so that tests can count refresh grants.
+provider.on('grant.success', (ctx) => console.log(JSON.stringify({ msg: 'grant.success', grant_type: ctx.oidc.params.grant_type, client: ctx.oidc.client?.clientId })));
 provider.on('server_error', (_ctx, error) => console.error(JSON.stringify({ msg: 'server_error', error: error.message })));
 
 const escape = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);

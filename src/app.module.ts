@@ -3,6 +3,7 @@ import { ConfigModule, ConfigService } from '@nestjs/config';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { AppConfig } from './config/app-config';
 import { dataSourceOptions } from './database.options';
+import { DemoApiController } from './demo/demo-api.controller';
 import { DemoPagesController } from './demo/demo-pages.controller';
 import { HealthController } from './health/health.controller';
 import { OidcModule } from './oidc';
@@ -24,7 +25,7 @@ export class AppModule {
           useFactory: (c: ConfigService) => c.getOrThrow('oidc'),
         }),
       ],
-      controllers: [HealthController, DemoPagesController],
+      controllers: [HealthController, DemoPagesController, DemoApiController],
     };
   }
 }

@@ -285,6 +285,7 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
     purgeIntervalMs: r.duration('SESSION_PURGE_INTERVAL', '15m'),
     outboxRetryIntervalMs: r.duration('OIDC_OUTBOX_RETRY_INTERVAL', '15s'),
     httpTimeoutMs: r.duration('OIDC_HTTP_TIMEOUT', '10s'),
+    accessTokenRefreshSkewMs: r.durationOrOff('OIDC_ACCESS_TOKEN_REFRESH_SKEW', '30s'),
     backchannelAllowMissingExp: r.bool('OIDC_BACKCHANNEL_ALLOW_MISSING_EXP', false),
     backchannelMaxAgeMs: r.duration('OIDC_BACKCHANNEL_MAX_AGE', '2m'),
     bindMaxTokensPerIdentity: r.int('OIDC_BIND_MAX_TOKENS_PER_IDENTITY', 10, 1, 1000),

@@ -7,6 +7,9 @@ export type { AccountVerifier, AfterLoginHook, LoginEvent } from './oidc.tokens'
 export { OIDC_ENTITIES } from './entities';
 export { SessionGuard } from './guards/session.guard';
 export { CurrentUser } from './guards/current-user.decorator';
+export { AccessToken, AccessTokenPipe } from './guards/access-token.decorator';
+export { OidcTokenService } from './services/oidc-token.service';
+export { OidcError } from './errors/oidc-error';
 export type { AuthenticatedSession } from './services/session.service';
 export { SessionService } from './services/session.service';
 export { IdpClientService } from './services/idp-client.service';

@@ -9,6 +9,7 @@ import { SessionController } from './controllers/session.controller';
 import { TokenCipher } from './crypto/token-cipher';
 import { OIDC_ENTITIES } from './entities';
 import { BrowserErrorFilter, OidcExceptionFilter } from './errors/oidc-exception.filter';
+import { AccessTokenPipe } from './guards/access-token.decorator';
 import { SameOriginGuard } from './guards/same-origin.guard';
 import { SessionPurgeJob } from './jobs/session-purge.job';
 import { TokenOutboxJob } from './jobs/token-outbox.job';
@@ -28,11 +29,13 @@ import { LoginCompletionService } from './services/login-completion.service';
 import { LoginService } from './services/login.service';
 import { LogoutTokenVerifier } from './services/logout-token-verifier.service';
 import { LogoutService } from './services/logout.service';
+import { OidcTokenService } from './services/oidc-token.service';
 import { SessionCookieService } from './services/session-cookie.service';
 import { SessionService } from './services/session.service';
 import { AttemptLimiterStore } from './stores/attempt-limiter.store';
 import { BindSessionStore } from './stores/bind-session.store';
 import { LoginStateStore } from './stores/login-state.store';
+import { LockStore } from './stores/lock.store';
 import { EndedOpSessionStore } from './stores/ended-op-session.store';
 import { RedisShutdown, redisProvider } from './stores/redis.provider';
 import { TokenVaultStore } from './stores/token-vault.store';
@@ -60,6 +63,7 @@ import { TokenVaultStore } from './stores/token-vault.store';
     BindSessionStore,
     AttemptLimiterStore,
     EndedOpSessionStore,
+    LockStore,
     UserRepository,
     IdentityRepository,
     SessionRepository,
@@ -75,12 +79,14 @@ import { TokenVaultStore } from './stores/token-vault.store';
     SessionStrategy,
     SessionGuard,
     SameOriginGuard,
+    OidcTokenService,
+    AccessTokenPipe,
     OidcExceptionFilter,
     BrowserErrorFilter,
     TokenOutboxJob,
     SessionPurgeJob,
   ],
-  exports: [SessionGuard, SessionService, IdpClientService, OIDC_REDIS],
+  exports: [SessionGuard, SessionService, OidcTokenService, AccessTokenPipe, IdpClientService, OIDC_REDIS],
 })
 export class OidcModule extends OidcConfigurableModule implements NestModule, OnApplicationBootstrap {
   private readonly logger = new Logger('OidcModule');

@@ -57,6 +57,8 @@ export interface OidcModuleOptions {
   purgeIntervalMs: number;
   /** How often revoked sessions whose tokens could not be dropped (state store down) are retried. */
   outboxRetryIntervalMs: number;
+  /** An access token expiring within this time is refreshed before it is handed out. */
+  accessTokenRefreshSkewMs: number;
   /** Timeout of every HTTP call to the OpenID Provider. */
   httpTimeoutMs: number;
   /** Compatibility with OPs that predate errata 1: accept a logout token without `exp` when its `iat` is fresh. */

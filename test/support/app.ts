@@ -78,7 +78,7 @@ const capturedLogs: string[] = [];
 export const testCipher = new TokenCipher([TEST_KEY]);
 
 /** Decrypts what the vault holds for a session, with the test key. */
-export async function vaultToken(redis: Redis, sessionId: string, kind: 'id_token' | 'refresh_token'): Promise<string | undefined> {
+export async function vaultToken(redis: Redis, sessionId: string, kind: 'id_token' | 'refresh_token' | 'access_token'): Promise<string | undefined> {
   const owner = `session:${sessionId}`;
   const stored = await redis.get(`oidc:vault:${owner}:${kind}`);
   return stored ? testCipher.decrypt(stored, `${owner}:${kind}`) : undefined;

@@ -1,9 +1,9 @@
 import { e2e, jsonBody } from './app';
 
 /** Spends a refresh token at the dev OP's token endpoint, as the app's client would. */
-export async function refreshAtOp(refreshToken: string): Promise<{ status: number; error?: string }> {
+export async function refreshAtOp(refreshToken: string, opUrl = e2e().opUrl): Promise<{ status: number; error?: string }> {
   const env = e2e();
-  const response = await fetch(`${env.opUrl}/token`, {
+  const response = await fetch(`${opUrl}/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: env.clientId, client_secret: env.clientSecret }),
@@ -21,4 +21,15 @@ export async function eventually<T>(probe: () => Promise<T>, done: (value: T) =>
     value = await probe();
   }
   return value;
+}
+
+/** Revokes a token at the dev OP's revocation endpoint, as an administrator (or the user elsewhere) would. */
+export async function revokeAtOp(token: string, opUrl = e2e().opUrl): Promise<number> {
+  const env = e2e();
+  const response = await fetch(`${opUrl}/token/revocation`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ token, client_id: env.clientId, client_secret: env.clientSecret }).toString(),
+  });
+  return response.status;
 }

@@ -27,6 +27,8 @@ export class TcpProxy {
         s.on('close', () => {
           this.sockets.delete(s);
           this.pairs.delete(pair);
+          // One side gone (e.g. the target refused the connection): close the other too.
+          for (const other of pair) other.destroy();
         });
         s.on('error', () => s.destroy());
       }

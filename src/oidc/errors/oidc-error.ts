@@ -24,6 +24,8 @@ export const OIDC_ERROR_STATUS = {
   invalid_logout_token: 400,
   logout_token_replayed: 400,
   csrf_rejected: 403,
+  refresh_failed: 401,
+  no_refresh_token: 401,
   unsupported_media_type: 415,
   service_unavailable: 503,
   internal_error: 500,

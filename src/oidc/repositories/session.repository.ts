@@ -79,6 +79,11 @@ export class SessionRepository {
     return { session, user };
   }
 
+  async isLive(sessionId: string): Promise<boolean> {
+    const rows: unknown[] = await this.repo.query(`SELECT 1 FROM sessions s WHERE s.id = $1 AND ${LIVE}`, [sessionId]);
+    return rows.length > 0;
+  }
+
   /** Records activity; the condition keeps concurrent requests from writing more than once a minute. */
   async touch(sessionId: string): Promise<void> {
     await this.repo.query(

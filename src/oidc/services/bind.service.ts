@@ -7,6 +7,7 @@ import { type AccountVerifier, OIDC_ACCOUNT_VERIFIER } from '../oidc.tokens';
 import { AttemptLimiterStore } from '../stores/attempt-limiter.store';
 import { type BindSession, BindSessionStore } from '../stores/bind-session.store';
 import { EndedOpSessionStore } from '../stores/ended-op-session.store';
+import { LockStore } from '../stores/lock.store';
 import { redisKeys, vaultOwner } from '../stores/redis-keys';
 import { TokenVaultStore } from '../stores/token-vault.store';
 import type { VerifiedLogin } from './idp-client.service';
@@ -41,6 +42,8 @@ export interface BindRequester {
 }
 
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
+/** Longer than any confirm or create takes; a holder that dies blocks the token no longer than this. */
+const BIND_LOCK_TTL_MS = 30_000;
 
 /**
  * Account binding: an identity the OP verified but that is not linked here gets a one-time bind
@@ -56,6 +59,7 @@ export class BindService {
     private readonly binds: BindSessionStore,
     private readonly ended: EndedOpSessionStore,
     private readonly attempts: AttemptLimiterStore,
+    private readonly locks: LockStore,
     private readonly vault: TokenVaultStore,
     private readonly sessions: SessionService,
     private readonly completion: LoginCompletionService,
@@ -86,9 +90,8 @@ export class BindService {
       loginAt: Date.now(),
       expiresAt: Date.now() + ttl,
     };
-    const owner = vaultOwner.bind(tokenHash);
-    if (login.refreshToken) await this.vault.put(owner, 'refresh_token', login.refreshToken, ttl);
-    if (await this.sessions.keepsIdToken()) await this.vault.put(owner, 'id_token', login.idToken, ttl);
+    const stash = (await this.sessions.vaultEntries(login)).map((entry) => ({ ...entry, ttlMs: Math.min(entry.ttlMs, ttl) }));
+    await this.vault.putAll(vaultOwner.bind(tokenHash), stash, new Date(Date.now() + ttl));
     await this.binds.create(tokenHash, session, ttl);
     this.logger.log({ msg: 'bind.started', subTag: logTag(login.subject) });
     const url = new URL(this.options.bindPageUrl ?? '');
@@ -151,7 +154,8 @@ export class BindService {
    * one issues a session; the bind token is consumed only when that step succeeded.
    */
   private async exclusively(tokenHash: string, work: (session: BindSession) => Promise<IssuedSession>): Promise<BindOutcome> {
-    const owner = await this.binds.lock(tokenHash);
+    const lockKey = redisKeys.bindLock(tokenHash);
+    const owner = await this.locks.acquire(lockKey, BIND_LOCK_TTL_MS);
     if (!owner) throw new OidcError('bind_in_progress', 'This bind token is being used by another request');
     try {
       const session = await this.binds.get(tokenHash);
@@ -167,7 +171,7 @@ export class BindService {
       this.logger.log({ msg: 'bind.completed', sessionId: issued.session.id });
       return { issued, returnTo: session.returnTo };
     } finally {
-      await this.binds.unlock(tokenHash, owner);
+      await this.locks.release(lockKey, owner);
     }
   }
 

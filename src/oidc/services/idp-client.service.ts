@@ -23,9 +23,22 @@ export interface VerifiedIdentity {
   name: string | null;
 }
 
-export interface VerifiedLogin extends VerifiedIdentity {
-  idToken: string;
+/** The OAuth tokens a login or a refresh yields. */
+export interface TokenSet {
+  accessToken: string | null;
+  /** When the access token expires (ms since epoch); from `expires_in`. */
+  accessTokenExpiresAt: number | null;
   refreshToken: string | null;
+}
+
+export interface VerifiedLogin extends VerifiedIdentity, TokenSet {
+  idToken: string;
+}
+
+/** A refresh grant's result: new tokens, and a new id_token when the OP sent one (verified). */
+export interface RefreshedTokens extends TokenSet {
+  accessToken: string;
+  idToken: string | null;
 }
 
 export type EndSessionSupport = { enabled: true; endpoint: string } | { enabled: false; reason: string };
@@ -102,8 +115,45 @@ export class IdpClientService {
       emailVerified: merged.email_verified === true,
       name: typeof merged.name === 'string' ? merged.name : null,
       idToken: tokens.id_token,
-      refreshToken: tokens.refresh_token ?? null,
+      ...tokenSet(tokens),
     };
+  }
+
+  /**
+   * The refresh grant (through openid-client; a new id_token in the response is verified). The OP
+   * rejecting the refresh token (`invalid_grant`: revoked, expired, reused) is `refresh_failed`; an
+   * unreachable or failing OP is `service_unavailable` (retryable, the session stays).
+   */
+  async refresh(refreshToken: string): Promise<RefreshedTokens> {
+    const config = await this.config().catch(() => {
+      throw new OidcError('service_unavailable', 'The OpenID Provider could not be reached to refresh the access token; retry later');
+    });
+    let tokens: Awaited<ReturnType<typeof client.refreshTokenGrant>>;
+    try {
+      tokens = await client.refreshTokenGrant(config, refreshToken);
+    } catch (error) {
+      if (error instanceof client.ResponseBodyError && error.error === 'invalid_grant') {
+        throw new OidcError('refresh_failed', 'The OpenID Provider no longer accepts this session\'s refresh token; sign in again', {
+          opError: safeOAuthCode(error.error),
+        });
+      }
+      throw new OidcError('service_unavailable', 'The OpenID Provider could not refresh the access token; retry later', { reason: describe(error) });
+    }
+    if (!tokens.access_token) throw new OidcError('service_unavailable', 'The OpenID Provider returned no access token; retry later');
+    return { ...tokenSet(tokens), accessToken: tokens.access_token, idToken: tokens.id_token ?? null };
+  }
+
+  /** Calls the OP's UserInfo endpoint with an access token; the subject must match the session's. */
+  async fetchUserInfo(accessToken: string, expectedSubject: string): Promise<Record<string, unknown>> {
+    const config = await this.config();
+    try {
+      return await client.fetchUserInfo(config, accessToken, expectedSubject);
+    } catch (error) {
+      if (error instanceof client.WWWAuthenticateChallengeError || error instanceof client.ResponseBodyError) {
+        throw new OidcError('provider_error', 'The OpenID Provider refused the UserInfo request', { reason: describe(error) });
+      }
+      throw new OidcError('service_unavailable', 'The OpenID Provider UserInfo endpoint could not be reached; retry later', { reason: describe(error) });
+    }
   }
 
   private async userInfo(config: client.Configuration, accessToken: string, subject: string): Promise<Record<string, unknown>> {
@@ -224,6 +274,15 @@ export class IdpClientService {
     }
     return new OidcError('code_exchange_failed', 'The login response failed validation', { reason: describe(error) });
   }
+}
+
+function tokenSet(tokens: { access_token?: string; expires_in?: number; refresh_token?: string }): TokenSet {
+  const lifetime = typeof tokens.expires_in === 'number' && tokens.expires_in > 0 ? tokens.expires_in : undefined;
+  return {
+    accessToken: tokens.access_token || null,
+    accessTokenExpiresAt: lifetime ? Date.now() + lifetime * 1000 : null,
+    refreshToken: tokens.refresh_token ?? null,
+  };
 }
 
 /** Error codes are `[A-Za-z0-9_]` by RFC 6749; anything else is not echoed. */

@@ -10,12 +10,12 @@ import { UserRepository } from '../repositories/user.repository';
 import { vaultOwner } from '../stores/redis-keys';
 import { TokenVaultStore } from '../stores/token-vault.store';
 import type { VerifiedIdentity } from './idp-client.service';
-import { type IssuedSession, SessionService } from './session.service';
+import { type IssuedSession, type LoginTokens, SessionService } from './session.service';
 
 
 /** Where the session's tokens come from: the code exchange just now, or a bind token's stash. */
 export type TokenSource =
-  | { from: 'exchange'; idToken: string | null; refreshToken: string | null }
+  | ({ from: 'exchange' } & LoginTokens)
   | { from: 'stash'; owner: string };
 
 /**

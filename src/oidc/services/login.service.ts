@@ -75,7 +75,13 @@ export class LoginService {
       throw new OidcError('invalid_state', 'The login state is unknown, expired, already used, or belongs to another browser; start again');
     }
     const login = await this.idp.exchangeCode(rawQuery, { state, nonce: tx.nonce, codeVerifier: tx.codeVerifier });
-    const tokens: TokenSource = { from: 'exchange', idToken: login.idToken, refreshToken: login.refreshToken };
+    const tokens: TokenSource = {
+      from: 'exchange',
+      idToken: login.idToken,
+      refreshToken: login.refreshToken,
+      accessToken: login.accessToken,
+      accessTokenExpiresAt: login.accessTokenExpiresAt,
+    };
 
     const identity = await this.identities.findByIssuerSubject(login.issuer, login.subject);
     if (identity) {

@@ -8,13 +8,18 @@ import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
 import { type RevokeReason, SessionRepository } from '../repositories/session.repository';
 import { vaultOwner } from '../stores/redis-keys';
-import { TokenVaultStore } from '../stores/token-vault.store';
-import { IdpClientService } from './idp-client.service';
+import { accessTokenEntry, TokenVaultStore, type VaultEntry } from '../stores/token-vault.store';
+import { IdpClientService, type TokenSet } from './idp-client.service';
 
 export interface OidcLogin {
   issuer: string;
   subject: string;
   sid: string | null;
+}
+
+/** The tokens of a login, as the code exchange returned them. */
+export interface LoginTokens extends TokenSet {
+  idToken: string | null;
 }
 
 export interface IssuedSession {
@@ -62,18 +67,22 @@ export class SessionService {
     return { token, session };
   }
 
+  /** Caches the session's tokens, encrypted, keyed by this session, never past its expiry. */
+  async cacheTokens(session: SessionEntity, tokens: LoginTokens): Promise<void> {
+    await this.vault.putAll(vaultOwner.session(session.id), await this.vaultEntries(tokens), session.expiresAt);
+  }
+
   /**
-   * Caches the session's tokens, encrypted, keyed by this session. The id_token is kept only when
-   * RP-Initiated Logout can use it; the refresh token always (it is revoked at logout).
+   * What a login's tokens become in the vault: the access token until it expires (for APIs), the
+   * refresh token (to refresh it, and to revoke it at logout), the id_token only when RP-Initiated
+   * Logout can use it.
    */
-  async cacheTokens(session: SessionEntity, tokens: { idToken: string | null; refreshToken: string | null }): Promise<void> {
-    const owner = vaultOwner.session(session.id);
-    if (tokens.refreshToken) {
-      await this.vault.put(owner, 'refresh_token', tokens.refreshToken, this.options.sessionTtlMs, session.expiresAt);
-    }
-    if (tokens.idToken && (await this.keepsIdToken())) {
-      await this.vault.put(owner, 'id_token', tokens.idToken, this.options.idTokenTtlMs, session.expiresAt);
-    }
+  async vaultEntries(tokens: LoginTokens): Promise<VaultEntry[]> {
+    const entries: VaultEntry[] = [];
+    if (tokens.accessToken) entries.push(accessTokenEntry(tokens.accessToken, tokens.accessTokenExpiresAt));
+    if (tokens.refreshToken) entries.push({ kind: 'refresh_token', token: tokens.refreshToken, ttlMs: this.options.sessionTtlMs });
+    if (tokens.idToken && (await this.keepsIdToken())) entries.push({ kind: 'id_token', token: tokens.idToken, ttlMs: this.options.idTokenTtlMs });
+    return entries;
   }
 
   /** Whether login caches the id_token: only when RP-Initiated Logout is on and usable. */

@@ -1,6 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
-import { randomToken } from '../crypto/secrets';
 import { OIDC_REDIS } from '../oidc.tokens';
 import type { VerifiedIdentity } from '../services/idp-client.service';
 import { redisKeys } from './redis-keys';
@@ -12,8 +11,6 @@ export interface BindSession extends VerifiedIdentity {
   loginAt: number;
   expiresAt: number;
 }
-
-const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
 
 /** Bind sessions, keyed by the SHA-256 of the bind token; each has the bind TTL. */
 @Injectable()
@@ -32,19 +29,5 @@ export class BindSessionStore {
   /** Deletes the bind session; true when this call was the one that removed it. */
   async consume(tokenHash: string): Promise<boolean> {
     return (await this.redis.del(redisKeys.bindSession(tokenHash))) === 1;
-  }
-
-  /**
-   * A short exclusive lock so that only one confirm/create works on a token at a time. Returns the
-   * owner value to unlock with, or undefined when another request holds the lock.
-   */
-  async lock(tokenHash: string, ttlMs = 30_000): Promise<string | undefined> {
-    const owner = randomToken(16);
-    return (await this.redis.set(redisKeys.bindLock(tokenHash), owner, 'PX', ttlMs, 'NX')) === 'OK' ? owner : undefined;
-  }
-
-  /** Releases the lock only if this request still owns it (compare-and-delete). */
-  async unlock(tokenHash: string, owner: string): Promise<void> {
-    await this.redis.eval(UNLOCK, 1, redisKeys.bindLock(tokenHash), owner);
   }
 }

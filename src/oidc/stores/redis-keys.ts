@@ -1,7 +1,7 @@
 /** The one place Redis key names are built; every key starts with the same prefix. */
 const PREFIX = 'oidc:';
 
-export type VaultTokenKind = 'id_token' | 'refresh_token';
+export type VaultTokenKind = 'id_token' | 'refresh_token' | 'access_token';
 
 export const redisKeys = {
   /** Login transaction, keyed by the state and the hash of the browser-binding cookie. */
@@ -10,6 +10,8 @@ export const redisKeys = {
   vault: (ownerId: string, kind: VaultTokenKind) => `${PREFIX}vault:${ownerId}:${kind}`,
   bindSession: (tokenHash: string) => `${PREFIX}bind:${tokenHash}`,
   bindLock: (tokenHash: string) => `${PREFIX}bind-lock:${tokenHash}`,
+  /** Single flight of a session's refresh grant, across instances. */
+  refreshLock: (sessionId: string) => `${PREFIX}refresh-lock:${sessionId}`,
   bindAttemptsByToken: (tokenHash: string) => `${PREFIX}bind-attempts:token:${tokenHash}`,
   bindAttemptsByAccount: (identifierHash: string) => `${PREFIX}bind-attempts:account:${identifierHash}`,
   bindAttemptsByIp: (ipHash: string) => `${PREFIX}bind-attempts:ip:${ipHash}`,

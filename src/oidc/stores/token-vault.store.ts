@@ -4,10 +4,16 @@ import { TokenCipher } from '../crypto/token-cipher';
 import { OIDC_REDIS } from '../oidc.tokens';
 import { redisKeys, type VaultTokenKind } from './redis-keys';
 
-const KINDS: VaultTokenKind[] = ['id_token', 'refresh_token'];
+const KINDS: VaultTokenKind[] = ['id_token', 'refresh_token', 'access_token'];
+
+export interface VaultEntry {
+  kind: VaultTokenKind;
+  token: string;
+  ttlMs: number;
+}
 
 /**
- * The encrypted token vault: a session's id_token and refresh token in Redis, AES-256-GCM with the
+ * The encrypted token vault: a session's id_token, refresh token and access token in Redis, AES-256-GCM with the
  * owner (session id or bind token hash) and the token kind as associated data. Keyed by session,
  * never by user. A value that fails to decrypt is treated as missing and logged as such.
  */
@@ -27,6 +33,23 @@ export class TokenVaultStore {
     await this.redis.set(redisKeys.vault(owner, kind), this.cipher.encrypt(token, aad(owner, kind)), 'PX', ttl);
   }
 
+  /** Stores several tokens of one owner at once (MULTI): a reader sees all of them or none. */
+  async putAll(owner: string, entries: VaultEntry[], notAfter: Date): Promise<void> {
+    const multi = this.redis.multi();
+    for (const { kind, token, ttlMs } of entries) {
+      const ttl = Math.floor(Math.min(ttlMs, notAfter.getTime() - Date.now()));
+      if (ttl > 0) multi.set(redisKeys.vault(owner, kind), this.cipher.encrypt(token, aad(owner, kind)), 'PX', ttl);
+    }
+    const results = await multi.exec();
+    const failed = results?.find(([error]) => error);
+    if (failed) throw failed[0];
+  }
+
+  /** Reads a token without taking it. */
+  async get(owner: string, kind: VaultTokenKind): Promise<string | undefined> {
+    return this.open(owner, kind, await this.redis.get(redisKeys.vault(owner, kind)));
+  }
+
   /** Reads and deletes in one step (GETDEL): two concurrent takes never both get the token. */
   async take(owner: string, kind: VaultTokenKind): Promise<string | undefined> {
     return this.open(owner, kind, await this.redis.getdel(redisKeys.vault(owner, kind)));
@@ -42,12 +65,14 @@ export class TokenVaultStore {
    * Moves the tokens stashed under `from` (a bind token) to `to` (the new session), re-encrypting
    * them for their new owner. The source is consumed.
    */
-  async move(from: string, to: string, ttlMs: Record<VaultTokenKind, number>, notAfter: Date): Promise<VaultTokenKind[]> {
+  async move(from: string, to: string, ttlMs: Record<'id_token' | 'refresh_token', number>, notAfter: Date): Promise<VaultTokenKind[]> {
     const moved: VaultTokenKind[] = [];
     for (const kind of KINDS) {
       const token = await this.take(from, kind);
       if (token === undefined) continue;
-      await this.put(to, kind, token, ttlMs[kind], notAfter);
+      // An access token keeps the TTL of its own lifetime.
+      const ttl = kind === 'access_token' ? readAccessToken(token).expiresAt - Date.now() : ttlMs[kind];
+      await this.put(to, kind, token, ttl, notAfter);
       moved.push(kind);
     }
     return moved;
@@ -65,4 +90,18 @@ export class TokenVaultStore {
 
 function aad(owner: string, kind: VaultTokenKind): string {
   return `${owner}:${kind}`;
+}
+
+/** How long to assume an access token lives when the OP does not say (`expires_in` missing). */
+const UNKNOWN_ACCESS_TOKEN_LIFETIME_MS = 5 * 60_000;
+
+/** The vault entry of an access token: its expiry travels with it (`<expiresAtMs>.<token>`), TTL = its lifetime. */
+export function accessTokenEntry(accessToken: string, expiresAt: number | null): VaultEntry {
+  const at = expiresAt ?? Date.now() + UNKNOWN_ACCESS_TOKEN_LIFETIME_MS;
+  return { kind: 'access_token', token: `${at}.${accessToken}`, ttlMs: at - Date.now() };
+}
+
+export function readAccessToken(stored: string): { token: string; expiresAt: number } {
+  const dot = stored.indexOf('.');
+  return { token: stored.slice(dot + 1), expiresAt: Number(stored.slice(0, dot)) };
 }

@@ -1,0 +1,135 @@
+import type { ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appUrl, e2e, jsonBody, type RunningApp, startApp, startAppProcess, testRedis, vaultToken, withDb } from './support/app';
+import { devOpLog, freePort, startDevOp, stopDevOp } from './support/dev-op';
+import { bearer, loginThroughOp } from './support/flows';
+import { refreshAtOp, revokeAtOp } from './support/op';
+import { TcpProxy } from './support/tcp-proxy';
+
+/** Calling an API as the user: the access token from the login, refreshed once per session across instances. */
+describe('access tokens for APIs (OidcTokenService, @AccessToken)', () => {
+  let op: ChildProcess;
+  let opProxy: TcpProxy;
+  let issuer: string;
+  let first: RunningApp;
+  let second: RunningApp;
+  const redis = testRedis();
+
+  const refreshGrants = () => devOpLog(op).filter((l) => l.msg === 'grant.success' && l.grant_type === 'refresh_token').length;
+  const accessTokenOf = async (sessionId: string) => (await vaultToken(redis, sessionId, 'access_token'))?.replace(/^\d+\./, '');
+  const userinfo = (app: RunningApp, token: string | undefined) => fetch(`${app.url}/api/userinfo`, { headers: bearer(token) });
+
+  async function signIn(username: string) {
+    const { sessionToken, browser } = await loginThroughOp(first.url, username);
+    const session = JSON.parse((await browser.request(`${first.url}/auth/session`)).text).session;
+    return { token: sessionToken as string, sessionId: session.id as string };
+  }
+
+  beforeAll(async () => {
+    // The OP sits behind a proxy that the test can cut: its issuer is the proxy's address.
+    const [opPort, proxyPort] = await Promise.all([freePort(), freePort()]);
+    issuer = `http://127.0.0.1:${proxyPort}`;
+    opProxy = new TcpProxy('127.0.0.1', opPort, proxyPort);
+    await opProxy.start();
+    const apps = [appUrl(0), appUrl(1)];
+    op = await startDevOp({
+      DEV_IDP_PORT: String(opPort),
+      DEV_IDP_ISSUER: issuer,
+      DEV_IDP_CLIENT_ID: e2e().clientId,
+      DEV_IDP_CLIENT_SECRET: e2e().clientSecret,
+      DEV_IDP_REDIRECT_URIS: apps.map((a) => `${a}/auth/oidc/callback`).join(','),
+      DEV_IDP_POST_LOGOUT_REDIRECT_URIS: apps.map((a) => `${a}/logged-out`).join(','),
+      DEV_IDP_BACKCHANNEL_LOGOUT_URI: `${apps[0]}/auth/oidc/backchannel-logout`,
+      DEV_IDP_USERS_FILE: join(e2e().workDir, 'users.json'),
+      DEV_IDP_JWKS_FILE: join(e2e().workDir, 'access-token-op-jwks.json'),
+      DEV_IDP_ACCESS_TOKEN_TTL: '5',
+    });
+    const env = { OIDC_ISSUER: issuer, OIDC_UNLINKED_IDENTITY: 'create', OIDC_ACCESS_TOKEN_REFRESH_SKEW: '1s' };
+    first = await startApp(env, 0);
+    second = await startAppProcess(env, 1);
+  });
+  afterAll(async () => {
+    await second.close();
+    await first.close();
+    await stopDevOp(op);
+    await opProxy.stop();
+    await redis.quit();
+  });
+
+  it('after expiry, 20 concurrent calls over two instances all succeed with exactly one refresh grant, and the rotated token is saved', async () => {
+    const user = await signIn('u100');
+    const atLogin = await userinfo(first, user.token);
+    expect(atLogin.status).toBe(200);
+    expect(await jsonBody(atLogin)).toMatchObject({ sub: 'u100', email: 'u100@example.com' });
+    expect(atLogin.headers.get('cache-control')).toBe('no-store');
+    expect(refreshGrants()).toBe(0);
+    const spentRefreshToken = (await vaultToken(redis, user.sessionId, 'refresh_token')) as string;
+    const firstAccessToken = await accessTokenOf(user.sessionId);
+
+    await new Promise((r) => setTimeout(r, 5_200));
+    const responses = await Promise.all(Array.from({ length: 20 }, (_, i) => userinfo(i % 2 ? second : first, user.token)));
+    expect(responses.map((r) => r.status)).toEqual(Array(20).fill(200));
+    for (const r of responses) expect((await jsonBody(r)).sub).toBe('u100');
+    expect(refreshGrants()).toBe(1);
+
+    const rotated = (await vaultToken(redis, user.sessionId, 'refresh_token')) as string;
+    expect(rotated).toEqual(expect.any(String));
+    expect(rotated).not.toBe(spentRefreshToken);
+    expect(await accessTokenOf(user.sessionId)).not.toBe(firstAccessToken);
+    // The OP rotated the refresh token: the spent one is refused now.
+    expect(await refreshAtOp(spentRefreshToken, issuer)).toEqual({ status: 400, error: 'invalid_grant' });
+
+    // Neither the access tokens nor the refresh tokens appear in any log line of either instance.
+    const logs = [...first.logs, ...second.logs].join('\n');
+    for (const secret of [spentRefreshToken, rotated, firstAccessToken as string]) expect(logs).not.toContain(secret);
+  });
+
+  it('a refresh token revoked at the OP: the next call answers 401 refresh_failed and the session is revoked', async () => {
+    const user = await signIn('u101');
+    expect(await revokeAtOp((await vaultToken(redis, user.sessionId, 'refresh_token')) as string, issuer)).toBe(200);
+    await redis.del(`oidc:vault:session:${user.sessionId}:access_token`); // as if it had expired
+    const refused = await userinfo(second, user.token);
+    expect(refused.status).toBe(401);
+    expect((await jsonBody(refused)).error).toBe('refresh_failed');
+    expect((await fetch(`${first.url}/auth/session`, { headers: bearer(user.token) })).status).toBe(401);
+    const [row] = await withDb(async (db) => (await db.query('SELECT revoked_reason FROM sessions WHERE id = $1', [user.sessionId])).rows);
+    expect(row.revoked_reason).toBe('refresh_failed');
+    expect(await redis.keys(`oidc:vault:session:${user.sessionId}:*`)).toEqual([]);
+  });
+
+  it('the OP unreachable during a refresh: 503 and the session is kept; it works again once the OP is back', async () => {
+    const user = await signIn('u102');
+    await redis.del(`oidc:vault:session:${user.sessionId}:access_token`);
+    await opProxy.stop();
+    try {
+      const down = await userinfo(first, user.token);
+      expect(down.status).toBe(503);
+      expect((await jsonBody(down)).error).toBe('service_unavailable');
+      expect((await fetch(`${first.url}/auth/session`, { headers: bearer(user.token) })).status).toBe(200);
+    } finally {
+      await opProxy.start();
+    }
+    const back = await userinfo(second, user.token);
+    expect(back.status).toBe(200);
+    expect((await jsonBody(back)).sub).toBe('u102');
+  });
+
+  it('no refresh token: 401 no_refresh_token, and the session stays', async () => {
+    const user = await signIn('u103');
+    await redis.del(`oidc:vault:session:${user.sessionId}:access_token`, `oidc:vault:session:${user.sessionId}:refresh_token`);
+    const refused = await userinfo(first, user.token);
+    expect(refused.status).toBe(401);
+    expect(await jsonBody(refused)).toEqual({ error: 'no_refresh_token', message: expect.stringMatching(/offline_access/) });
+    expect((await fetch(`${first.url}/auth/session`, { headers: bearer(user.token) })).status).toBe(200);
+  });
+
+  it('access tokens are dropped with the session', async () => {
+    const user = await signIn('u104');
+    expect(await accessTokenOf(user.sessionId)).toEqual(expect.any(String));
+    const out = await fetch(`${first.url}/auth/oidc/logout`, { method: 'POST', headers: { ...bearer(user.token), 'content-type': 'application/json' }, body: '{}' });
+    expect(out.status).toBe(200);
+    expect(await redis.keys(`oidc:vault:session:${user.sessionId}:*`)).toEqual([]);
+    expect((await userinfo(first, user.token)).status).toBe(401);
+  });
+});
