@@ -233,10 +233,10 @@ describe('login (authorization code + PKCE) against the development OP', () => {
     expect(running.logs.some((l) => l.includes('"vault.undecryptable"') && l.includes(idB))).toBe(true);
   });
 
-  it('GET /health reports Postgres, Redis and discovery; Swagger lists every route', async () => {
+  it('GET /health reports Postgres, the state store and discovery; Swagger lists every route', async () => {
     const health = await fetch(`${running.url}/health`);
     expect(health.status).toBe(200);
-    expect(await jsonBody(health)).toEqual({ status: 'ok', postgres: 'up', redis: 'up', discovery: 'up' });
+    expect(await jsonBody(health)).toEqual({ status: 'ok', postgres: 'up', stateStore: 'up', stateStoreKind: 'redis', discovery: 'up' });
     const doc = await jsonBody(await fetch(`${running.url}/docs-json`));
     expect(Object.keys(doc.paths).sort()).toEqual(
       [

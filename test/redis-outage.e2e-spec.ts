@@ -37,7 +37,7 @@ describe('Redis unreachable', () => {
     expect((await fetch(`${app.url}/auth/session`, { headers: bearer(sessionToken) })).status).toBe(200);
     const health = await fetch(`${app.url}/health`);
     expect(health.status).toBe(503);
-    expect(await jsonBody(health)).toMatchObject({ status: 'degraded', redis: 'down', postgres: 'up' });
+    expect(await jsonBody(health)).toMatchObject({ status: 'degraded', stateStore: 'down', stateStoreKind: 'redis', postgres: 'up' });
 
     await proxy.start();
     // The OP's retry of the same logout token succeeds once Redis is back.

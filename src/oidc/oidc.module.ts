@@ -1,4 +1,4 @@
-import { Inject, Logger, Module, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Logger, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { PassportModule } from '@nestjs/passport';
 import { TypeOrmModule } from '@nestjs/typeorm';
@@ -12,9 +12,9 @@ import { OIDC_ENTITIES } from './entities';
 import { BrowserErrorFilter, OidcExceptionFilter, OidcRouteErrorFilter } from './errors/oidc-exception.filter';
 import { SessionGuard } from './guards/session.guard';
 import { SessionStrategy } from './guards/session.strategy';
+import { StatePurgeJob } from './jobs/state-purge.job';
 import { OIDC_MODULE_OPTIONS, OidcConfigurableModule } from './oidc.module-definition';
 import type { OidcModuleOptions } from './oidc.options';
-import { OIDC_REDIS } from './oidc.tokens';
 import { IdentityRepository } from './repositories/identity.repository';
 import { SessionRepository } from './repositories/session.repository';
 import { UserRepository } from './repositories/user.repository';
@@ -32,13 +32,15 @@ import { BindSessionStore } from './stores/bind-session.store';
 import { LoginStateStore } from './stores/login-state.store';
 import { EndedOpSessionStore } from './stores/ended-op-session.store';
 import { LogoutJtiStore } from './stores/logout-jti.store';
-import { RedisShutdown, redisProvider } from './stores/redis.provider';
+import { StateStore } from './stores/state-store';
+import { stateStoreProvider } from './stores/state-store.provider';
 import { TokenVaultStore } from './stores/token-vault.store';
 
 /**
  * OpenID Connect Relying Party: login (code + PKCE), account binding, RP-initiated and back-channel
- * logout, Postgres sessions and an encrypted token vault in Redis. Knows nothing of the host app;
- * the host provides a TypeORM connection that includes `OIDC_ENTITIES` and runs `migrations/`.
+ * logout, Postgres sessions and an encrypted token vault in the state store (Redis or Postgres).
+ * Knows nothing of the host app; the host provides a TypeORM connection that includes
+ * `OIDC_ENTITIES` and runs `migrations/`.
  *
  *     OidcModule.forRootAsync({ inject: [ConfigService], useFactory: (c) => c.getOrThrow('oidc') })
  */
@@ -46,8 +48,8 @@ import { TokenVaultStore } from './stores/token-vault.store';
   imports: [TypeOrmModule.forFeature(OIDC_ENTITIES), PassportModule],
   controllers: [LoginController, BindController, LogoutController, BackchannelLogoutController, SessionController],
   providers: [
-    redisProvider,
-    RedisShutdown,
+    stateStoreProvider,
+    StatePurgeJob,
     {
       provide: TokenCipher,
       inject: [OIDC_MODULE_OPTIONS],
@@ -77,14 +79,15 @@ import { TokenVaultStore } from './stores/token-vault.store';
     BrowserErrorFilter,
     { provide: APP_FILTER, useClass: OidcRouteErrorFilter },
   ],
-  exports: [SessionGuard, SessionService, IdpClientService, OIDC_REDIS],
+  exports: [SessionGuard, SessionService, IdpClientService, StateStore],
 })
-export class OidcModule extends OidcConfigurableModule implements OnApplicationBootstrap {
+export class OidcModule extends OidcConfigurableModule implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('OidcModule');
 
   constructor(
     private readonly idp: IdpClientService,
     @Inject(OIDC_MODULE_OPTIONS) private readonly options: OidcModuleOptions,
+    private readonly state: StateStore,
   ) {
     super();
   }
@@ -100,5 +103,9 @@ export class OidcModule extends OidcConfigurableModule implements OnApplicationB
     } catch {
       this.logger.warn({ msg: 'discovery.deferred', issuer: this.options.issuer });
     }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.state.close();
   }
 }

@@ -46,14 +46,17 @@ export function toErrorBody(exception: unknown, logger?: Logger): { status: numb
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE']);
 
-/** Postgres or Redis unreachable (connection refused or dropped, pool timeout, Postgres connection-class errors). */
+/**
+ * Postgres or the state store unreachable: connection refused or dropped, pool timeout, Postgres
+ * connection-class errors, a Redis command that got no answer within its `commandTimeout`.
+ */
 function isDependencyDown(exception: unknown): boolean {
   const e = exception as { name?: string; code?: string; message?: string; driverError?: { code?: string } };
   if (!e || typeof e !== 'object') return false;
   const code = e.driverError?.code ?? e.code ?? '';
   if (NETWORK_CODES.has(code) || code.startsWith('08') || code === '57P01') return true;
   if (e.name === 'MaxRetriesPerRequestError') return true;
-  return /Connection terminated|timeout exceeded when trying to connect|Connection is closed/i.test(e.message ?? '');
+  return /Connection terminated|timeout exceeded when trying to connect|Connection is closed|Command timed out/i.test(e.message ?? '');
 }
 
 /** JSON errors for the API routes. */

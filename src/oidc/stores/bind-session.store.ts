@@ -1,9 +1,8 @@
-import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
+import { Injectable } from '@nestjs/common';
 import { randomToken } from '../crypto/secrets';
-import { OIDC_REDIS } from '../oidc.tokens';
 import type { VerifiedIdentity } from '../services/idp-client.service';
 import { redisKeys } from './redis-keys';
+import { StateStore } from './state-store';
 
 /** What the callback verified about an identity that is not linked yet. */
 export interface BindSession extends VerifiedIdentity {
@@ -13,25 +12,23 @@ export interface BindSession extends VerifiedIdentity {
   expiresAt: number;
 }
 
-const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
-
 /** Bind sessions, keyed by the SHA-256 of the bind token; each has the bind TTL. */
 @Injectable()
 export class BindSessionStore {
-  constructor(@Inject(OIDC_REDIS) private readonly redis: Redis) {}
+  constructor(private readonly state: StateStore) {}
 
   async create(tokenHash: string, session: BindSession, ttlMs: number): Promise<void> {
-    await this.redis.set(redisKeys.bindSession(tokenHash), JSON.stringify(session), 'PX', ttlMs);
+    await this.state.set(redisKeys.bindSession(tokenHash), JSON.stringify(session), ttlMs);
   }
 
   async get(tokenHash: string): Promise<BindSession | undefined> {
-    const raw = await this.redis.get(redisKeys.bindSession(tokenHash));
+    const raw = await this.state.get(redisKeys.bindSession(tokenHash));
     return raw ? (JSON.parse(raw) as BindSession) : undefined;
   }
 
   /** Deletes the bind session; true when this call was the one that removed it. */
   async consume(tokenHash: string): Promise<boolean> {
-    return (await this.redis.del(redisKeys.bindSession(tokenHash))) === 1;
+    return (await this.state.delete([redisKeys.bindSession(tokenHash)])) === 1;
   }
 
   /**
@@ -40,11 +37,11 @@ export class BindSessionStore {
    */
   async lock(tokenHash: string, ttlMs = 30_000): Promise<string | undefined> {
     const owner = randomToken(16);
-    return (await this.redis.set(redisKeys.bindLock(tokenHash), owner, 'PX', ttlMs, 'NX')) === 'OK' ? owner : undefined;
+    return (await this.state.setIfAbsent(redisKeys.bindLock(tokenHash), owner, ttlMs)) ? owner : undefined;
   }
 
   /** Releases the lock only if this request still owns it (compare-and-delete). */
   async unlock(tokenHash: string, owner: string): Promise<void> {
-    await this.redis.eval(UNLOCK, 1, redisKeys.bindLock(tokenHash), owner);
+    await this.state.compareAndDelete(redisKeys.bindLock(tokenHash), owner);
   }
 }

@@ -1,22 +1,21 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
-import type Redis from 'ioredis';
+import { Injectable, Logger } from '@nestjs/common';
 import { TokenCipher } from '../crypto/token-cipher';
-import { OIDC_REDIS } from '../oidc.tokens';
 import { redisKeys, type VaultTokenKind } from './redis-keys';
+import { StateStore } from './state-store';
 
 const KINDS: VaultTokenKind[] = ['id_token', 'refresh_token'];
 
 /**
- * The encrypted token vault: a session's id_token and refresh token in Redis, AES-256-GCM with the
- * owner (session id or bind token hash) and the token kind as associated data. Keyed by session,
- * never by user. A value that fails to decrypt is treated as missing and logged as such.
+ * The encrypted token vault: a session's id_token and refresh token in the state store, AES-256-GCM
+ * with the owner (session id or bind token hash) and the token kind as associated data. Keyed by
+ * session, never by user. A value that fails to decrypt is treated as missing and logged as such.
  */
 @Injectable()
 export class TokenVaultStore {
   private readonly logger = new Logger('TokenVault');
 
   constructor(
-    @Inject(OIDC_REDIS) private readonly redis: Redis,
+    private readonly state: StateStore,
     private readonly cipher: TokenCipher,
   ) {}
 
@@ -24,18 +23,18 @@ export class TokenVaultStore {
   async put(owner: string, kind: VaultTokenKind, token: string, ttlMs: number, notAfter?: Date): Promise<void> {
     const ttl = Math.floor(Math.min(ttlMs, notAfter ? notAfter.getTime() - Date.now() : ttlMs));
     if (ttl <= 0) return;
-    await this.redis.set(redisKeys.vault(owner, kind), this.cipher.encrypt(token, aad(owner, kind)), 'PX', ttl);
+    await this.state.set(redisKeys.vault(owner, kind), this.cipher.encrypt(token, aad(owner, kind)), ttl);
   }
 
-  /** Reads and deletes in one step (GETDEL): two concurrent takes never both get the token. */
+  /** Reads and deletes in one step (get-and-delete): two concurrent takes never both get the token. */
   async take(owner: string, kind: VaultTokenKind): Promise<string | undefined> {
-    return this.open(owner, kind, await this.redis.getdel(redisKeys.vault(owner, kind)));
+    return this.open(owner, kind, await this.state.getAndDelete(redisKeys.vault(owner, kind)));
   }
 
   /** Deletes every token of these owners. */
   async deleteAll(owners: string[]): Promise<void> {
     if (owners.length === 0) return;
-    await this.redis.del(...owners.flatMap((owner) => KINDS.map((kind) => redisKeys.vault(owner, kind))));
+    await this.state.delete(owners.flatMap((owner) => KINDS.map((kind) => redisKeys.vault(owner, kind))));
   }
 
   /**
@@ -53,8 +52,8 @@ export class TokenVaultStore {
     return moved;
   }
 
-  private open(owner: string, kind: VaultTokenKind, stored: string | null): string | undefined {
-    if (stored === null) return undefined;
+  private open(owner: string, kind: VaultTokenKind, stored: string | undefined): string | undefined {
+    if (stored === undefined) return undefined;
     const token = this.cipher.decrypt(stored, aad(owner, kind));
     if (token === undefined) {
       this.logger.warn({ msg: 'vault.undecryptable', owner, tokenKind: kind, keyId: this.cipher.keyIdOf(stored) });
