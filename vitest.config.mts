@@ -47,6 +47,19 @@ export default defineConfig({
         oxc: false,
         esbuild: false,
         test: {
+          name: 'contract',
+          include: ['test/**/*.contract-spec.ts'],
+          environment: 'node',
+          globalSetup: ['test/support/contract-setup.ts'],
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        plugins,
+        oxc: false,
+        esbuild: false,
+        test: {
           name: 'e2e',
           include: ['test/**/*.e2e-spec.ts'],
           environment: 'node',
