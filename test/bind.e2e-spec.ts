@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword, sha256 } from '../src/oidc/crypto/secrets';
-import { type RunningApp, startApp, testRedis, vaultToken, withDb, decodeJwt, jsonBody } from './support/app';
+import { type RunningApp, startApp, testState, vaultToken, withDb, decodeJwt, jsonBody } from './support/app';
 import type { Browser } from './support/browser';
 import { loginThroughOp } from './support/flows';
 import { logoutToken, postLogoutToken } from './support/logout-token';
@@ -39,14 +39,14 @@ function post(app: RunningApp, path: string, body: unknown, browser?: Browser) {
 
 describe('account binding (OIDC_UNLINKED_IDENTITY=bind)', () => {
   let app: RunningApp;
-  const redis = testRedis();
+  const state = testState();
 
   beforeAll(async () => {
     app = await startApp({ OIDC_UNLINKED_IDENTITY: 'bind', OIDC_BIND_MAX_ATTEMPTS: '3', OIDC_BIND_MAX_ACCOUNT_ATTEMPTS: '6' });
   });
   afterAll(async () => {
     await app.close();
-    await redis.quit();
+    await state.close();
   });
 
   it('unknown identity → bind page with only a token; confirm links it and the session caches that login\'s id_token; the token then answers 410', async () => {
@@ -55,7 +55,7 @@ describe('account binding (OIDC_UNLINKED_IDENTITY=bind)', () => {
     expect([...location.searchParams.keys()]).toEqual(['token']);
     expect(Buffer.from(token, 'base64url')).toHaveLength(32);
     expect(location.href).not.toMatch(/u20|eyJ/);
-    const ttl = await redis.pttl(`oidc:bind:${sha256(token)}`);
+    const ttl = (await state.pttl(`oidc:bind:${sha256(token)}`)) as number;
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(600_000);
 
@@ -74,10 +74,10 @@ describe('account binding (OIDC_UNLINKED_IDENTITY=bind)', () => {
     const me = JSON.parse((await browser.request(`${app.url}/auth/session`)).text);
     expect(me.user).toMatchObject({ id: userId, email: 'owner20@corp.example' });
     expect(me.session.subject).toBe('u20');
-    const idToken = (await vaultToken(redis, me.session.id, 'id_token')) as string;
+    const idToken = (await vaultToken(state, me.session.id, 'id_token')) as string;
     expect(decodeJwt(idToken)).toMatchObject({ sub: 'u20', sid: me.session.sid });
-    expect(await vaultToken(redis, me.session.id, 'refresh_token')).toEqual(expect.any(String));
-    expect(await redis.keys('oidc:vault:bind:*')).toEqual([]);
+    expect(await vaultToken(state, me.session.id, 'refresh_token')).toEqual(expect.any(String));
+    expect(await state.keys('oidc:vault:bind:')).toEqual([]);
     expect(await identitiesOf(userId)).toEqual([{ subject: 'u20' }]);
 
     expect((await browser.request(`${app.url}/auth/oidc/bind?token=${token}`)).status).toBe(410);
@@ -166,7 +166,7 @@ describe('account binding (OIDC_UNLINKED_IDENTITY=bind)', () => {
     expect(JSON.parse(created.text).returnTo).toBe('/welcome');
     const me = JSON.parse((await browser.request(`${app.url}/auth/session`)).text);
     expect(me.user).toMatchObject({ email: 'u30@example.com', displayName: 'User 30' });
-    expect(await vaultToken(redis, me.session.id, 'id_token')).toMatch(/^eyJ/);
+    expect(await vaultToken(state, me.session.id, 'id_token')).toMatch(/^eyJ/);
     expect((await post(app, '/auth/oidc/bind/create', { token })).status).toBe(410);
   });
 
@@ -193,13 +193,13 @@ describe('account binding (OIDC_UNLINKED_IDENTITY=bind)', () => {
   it('a back-channel logout of the OP session while the bind is pending: the bind cannot complete', async () => {
     await createLocalUser('owner35@corp.example', 'password 35');
     const { token } = await bindToken(app, 'u35');
-    const sid = await redis.get(`oidc:bind:${sha256(token)}`).then((raw) => JSON.parse(raw as string).sid);
+    const sid = await state.get(`oidc:bind:${sha256(token)}`).then((raw) => JSON.parse(raw as string).sid);
     expect((await postLogoutToken(app.url, await logoutToken({ sid }))).status).toBe(200);
     const late = await post(app, '/auth/oidc/bind/confirm', { token, identifier: 'owner35@corp.example', password: 'password 35' });
     expect(late.status).toBe(410);
     expect(JSON.parse(late.text).message).toMatch(/signed out at the OpenID Provider/);
     expect(await sessionCount('u35')).toBe(0);
-    expect(await redis.keys(`oidc:vault:bind:${sha256(token)}:*`)).toEqual([]);
+    expect(await state.keys(`oidc:vault:bind:${sha256(token)}:`)).toEqual([]);
 
     // A sub-wide logout ends pending binds begun before it, but not a later login.
     const before = await bindToken(app, 'u36');

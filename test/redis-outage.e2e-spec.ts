@@ -1,18 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { e2e, jsonBody, type RunningApp, startApp } from './support/app';
+import { e2e, jsonBody, needsRedis, type RunningApp, startApp } from './support/app';
 import { freePort } from './support/dev-op';
 import { bearer, loginThroughOp } from './support/flows';
 import { logoutToken, postLogoutToken } from './support/logout-token';
 import { TcpProxy } from './support/tcp-proxy';
 
-describe('Redis unreachable', () => {
+describe.skipIf(!needsRedis('Redis unreachable'))('Redis unreachable', () => {
   let app: RunningApp;
   let proxy: TcpProxy;
 
   beforeAll(async () => {
     proxy = new TcpProxy('127.0.0.1', 6379, await freePort());
     await proxy.start();
-    const redisUrl = new URL(e2e().redisUrl);
+    const redisUrl = new URL(e2e().redisUrl as string);
     redisUrl.host = `127.0.0.1:${proxy.port}`;
     app = await startApp({ OIDC_UNLINKED_IDENTITY: 'create', REDIS_URL: redisUrl.href });
   });
