@@ -49,4 +49,22 @@ describe.skipIf(!needsRedis('Redis unreachable'))('Redis unreachable', () => {
     expect(retried.status).toBe(200);
     expect((await fetch(`${app.url}/auth/session`, { headers: bearer(sessionToken) })).status).toBe(401);
   });
+
+  it('a Redis that hangs (connected, never answers): commands time out and requests answer 503 instead of waiting', async () => {
+    expect((await fetch(`${app.url}/auth/oidc/login`, { redirect: 'manual' })).status).toBe(302);
+    proxy.freeze();
+    // Without the adapter's commandTimeout this request would wait for as long as Redis hangs.
+    const login = await fetch(`${app.url}/auth/oidc/login`, { redirect: 'manual', signal: AbortSignal.timeout(15_000) });
+    expect(login.status).toBe(503);
+    expect(await jsonBody(login)).toEqual({ error: 'service_unavailable', message: 'A backing service is unavailable; retry later' });
+
+    await proxy.stop();
+    await proxy.start();
+    let again = await fetch(`${app.url}/auth/oidc/login`, { redirect: 'manual' });
+    for (let i = 0; i < 30 && again.status !== 302; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      again = await fetch(`${app.url}/auth/oidc/login`, { redirect: 'manual' });
+    }
+    expect(again.status).toBe(302);
+  });
 });

@@ -1,4 +1,5 @@
 import { createServer, type Server, type Socket, connect } from 'node:net';
+import { Transform } from 'node:stream';
 
 /**
  * A TCP pass-through to a real server that the test can cut and restore: "the database is down"
@@ -7,6 +8,7 @@ import { createServer, type Server, type Socket, connect } from 'node:net';
 export class TcpProxy {
   private server?: Server;
   private readonly sockets = new Set<Socket>();
+  private frozen = false;
 
   constructor(
     private readonly targetHost: string,
@@ -22,15 +24,26 @@ export class TcpProxy {
         s.on('close', () => this.sockets.delete(s));
         s.on('error', () => s.destroy());
       }
-      client.pipe(upstream).pipe(client);
+      client.pipe(this.gate()).pipe(upstream).pipe(this.gate()).pipe(client);
     });
     await new Promise<void>((resolve) => this.server?.listen(this.port, '127.0.0.1', resolve));
   }
 
+  /** Keeps the connections open but forwards nothing any more, either way: a server that hangs. */
+  freeze(): void {
+    this.frozen = true;
+  }
+
   /** Refuses new connections and kills the open ones. */
   async stop(): Promise<void> {
+    this.frozen = false;
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.server = undefined;
+  }
+
+  /** Passes data through, or drops it while frozen. */
+  private gate(): Transform {
+    return new Transform({ transform: (chunk, _encoding, done) => done(null, this.frozen ? undefined : chunk) });
   }
 }
