@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { MIGRATIONS } from '../migrations';
 import { dataSourceOptions } from '../src/database.options';
 import { StatePurgeJob } from '../src/oidc/jobs/state-purge.job';
@@ -237,8 +237,27 @@ describe.skipIf(postgresDown !== undefined)('StateStore contract: Postgres adapt
     await stores[0].delete([`${prefix}:live`]);
   });
 
-  it('the purge job does nothing on another store', async () => {
-    const other = { purgeExpired: () => Promise.reject(new Error('must not be called')) } as unknown as StateStore;
-    await expect(new StatePurgeJob(other).purge()).resolves.toBe(0);
+  it('the purge job runs every minute on the Postgres store, stops at shutdown, and does nothing on another store', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const job = new StatePurgeJob(stores[0]);
+      const purge = vi.spyOn(job, 'purge');
+      job.onApplicationBootstrap();
+      vi.advanceTimersByTime(60_000);
+      expect(purge).toHaveBeenCalledTimes(1);
+      await job.onModuleDestroy();
+      vi.advanceTimersByTime(180_000);
+      expect(purge).toHaveBeenCalledTimes(1);
+
+      const other = { purgeExpired: () => Promise.reject(new Error('must not be called')) } as unknown as StateStore;
+      const idle = new StatePurgeJob(other);
+      const idlePurge = vi.spyOn(idle, 'purge');
+      idle.onApplicationBootstrap();
+      vi.advanceTimersByTime(180_000);
+      expect(idlePurge).not.toHaveBeenCalled();
+      await expect(idle.purge()).resolves.toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
