@@ -30,6 +30,28 @@ function typescriptWithDecorators(): Plugin {
 
 const plugins = [typescriptWithDecorators()];
 
+/**
+ * The e2e suites, once per state store. Both projects keep one file at a time (Vitest then runs the
+ * files of both in one sequential group, never two at once), and each has its own test database.
+ */
+function e2eProject(name: string, stateStore: 'redis' | 'postgres') {
+  return {
+    plugins,
+    oxc: false as const,
+    esbuild: false as const,
+    test: {
+      name,
+      include: ['test/**/*.e2e-spec.ts'],
+      environment: 'node',
+      env: { E2E_STATE_STORE: stateStore },
+      globalSetup: ['test/support/global-setup.ts'],
+      fileParallelism: false,
+      testTimeout: 30_000,
+      hookTimeout: 60_000,
+    },
+  };
+}
+
 export default defineConfig({
   oxc: false,
   esbuild: false,
@@ -47,15 +69,16 @@ export default defineConfig({
         oxc: false,
         esbuild: false,
         test: {
-          name: 'e2e',
-          include: ['test/**/*.e2e-spec.ts'],
+          name: 'contract',
+          include: ['test/**/*.contract-spec.ts'],
           environment: 'node',
-          globalSetup: ['test/support/global-setup.ts'],
-          fileParallelism: false,
+          globalSetup: ['test/support/contract-setup.ts'],
           testTimeout: 30_000,
           hookTimeout: 60_000,
         },
       },
+      e2eProject('e2e', 'redis'),
+      e2eProject('e2e-pg', 'postgres'),
     ],
   },
 });

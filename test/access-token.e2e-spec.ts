@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appUrl, e2e, jsonBody, type RunningApp, startApp, startAppProcess, testRedis, vaultToken, withDb } from './support/app';
+import { appUrl, e2e, jsonBody, type RunningApp, startApp, startAppProcess, testState, vaultToken, withDb } from './support/app';
 import { devOpLog, freePort, startDevOp, stopDevOp } from './support/dev-op';
 import { bearer, loginThroughOp } from './support/flows';
 import { refreshAtOp, revokeAtOp } from './support/op';
@@ -14,10 +14,10 @@ describe('access tokens for APIs (OidcTokenService, @AccessToken)', () => {
   let issuer: string;
   let first: RunningApp;
   let second: RunningApp;
-  const redis = testRedis();
+  const state = testState();
 
   const refreshGrants = () => devOpLog(op).filter((l) => l.msg === 'grant.success' && l.grant_type === 'refresh_token').length;
-  const accessTokenOf = async (sessionId: string) => (await vaultToken(redis, sessionId, 'access_token'))?.replace(/^\d+\./, '');
+  const accessTokenOf = async (sessionId: string) => (await vaultToken(state, sessionId, 'access_token'))?.replace(/^\d+\./, '');
   const userinfo = (app: RunningApp, token: string | undefined) => fetch(`${app.url}/api/userinfo`, { headers: bearer(token) });
 
   async function signIn(username: string) {
@@ -54,7 +54,7 @@ describe('access tokens for APIs (OidcTokenService, @AccessToken)', () => {
     await first.close();
     await stopDevOp(op);
     await opProxy.stop();
-    await redis.quit();
+    await state.close();
   });
 
   it('after expiry, 20 concurrent calls over two instances all succeed with exactly one refresh grant, and the rotated token is saved', async () => {
@@ -64,7 +64,7 @@ describe('access tokens for APIs (OidcTokenService, @AccessToken)', () => {
     expect(await jsonBody(atLogin)).toMatchObject({ sub: 'u100', email: 'u100@example.com' });
     expect(atLogin.headers.get('cache-control')).toBe('no-store');
     expect(refreshGrants()).toBe(0);
-    const spentRefreshToken = (await vaultToken(redis, user.sessionId, 'refresh_token')) as string;
+    const spentRefreshToken = (await vaultToken(state, user.sessionId, 'refresh_token')) as string;
     const firstAccessToken = await accessTokenOf(user.sessionId);
 
     await new Promise((r) => setTimeout(r, 5_200));
@@ -73,7 +73,7 @@ describe('access tokens for APIs (OidcTokenService, @AccessToken)', () => {
     for (const r of responses) expect((await jsonBody(r)).sub).toBe('u100');
     expect(refreshGrants()).toBe(1);
 
-    const rotated = (await vaultToken(redis, user.sessionId, 'refresh_token')) as string;
+    const rotated = (await vaultToken(state, user.sessionId, 'refresh_token')) as string;
     expect(rotated).toEqual(expect.any(String));
     expect(rotated).not.toBe(spentRefreshToken);
     expect(await accessTokenOf(user.sessionId)).not.toBe(firstAccessToken);
@@ -87,20 +87,20 @@ describe('access tokens for APIs (OidcTokenService, @AccessToken)', () => {
 
   it('a refresh token revoked at the OP: the next call answers 401 refresh_failed and the session is revoked', async () => {
     const user = await signIn('u101');
-    expect(await revokeAtOp((await vaultToken(redis, user.sessionId, 'refresh_token')) as string, issuer)).toBe(200);
-    await redis.del(`oidc:vault:session:${user.sessionId}:access_token`); // as if it had expired
+    expect(await revokeAtOp((await vaultToken(state, user.sessionId, 'refresh_token')) as string, issuer)).toBe(200);
+    await state.delete([`oidc:vault:session:${user.sessionId}:access_token`]); // as if it had expired
     const refused = await userinfo(second, user.token);
     expect(refused.status).toBe(401);
     expect((await jsonBody(refused)).error).toBe('refresh_failed');
     expect((await fetch(`${first.url}/auth/session`, { headers: bearer(user.token) })).status).toBe(401);
     const [row] = await withDb(async (db) => (await db.query('SELECT revoked_reason FROM sessions WHERE id = $1', [user.sessionId])).rows);
     expect(row.revoked_reason).toBe('refresh_failed');
-    expect(await redis.keys(`oidc:vault:session:${user.sessionId}:*`)).toEqual([]);
+    expect(await state.keys(`oidc:vault:session:${user.sessionId}:`)).toEqual([]);
   });
 
   it('the OP unreachable during a refresh: 503 and the session is kept; it works again once the OP is back', async () => {
     const user = await signIn('u102');
-    await redis.del(`oidc:vault:session:${user.sessionId}:access_token`);
+    await state.delete([`oidc:vault:session:${user.sessionId}:access_token`]);
     await opProxy.stop();
     try {
       const down = await userinfo(first, user.token);
@@ -117,7 +117,7 @@ describe('access tokens for APIs (OidcTokenService, @AccessToken)', () => {
 
   it('no refresh token: 401 no_refresh_token, and the session stays', async () => {
     const user = await signIn('u103');
-    await redis.del(`oidc:vault:session:${user.sessionId}:access_token`, `oidc:vault:session:${user.sessionId}:refresh_token`);
+    await state.delete([`oidc:vault:session:${user.sessionId}:access_token`, `oidc:vault:session:${user.sessionId}:refresh_token`]);
     const refused = await userinfo(first, user.token);
     expect(refused.status).toBe(401);
     expect(await jsonBody(refused)).toEqual({ error: 'no_refresh_token', message: expect.stringMatching(/offline_access/) });
@@ -129,7 +129,7 @@ describe('access tokens for APIs (OidcTokenService, @AccessToken)', () => {
     expect(await accessTokenOf(user.sessionId)).toEqual(expect.any(String));
     const out = await fetch(`${first.url}/auth/oidc/logout`, { method: 'POST', headers: { ...bearer(user.token), 'content-type': 'application/json' }, body: '{}' });
     expect(out.status).toBe(200);
-    expect(await redis.keys(`oidc:vault:session:${user.sessionId}:*`)).toEqual([]);
+    expect(await state.keys(`oidc:vault:session:${user.sessionId}:`)).toEqual([]);
     expect((await userinfo(first, user.token)).status).toBe(401);
   });
 });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword, sha256 } from '../src/oidc/crypto/secrets';
-import { type RunningApp, startApp, testRedis, vaultToken, withDb, decodeJwt, jsonBody } from './support/app';
+import { type RunningApp, startApp, testState, vaultToken, withDb, decodeJwt, jsonBody } from './support/app';
 import { Browser } from './support/browser';
 import { loginThroughOp } from './support/flows';
 import { logoutToken, postLogoutToken } from './support/logout-token';
@@ -45,14 +45,14 @@ function bindInfo(app: RunningApp, token: string, browser: Browser) {
 
 describe('account binding (OIDC_UNLINKED_IDENTITY=bind)', () => {
   let app: RunningApp;
-  const redis = testRedis();
+  const state = testState();
 
   beforeAll(async () => {
     app = await startApp({ OIDC_UNLINKED_IDENTITY: 'bind', OIDC_BIND_MAX_ATTEMPTS: '3', OIDC_BIND_MAX_ACCOUNT_ATTEMPTS: '6' });
   });
   afterAll(async () => {
     await app.close();
-    await redis.quit();
+    await state.close();
   });
 
   it('unknown identity → bind page with only a token; confirm links it and the session caches that login\'s id_token; the token then answers 410', async () => {
@@ -64,7 +64,7 @@ describe('account binding (OIDC_UNLINKED_IDENTITY=bind)', () => {
     const bindCookie = (await browser.jar.getCookies(`${app.url}/auth/oidc/bind`)).find((c) => c.key.startsWith('oidc_bind_'));
     expect(bindCookie).toMatchObject({ httpOnly: true, sameSite: 'lax', path: '/auth/oidc/bind' });
     expect(Number(bindCookie?.maxAge)).toBe(600);
-    const ttl = await redis.pttl(`oidc:bind:${key}`);
+    const ttl = (await state.pttl(`oidc:bind:${key}`)) as number;
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(600_000);
 
@@ -83,10 +83,10 @@ describe('account binding (OIDC_UNLINKED_IDENTITY=bind)', () => {
     const me = JSON.parse((await browser.request(`${app.url}/auth/session`)).text);
     expect(me.user).toMatchObject({ id: userId, email: 'owner20@corp.example' });
     expect(me.session.subject).toBe('u20');
-    const idToken = (await vaultToken(redis, me.session.id, 'id_token')) as string;
+    const idToken = (await vaultToken(state, me.session.id, 'id_token')) as string;
     expect(decodeJwt(idToken)).toMatchObject({ sub: 'u20', sid: me.session.sid });
-    expect(await vaultToken(redis, me.session.id, 'refresh_token')).toEqual(expect.any(String));
-    expect(await redis.keys('oidc:vault:bind:*')).toEqual([]);
+    expect(await vaultToken(state, me.session.id, 'refresh_token')).toEqual(expect.any(String));
+    expect(await state.keys('oidc:vault:bind:')).toEqual([]);
     expect(await identitiesOf(userId)).toEqual([{ subject: 'u20' }]);
 
     expect((await browser.request(`${app.url}/auth/oidc/bind?token=${token}`)).status).toBe(410);
@@ -175,7 +175,7 @@ describe('account binding (OIDC_UNLINKED_IDENTITY=bind)', () => {
     expect(JSON.parse(created.text).returnTo).toBe('/welcome');
     const me = JSON.parse((await browser.request(`${app.url}/auth/session`)).text);
     expect(me.user).toMatchObject({ email: 'u30@example.com', displayName: 'User 30' });
-    expect(await vaultToken(redis, me.session.id, 'id_token')).toMatch(/^eyJ/);
+    expect(await vaultToken(state, me.session.id, 'id_token')).toMatch(/^eyJ/);
     expect((await post(app, '/auth/oidc/bind/create', { token }, browser)).status).toBe(410);
   });
 
@@ -202,13 +202,13 @@ describe('account binding (OIDC_UNLINKED_IDENTITY=bind)', () => {
   it('a back-channel logout of the OP session while the bind is pending: the bind cannot complete', async () => {
     await createLocalUser('owner35@corp.example', 'password 35');
     const { token, browser, key } = await bindToken(app, 'u35');
-    const sid = await redis.get(`oidc:bind:${key}`).then((raw) => JSON.parse(raw as string).sid);
+    const sid = await state.get(`oidc:bind:${key}`).then((raw) => JSON.parse(raw as string).sid);
     expect((await postLogoutToken(app.url, await logoutToken({ sid }))).status).toBe(200);
     const late = await post(app, '/auth/oidc/bind/confirm', { token, identifier: 'owner35@corp.example', password: 'password 35' }, browser);
     expect(late.status).toBe(410);
     expect(JSON.parse(late.text).message).toMatch(/signed out at the OpenID Provider/);
     expect(await sessionCount('u35')).toBe(0);
-    expect(await redis.keys(`oidc:vault:bind:${key}:*`)).toEqual([]);
+    expect(await state.keys(`oidc:vault:bind:${key}:`)).toEqual([]);
 
     // A sub-wide logout ends pending binds begun before it, but not a later login.
     const before = await bindToken(app, 'u36');

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256 } from '../src/oidc/crypto/secrets';
 import { Browser } from './support/browser';
 import { authorizeAtOp, bearer, loginThroughOp, submitOpLogin } from './support/flows';
-import { decodeJwt, type RunningApp, startApp, testRedis, vaultToken, withDb, jsonBody } from './support/app';
+import { decodeJwt, e2e, type RunningApp, startApp, testState, vaultToken, withDb, jsonBody } from './support/app';
 
 async function countSessions(subject: string): Promise<number> {
   return withDb(async (db) => Number((await db.query('SELECT count(*) FROM sessions WHERE subject = $1', [subject])).rows[0].count));
@@ -10,14 +10,14 @@ async function countSessions(subject: string): Promise<number> {
 
 describe('login (authorization code + PKCE) against the development OP', () => {
   let running: RunningApp;
-  const redis = testRedis();
+  const state = testState();
 
   beforeAll(async () => {
     running = await startApp({ OIDC_UNLINKED_IDENTITY: 'create' });
   });
   afterAll(async () => {
     await running.close();
-    await redis.quit();
+    await state.close();
   });
 
   it('a full login gives a working session (cookie and Bearer) whose sid comes from the verified ID token', async () => {
@@ -36,10 +36,10 @@ describe('login (authorization code + PKCE) against the development OP', () => {
     expect(body.session).toMatchObject({ issuer: expect.stringMatching(/^http:\/\/127\.0\.0\.1/), subject: 'u1' });
     expect(body.session.sid).toEqual(expect.any(String));
 
-    const idToken = await vaultToken(redis, body.session.id, 'id_token');
+    const idToken = await vaultToken(state, body.session.id, 'id_token');
     expect(idToken).toBeDefined();
     expect(decodeJwt(idToken as string).sid).toBe(body.session.sid);
-    expect(await vaultToken(redis, body.session.id, 'refresh_token')).toEqual(expect.any(String));
+    expect(await vaultToken(state, body.session.id, 'refresh_token')).toEqual(expect.any(String));
 
     const viaBearer = await fetch(`${running.url}/auth/session`, { headers: bearer(sessionToken) });
     expect(viaBearer.status).toBe(200);
@@ -180,22 +180,20 @@ describe('login (authorization code + PKCE) against the development OP', () => {
     expect((await one.browser.request(`${running.url}/auth/sessions/${twoId}`, { method: 'DELETE' })).status).toBe(204);
     expect((await two.browser.request(`${running.url}/auth/session`)).status).toBe(401);
     expect((await one.browser.request(`${running.url}/auth/session`)).status).toBe(200);
-    expect(await redis.exists(`oidc:vault:session:${twoId}:refresh_token`)).toBe(0);
+    expect(await state.exists(`oidc:vault:session:${twoId}:refresh_token`)).toBe(0);
   });
 
-  it('no Redis value holds a token in clear, and no log line holds a token, code or cookie', async () => {
+  it('no state-store value holds a token in clear, and no log line holds a token, code or cookie', async () => {
     const { browser, sessionToken } = await loginThroughOp(running.url, 'u9');
     const sessionId = JSON.parse((await browser.request(`${running.url}/auth/session`)).text).session.id;
-    const idToken = (await vaultToken(redis, sessionId, 'id_token')) as string;
-    const refreshToken = (await vaultToken(redis, sessionId, 'refresh_token')) as string;
+    const idToken = (await vaultToken(state, sessionId, 'id_token')) as string;
+    const refreshToken = (await vaultToken(state, sessionId, 'refresh_token')) as string;
     expect(idToken).toMatch(/^eyJ/);
     expect(refreshToken.length).toBeGreaterThan(10);
 
-    const keys = await redis.keys('*');
-    expect(keys.length).toBeGreaterThan(0);
-    for (const key of keys) {
-      if ((await redis.type(key)) !== 'string') continue;
-      const value = (await redis.get(key)) as string;
+    const entries = await state.entries('');
+    expect(entries.length).toBeGreaterThan(0);
+    for (const [key, value] of entries) {
       expect(value, key).not.toContain(idToken);
       expect(value, key).not.toContain(refreshToken);
       expect(value, key).not.toContain(sessionToken);
@@ -226,17 +224,18 @@ describe('login (authorization code + PKCE) against the development OP', () => {
     const b = await loginThroughOp(running.url, 'u11');
     const idA = JSON.parse((await a.browser.request(`${running.url}/auth/session`)).text).session.id;
     const idB = JSON.parse((await b.browser.request(`${running.url}/auth/session`)).text).session.id;
-    await redis.set(`oidc:vault:session:${idB}:id_token`, (await redis.get(`oidc:vault:session:${idA}:id_token`)) as string);
+    await state.set(`oidc:vault:session:${idB}:id_token`, (await state.get(`oidc:vault:session:${idA}:id_token`)) as string, 60_000);
     const out = await b.browser.request(`${running.url}/auth/oidc/logout`, { json: {} });
     expect(out.status).toBe(200);
     expect(JSON.parse(out.text)).toEqual({});
     expect(running.logs.some((l) => l.includes('"vault.undecryptable"') && l.includes(idB))).toBe(true);
   });
 
-  it('GET /health reports Postgres, Redis and discovery; Swagger lists every route', async () => {
+  it('GET /health reports Postgres, the state store and discovery; Swagger lists every route', async () => {
     const health = await fetch(`${running.url}/health`);
     expect(health.status).toBe(200);
-    expect(await jsonBody(health)).toEqual({ status: 'ok', postgres: 'up', redis: 'up', discovery: 'up' });
+    expect(await jsonBody(health)).toEqual({ status: 'ok', postgres: 'up', stateStore: 'up', stateStoreKind: e2e().stateStore, discovery: 'up' });
+    expect(running.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'state_store.selected')).toMatchObject({ kind: e2e().stateStore });
     const doc = await jsonBody(await fetch(`${running.url}/docs-json`));
     expect(Object.keys(doc.paths).sort()).toEqual(
       [
@@ -296,13 +295,13 @@ describe('login (authorization code + PKCE) against the development OP', () => {
 
 describe('token vault TTL never outlives the session', () => {
   let running: RunningApp;
-  const redis = testRedis();
+  const state = testState();
   beforeAll(async () => {
     running = await startApp({ OIDC_UNLINKED_IDENTITY: 'create', SESSION_TTL: '2m', OIDC_ID_TOKEN_TTL: '168h' });
   });
   afterAll(async () => {
     await running.close();
-    await redis.quit();
+    await state.close();
   });
 
   it('caps the id_token and refresh token TTLs at the session expiry', async () => {
@@ -310,7 +309,7 @@ describe('token vault TTL never outlives the session', () => {
     const me = JSON.parse((await browser.request(`${running.url}/auth/session`)).text);
     expect(new Date(me.session.expiresAt).getTime() - Date.now()).toBeLessThanOrEqual(120_000);
     for (const kind of ['id_token', 'refresh_token']) {
-      const ttl = await redis.pttl(`oidc:vault:session:${me.session.id}:${kind}`);
+      const ttl = (await state.pttl(`oidc:vault:session:${me.session.id}:${kind}`)) as number;
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(120_000);
     }

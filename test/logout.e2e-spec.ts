@@ -1,6 +1,6 @@
 import { eventually, refreshAtOp } from './support/op';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeJwt, e2e, type RunningApp, startApp, testCipher, testRedis, vaultToken } from './support/app';
+import { decodeJwt, e2e, type RunningApp, startApp, testCipher, testState, vaultToken } from './support/app';
 import type { Browser } from './support/browser';
 import { endOpSession, loginThroughOp } from './support/flows';
 
@@ -23,7 +23,7 @@ async function logout(app: RunningApp, d: Device, body: unknown = {}) {
 
 describe('RP-Initiated Logout', () => {
   let app: RunningApp;
-  const redis = testRedis();
+  const state = testState();
   const secrets: string[] = [];
 
   beforeAll(async () => {
@@ -37,14 +37,14 @@ describe('RP-Initiated Logout', () => {
     expect(logs).not.toContain('id_token_hint=');
     expect(logs).not.toMatch(/eyJ[\w-]+\.eyJ/);
     await app.close();
-    await redis.quit();
+    await state.close();
   });
 
   it('two devices of one user: each logout returns an endSessionUrl carrying that device\'s own id_token', async () => {
     const a = await device(app, 'u40');
     const b = await device(app, 'u40');
     expect(a.sid).not.toBe(b.sid);
-    const idTokenA = (await vaultToken(redis, a.sessionId, 'id_token')) as string;
+    const idTokenA = (await vaultToken(state, a.sessionId, 'id_token')) as string;
     secrets.push(idTokenA);
 
     const outA = await logout(app, a);
@@ -78,16 +78,16 @@ describe('RP-Initiated Logout', () => {
     expect(again.text).toContain('name="password"');
   });
 
-  it('after logout the session answers 401, its tokens are gone from Redis, and the OP rejects its refresh token', async () => {
+  it('after logout the session answers 401, its tokens are gone from the state store, and the OP rejects its refresh token', async () => {
     const a = await device(app, 'u42');
     const b = await device(app, 'u42');
-    const refreshA = (await vaultToken(redis, a.sessionId, 'refresh_token')) as string;
-    const refreshB = (await vaultToken(redis, b.sessionId, 'refresh_token')) as string;
+    const refreshA = (await vaultToken(state, a.sessionId, 'refresh_token')) as string;
+    const refreshB = (await vaultToken(state, b.sessionId, 'refresh_token')) as string;
     secrets.push(refreshA, refreshB);
     expect((await logout(app, a)).status).toBe(200);
     expect((await a.browser.request(`${app.url}/auth/session`)).status).toBe(401);
     expect((await b.browser.request(`${app.url}/auth/session`)).status).toBe(200);
-    expect(await redis.exists(`oidc:vault:session:${a.sessionId}:id_token`, `oidc:vault:session:${a.sessionId}:refresh_token`)).toBe(0);
+    expect(await state.exists(`oidc:vault:session:${a.sessionId}:id_token`, `oidc:vault:session:${a.sessionId}:refresh_token`)).toBe(0);
     const rejected = await eventually(() => refreshAtOp(refreshA), (r) => r.status === 400);
     expect(rejected).toEqual({ status: 400, error: 'invalid_grant' });
     // The other device's refresh token still works: the OP accepted these tokens until the logout.
@@ -96,7 +96,7 @@ describe('RP-Initiated Logout', () => {
 
   it('everywhere revokes every session of the user and drops all their tokens', async () => {
     const devices = [await device(app, 'u43'), await device(app, 'u43'), await device(app, 'u43')];
-    const refreshTokens = await Promise.all(devices.map(async (d) => (await vaultToken(redis, d.sessionId, 'refresh_token')) as string));
+    const refreshTokens = await Promise.all(devices.map(async (d) => (await vaultToken(state, d.sessionId, 'refresh_token')) as string));
     secrets.push(...refreshTokens);
     const other = await device(app, 'u44');
     const out = await logout(app, devices[0], { everywhere: true });
@@ -105,7 +105,7 @@ describe('RP-Initiated Logout', () => {
     expect(decodeJwt(new URL(out.body.endSessionUrl).searchParams.get('id_token_hint') as string).sid).toBe(devices[0].sid);
     for (const d of devices) {
       expect((await d.browser.request(`${app.url}/auth/session`)).status).toBe(401);
-      expect(await redis.exists(`oidc:vault:session:${d.sessionId}:id_token`, `oidc:vault:session:${d.sessionId}:refresh_token`)).toBe(0);
+      expect(await state.exists(`oidc:vault:session:${d.sessionId}:id_token`, `oidc:vault:session:${d.sessionId}:refresh_token`)).toBe(0);
     }
     expect((await other.browser.request(`${app.url}/auth/session`)).status).toBe(200);
     for (const refreshToken of refreshTokens) {
@@ -134,23 +134,22 @@ describe('RP-Initiated Logout', () => {
     expect((await logout(app, d, { everywhere: 'yes' })).status).toBe(400);
     expect((await logout(app, d, { everywhere: true, extra: 1 })).status).toBe(400);
     expect((await d.browser.request(`${app.url}/auth/session`)).status).toBe(200);
-    expect(await redis.exists(`oidc:vault:session:${d.sessionId}:id_token`)).toBe(1);
+    expect(await state.exists(`oidc:vault:session:${d.sessionId}:id_token`)).toBe(1);
   });
 });
 
 describe('RP-Initiated Logout switched off (no OIDC_POST_LOGOUT_REDIRECT_URI)', () => {
   let app: RunningApp;
-  const redis = testRedis();
+  const state = testState();
 
   beforeAll(async () => {
     // Start from an empty vault, so that the scan below sees only what this app stored.
-    const leftovers = await redis.keys('oidc:vault:*');
-    if (leftovers.length) await redis.del(...leftovers);
+    await state.delete(await state.keys('oidc:vault:'));
     app = await startApp({ OIDC_UNLINKED_IDENTITY: 'create', OIDC_POST_LOGOUT_REDIRECT_URI: '' });
   });
   afterAll(async () => {
     await app.close();
-    await redis.quit();
+    await state.close();
   });
 
   it('says why at startup, stores no id_token at login, and returns no URL', async () => {
@@ -158,13 +157,13 @@ describe('RP-Initiated Logout switched off (no OIDC_POST_LOGOUT_REDIRECT_URI)', 
     expect(line).toMatchObject({ level: 'log', reason: 'OIDC_POST_LOGOUT_REDIRECT_URI is not set' });
 
     const d = await device(app, 'u48');
-    expect(await redis.exists(`oidc:vault:session:${d.sessionId}:refresh_token`)).toBe(1);
+    expect(await state.exists(`oidc:vault:session:${d.sessionId}:refresh_token`)).toBe(1);
     // Scan every vault value written by this app: none of them decrypts to a JWT.
-    const keys = await redis.keys('oidc:vault:*');
-    expect(keys).toContain(`oidc:vault:session:${d.sessionId}:refresh_token`);
-    for (const key of keys) {
+    const entries = await state.entries('oidc:vault:');
+    expect(entries.map(([key]) => key)).toContain(`oidc:vault:session:${d.sessionId}:refresh_token`);
+    for (const [key, value] of entries) {
       const [, , owner1, owner2, kind] = key.split(':');
-      const plain = testCipher.decrypt((await redis.get(key)) as string, `${owner1}:${owner2}:${kind}`);
+      const plain = testCipher.decrypt(value, `${owner1}:${owner2}:${kind}`);
       expect(kind).not.toBe('id_token');
       expect(plain).not.toMatch(/^eyJ/);
     }

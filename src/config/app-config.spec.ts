@@ -28,7 +28,7 @@ describe('loadAppConfig', () => {
     expect(config.port).toBe(3000);
     expect(config.databaseUrl).toBe('postgres://postgres@127.0.0.1:5432/oidc_rp');
     expect(config.oidc).toMatchObject({
-      redisUrl: 'redis://127.0.0.1:6379',
+      stateStore: 'postgres',
       scopes: 'openid profile email',
       allowInsecureHttp: false,
       idTokenTtlMs: 168 * 3_600_000,
@@ -41,7 +41,15 @@ describe('loadAppConfig', () => {
       returnToAllowedHosts: [],
     });
     expect(config.oidc.postLogoutRedirectUri).toBeUndefined();
+    expect(config.oidc.redisUrl).toBeUndefined();
     expect(config.oidc.tokenEncryptionKeys).toEqual([{ id: 'k1', key: Buffer.alloc(32, 7) }]);
+  });
+
+  it('picks the state store: REDIS_URL set → redis, unset → postgres, STATE_STORE decides when given', () => {
+    expect(loadAppConfig({ ...valid, REDIS_URL: 'redis://cache:6379/2' }).oidc).toMatchObject({ stateStore: 'redis', redisUrl: 'redis://cache:6379/2' });
+    expect(loadAppConfig(valid).oidc.stateStore).toBe('postgres');
+    expect(loadAppConfig({ ...valid, STATE_STORE: 'postgres', REDIS_URL: 'redis://cache:6379' }).oidc.stateStore).toBe('postgres');
+    expect(loadAppConfig({ ...valid, STATE_STORE: 'redis', REDIS_URL: 'rediss://cache:6380' }).oidc.stateStore).toBe('redis');
   });
 
   it('accepts 7d and rotation keys, and never reads a malformed value as a default', () => {
@@ -91,6 +99,8 @@ describe('loadAppConfig', () => {
     ['scopes without openid', { OIDC_SCOPES: 'profile email' }, 'OIDC_SCOPES must include "openid"'],
     ['bad database url', { DATABASE_URL: 'mysql://x' }, 'DATABASE_URL must start with postgres:// or postgresql://'],
     ['bad redis url', { REDIS_URL: 'http://x' }, 'REDIS_URL must start with redis:// or rediss://'],
+    ['unknown state store', { STATE_STORE: 'memory' }, 'STATE_STORE must be one of redis, postgres, got "memory"'],
+    ['redis state store without url', { STATE_STORE: 'redis' }, 'REDIS_URL is required when STATE_STORE=redis'],
     ['bad cookie name', { SESSION_COOKIE_NAME: 'my session' }, 'SESSION_COOKIE_NAME must be 1-64 letters'],
   ])('%s → names the variable', (_case, overrides, expected) => {
     const found = problems({ ...valid, ...overrides });

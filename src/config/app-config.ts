@@ -1,4 +1,4 @@
-import type { EncryptionKey, OidcModuleOptions, UnlinkedIdentityPolicy } from '../oidc/oidc.options';
+import type { EncryptionKey, OidcModuleOptions, StateStoreKind, UnlinkedIdentityPolicy } from '../oidc/oidc.options';
 import { parseDuration } from './duration';
 
 export interface DatabaseTimeouts {
@@ -216,7 +216,11 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
   const r = new EnvReader(env);
   const port = r.int('PORT', 3000, 1, 65535);
   const databaseUrl = r.connectionUrl('DATABASE_URL', DEFAULT_DATABASE_URL, ['postgres:', 'postgresql:']);
-  const redisUrl = r.connectionUrl('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']);
+  // No default Redis: without REDIS_URL the state store is Postgres (STATE_STORE overrides the choice).
+  const hasRedisUrl = r.raw('REDIS_URL') !== undefined;
+  const redisUrl = hasRedisUrl ? r.connectionUrl('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']) : undefined;
+  const stateStore = r.oneOf<StateStoreKind>('STATE_STORE', ['redis', 'postgres'], hasRedisUrl ? 'redis' : 'postgres');
+  if (stateStore === 'redis' && !hasRedisUrl) r.problems.push('REDIS_URL is required when STATE_STORE=redis');
   const allowInsecureHttp = r.bool('OIDC_ALLOW_INSECURE_HTTP', false);
 
   const issuer = r.url('OIDC_ISSUER', r.required('OIDC_ISSUER'), allowInsecureHttp) ?? '';
@@ -260,6 +264,7 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
     redirectUri,
     scopes,
     allowInsecureHttp,
+    stateStore,
     redisUrl,
     redisCommandTimeoutMs: r.duration('REDIS_COMMAND_TIMEOUT', '2s'),
     tokenEncryptionKeys,

@@ -1,16 +1,17 @@
-import { Controller, Get, Inject, Res } from '@nestjs/common';
+import { Controller, Get, Res } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
 import { ApiOkResponse, ApiOperation, ApiProperty, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import type Redis from 'ioredis';
 import { DataSource } from 'typeorm';
-import { IdpClientService, OIDC_REDIS } from '../oidc';
+import { IdpClientService, type OidcModuleOptions, StateStore, type StateStoreKind } from '../oidc';
 
 type Check = 'up' | 'down';
 
 class HealthDto {
   @ApiProperty({ enum: ['ok', 'degraded'] }) status!: 'ok' | 'degraded';
   @ApiProperty({ enum: ['up', 'down'] }) postgres!: Check;
-  @ApiProperty({ enum: ['up', 'down'] }) redis!: Check;
+  @ApiProperty({ enum: ['up', 'down'], description: 'The state store (login state, token vault, counters)' }) stateStore!: Check;
+  @ApiProperty({ enum: ['redis', 'postgres'] }) stateStoreKind!: StateStoreKind;
   @ApiProperty({ enum: ['up', 'down'], description: 'OpenID Provider discovery' }) discovery!: Check;
 }
 
@@ -19,23 +20,25 @@ class HealthDto {
 export class HealthController {
   constructor(
     private readonly db: DataSource,
-    @Inject(OIDC_REDIS) private readonly redis: Redis,
+    private readonly state: StateStore,
     private readonly idp: IdpClientService,
+    private readonly config: ConfigService,
   ) {}
 
   @Get()
-  @ApiOperation({ summary: 'Postgres, Redis and OP discovery status' })
+  @ApiOperation({ summary: 'Postgres, state store and OP discovery status' })
   @ApiOkResponse({ type: HealthDto })
   @ApiServiceUnavailableResponse({ type: HealthDto, description: 'At least one dependency is down' })
   async health(@Res({ passthrough: true }) res: Response): Promise<HealthDto> {
-    const [postgres, redis, discovery] = await Promise.all([
+    const [postgres, stateStore, discovery] = await Promise.all([
       check(() => this.db.query('SELECT 1')),
-      check(() => this.redis.ping()),
+      check(() => this.state.ping()),
       check(() => this.idp.probe()),
     ]);
-    const ok = postgres === 'up' && redis === 'up' && discovery === 'up';
+    const ok = postgres === 'up' && stateStore === 'up' && discovery === 'up';
     res.status(ok ? 200 : 503).setHeader('Cache-Control', 'no-store');
-    return { status: ok ? 'ok' : 'degraded', postgres, redis, discovery };
+    const stateStoreKind = this.config.getOrThrow<OidcModuleOptions>('oidc').stateStore;
+    return { status: ok ? 'ok' : 'degraded', postgres, stateStore, stateStoreKind, discovery };
   }
 }
 

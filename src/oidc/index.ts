@@ -1,8 +1,9 @@
 /** Public surface of the OIDC Relying-Party module. */
 export { OidcModule } from './oidc.module';
-export type { OidcModuleOptions, UnlinkedIdentityPolicy, EncryptionKey } from './oidc.options';
+export type { OidcModuleOptions, UnlinkedIdentityPolicy, EncryptionKey, StateStoreKind } from './oidc.options';
 export type { OidcModuleExtras } from './oidc.module-definition';
-export { OIDC_ACCOUNT_VERIFIER, OIDC_AFTER_LOGIN, OIDC_REDIS } from './oidc.tokens';
+export { OIDC_ACCOUNT_VERIFIER, OIDC_AFTER_LOGIN } from './oidc.tokens';
+export { StateStore } from './stores/state-store';
 export type { AccountVerifier, AfterLoginHook, LoginEvent } from './oidc.tokens';
 export { OIDC_ENTITIES } from './entities';
 export { SessionGuard } from './guards/session.guard';

@@ -1,4 +1,4 @@
-import { Inject, Logger, type MiddlewareConsumer, Module, type NestModule, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Logger, type MiddlewareConsumer, Module, type NestModule, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { PassportModule } from '@nestjs/passport';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { BackchannelLogoutController } from './controllers/backchannel-logout.controller';
@@ -16,9 +16,9 @@ import { TokenOutboxJob } from './jobs/token-outbox.job';
 import { apiRouteMiddleware, backchannelRouteMiddleware } from './middleware/module-http.middleware';
 import { SessionGuard } from './guards/session.guard';
 import { SessionStrategy } from './guards/session.strategy';
+import { StatePurgeJob } from './jobs/state-purge.job';
 import { OIDC_MODULE_OPTIONS, OidcConfigurableModule } from './oidc.module-definition';
 import type { OidcModuleOptions } from './oidc.options';
-import { OIDC_REDIS } from './oidc.tokens';
 import { IdentityRepository } from './repositories/identity.repository';
 import { SessionRepository } from './repositories/session.repository';
 import { UserRepository } from './repositories/user.repository';
@@ -37,13 +37,15 @@ import { BindSessionStore } from './stores/bind-session.store';
 import { LoginStateStore } from './stores/login-state.store';
 import { LockStore } from './stores/lock.store';
 import { EndedOpSessionStore } from './stores/ended-op-session.store';
-import { RedisShutdown, redisProvider } from './stores/redis.provider';
+import { StateStore } from './stores/state-store';
+import { stateStoreProvider } from './stores/state-store.provider';
 import { TokenVaultStore } from './stores/token-vault.store';
 
 /**
  * OpenID Connect Relying Party: login (code + PKCE), account binding, RP-initiated and back-channel
- * logout, Postgres sessions and an encrypted token vault in Redis. Knows nothing of the host app;
- * the host provides a TypeORM connection that includes `OIDC_ENTITIES` and runs `migrations/`.
+ * logout, Postgres sessions and an encrypted token vault in the state store (Redis or Postgres).
+ * Knows nothing of the host app; the host provides a TypeORM connection that includes
+ * `OIDC_ENTITIES` and runs `migrations/`.
  *
  *     OidcModule.forRootAsync({ inject: [ConfigService], useFactory: (c) => c.getOrThrow('oidc') })
  */
@@ -51,8 +53,8 @@ import { TokenVaultStore } from './stores/token-vault.store';
   imports: [TypeOrmModule.forFeature(OIDC_ENTITIES), PassportModule],
   controllers: [LoginController, BindController, LogoutController, BackchannelLogoutController, SessionController],
   providers: [
-    redisProvider,
-    RedisShutdown,
+    stateStoreProvider,
+    StatePurgeJob,
     {
       provide: TokenCipher,
       inject: [OIDC_MODULE_OPTIONS],
@@ -86,14 +88,15 @@ import { TokenVaultStore } from './stores/token-vault.store';
     TokenOutboxJob,
     SessionPurgeJob,
   ],
-  exports: [SessionGuard, SessionService, OidcTokenService, AccessTokenPipe, IdpClientService, OIDC_REDIS],
+  exports: [SessionGuard, SessionService, OidcTokenService, AccessTokenPipe, IdpClientService, StateStore],
 })
-export class OidcModule extends OidcConfigurableModule implements NestModule, OnApplicationBootstrap {
+export class OidcModule extends OidcConfigurableModule implements NestModule, OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('OidcModule');
 
   constructor(
     private readonly idp: IdpClientService,
     @Inject(OIDC_MODULE_OPTIONS) private readonly options: OidcModuleOptions,
+    private readonly state: StateStore,
   ) {
     super();
   }
@@ -122,5 +125,9 @@ export class OidcModule extends OidcConfigurableModule implements NestModule, On
     } catch {
       this.logger.warn({ msg: 'discovery.deferred', issuer: this.options.issuer });
     }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.state.close();
   }
 }

@@ -1,5 +1,8 @@
 export type UnlinkedIdentityPolicy = 'bind' | 'create' | 'reject';
 
+/** Where login state, bind sessions, the token vault, counters and markers live. */
+export type StateStoreKind = 'redis' | 'postgres';
+
 export interface EncryptionKey {
   /** Key id written into every stored value, so rotation knows which key decrypts it. */
   id: string;
@@ -19,7 +22,9 @@ export interface OidcModuleOptions {
   scopes: string;
   /** Allows an http issuer and http logout URLs; local development and tests only. */
   allowInsecureHttp: boolean;
-  redisUrl: string;
+  stateStore: StateStoreKind;
+  /** Required when `stateStore` is `redis`. */
+  redisUrl?: string;
   /** A Redis command that gets no answer within this time fails (503) instead of holding the request. */
   redisCommandTimeoutMs: number;
   /** The first key encrypts; every key decrypts. */

@@ -1,6 +1,5 @@
 /** Injection tokens of the seams a host app may replace, and their contracts. */
 
-export const OIDC_REDIS = Symbol('OIDC_REDIS');
 export const OIDC_ACCOUNT_VERIFIER = Symbol('OIDC_ACCOUNT_VERIFIER');
 export const OIDC_AFTER_LOGIN = Symbol('OIDC_AFTER_LOGIN');
 

@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
 import type { INestApplication } from '@nestjs/common';
-import Redis from 'ioredis';
 import { Client } from 'pg';
 import { inject } from 'vitest';
 import { createApp } from '../../src/app.factory';
 import { type Env, loadAppConfig } from '../../src/config/app-config';
 import { TokenCipher } from '../../src/oidc/crypto/token-cipher';
 import { JsonLogger } from '../../src/logging/json-logger';
+import { type StateInspector, stateInspector } from './state';
 
 /** One fixed key for the tests, so that a test can decrypt what the vault holds and check it. */
 export const TEST_KEY = { id: 'test1', key: Buffer.from('0123456789abcdef0123456789abcdef') };
@@ -19,12 +19,16 @@ export function appUrl(index = 0): string {
   return `http://127.0.0.1:${e2e().appPorts[index]}`;
 }
 
-/** The environment of a test app: the dev OP, the test database, Redis db 15. */
+/**
+ * The environment of a test app: the dev OP, the test database, and the project's state store
+ * (Redis: the test Redis database; Postgres: no REDIS_URL at all, whatever the shell has).
+ */
 export function testEnv(overrides: Env = {}, index = 0): Env {
   const env = e2e();
   return {
     PORT: String(env.appPorts[index]),
     DATABASE_URL: env.databaseUrl,
+    STATE_STORE: env.stateStore,
     REDIS_URL: env.redisUrl,
     OIDC_ISSUER: env.opUrl,
     OIDC_CLIENT_ID: env.clientId,
@@ -59,8 +63,16 @@ export async function startApp(overrides: Env = {}, index = 0): Promise<RunningA
   return { app, url: appUrl(index), logs, close: () => app.close() };
 }
 
-export function testRedis(): Redis {
-  return new Redis(e2e().redisUrl);
+/** Reads the state store behind the test apps (Redis or `state_entries`, per project). */
+export function testState(): StateInspector {
+  return stateInspector(e2e());
+}
+
+/** Skips a suite that needs Redis itself on the Postgres-state-store project, and says why. */
+export function needsRedis(suite: string): boolean {
+  if (e2e().stateStore === 'redis') return true;
+  console.warn(`[e2e-pg] SKIPPED "${suite}": it cuts the connection to Redis, which this project (STATE_STORE=postgres) does not use`);
+  return false;
 }
 
 export async function withDb<T>(work: (db: Client) => Promise<T>): Promise<T> {
@@ -78,9 +90,9 @@ const capturedLogs: string[] = [];
 export const testCipher = new TokenCipher([TEST_KEY]);
 
 /** Decrypts what the vault holds for a session, with the test key. */
-export async function vaultToken(redis: Redis, sessionId: string, kind: 'id_token' | 'refresh_token' | 'access_token'): Promise<string | undefined> {
+export async function vaultToken(state: StateInspector, sessionId: string, kind: 'id_token' | 'refresh_token' | 'access_token'): Promise<string | undefined> {
   const owner = `session:${sessionId}`;
-  const stored = await redis.get(`oidc:vault:${owner}:${kind}`);
+  const stored = await state.get(`oidc:vault:${owner}:${kind}`);
   return stored ? testCipher.decrypt(stored, `${owner}:${kind}`) : undefined;
 }
 

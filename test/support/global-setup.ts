@@ -11,8 +11,11 @@ import { dataSourceOptions } from '../../src/database.options';
 import { freePort, startDevOp, stopDevOp } from './dev-op';
 
 export interface E2eEnvironment {
+  /** The state store of this project's apps (vitest project e2e: redis, e2e-pg: postgres). */
+  stateStore: 'redis' | 'postgres';
   databaseUrl: string;
-  redisUrl: string;
+  /** Set for the Redis project only. */
+  redisUrl?: string;
   opUrl: string;
   appPorts: [number, number];
   clientId: string;
@@ -34,14 +37,18 @@ const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/15';
 let op: ChildProcess | undefined;
 
 /**
- * Fresh test database (migrated from migrations/), an empty Redis database, and the development
- * OpenID Provider on a free port with a client registered for the test app's ports.
+ * Fresh test database (migrated from migrations/), an empty Redis database (Redis project only), and
+ * the development OpenID Provider on a free port with a client registered for the test app's ports.
+ * The Postgres-state-store project has a database of its own, so the two projects never share state.
  */
 export async function setup(project: TestProject): Promise<void> {
-  const databaseUrl = await freshDatabase();
-  const redis = new Redis(REDIS_URL);
-  await redis.flushdb();
-  await redis.quit();
+  const stateStore = project.config.env.E2E_STATE_STORE === 'postgres' ? 'postgres' : 'redis';
+  const databaseUrl = await freshDatabase(stateStore === 'postgres' ? `${DB_NAME}_pg` : DB_NAME);
+  if (stateStore === 'redis') {
+    const redis = new Redis(REDIS_URL);
+    await redis.flushdb();
+    await redis.quit();
+  }
 
   const [opPort, appPort, secondPort] = await Promise.all([freePort(), freePort(), freePort()]);
   const workDir = mkdtempSync(join(tmpdir(), 'oidc-e2e-'));
@@ -65,21 +72,22 @@ export async function setup(project: TestProject): Promise<void> {
     DEV_IDP_USERS_FILE: usersFile,
   });
 
-  project.provide('e2e', { databaseUrl, redisUrl: REDIS_URL, opUrl, appPorts: [appPort, secondPort], clientId, clientSecret, jwksFile, workDir });
+  const redisUrl = stateStore === 'redis' ? REDIS_URL : undefined;
+  project.provide('e2e', { stateStore, databaseUrl, redisUrl, opUrl, appPorts: [appPort, secondPort], clientId, clientSecret, jwksFile, workDir });
 }
 
 export async function teardown(): Promise<void> {
   if (op) await stopDevOp(op);
 }
 
-async function freshDatabase(): Promise<string> {
+async function freshDatabase(name: string): Promise<string> {
   const admin = new Client({ connectionString: ADMIN_URL });
   await admin.connect();
-  const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [DB_NAME]);
-  if (exists.rowCount === 0) await admin.query(`CREATE DATABASE "${DB_NAME}"`);
+  const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+  if (exists.rowCount === 0) await admin.query(`CREATE DATABASE "${name}"`);
   await admin.end();
   const url = new URL(ADMIN_URL);
-  url.pathname = `/${DB_NAME}`;
+  url.pathname = `/${name}`;
   const ds = new DataSource(dataSourceOptions(url.href, MIGRATIONS));
   await ds.initialize();
   await ds.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public;');

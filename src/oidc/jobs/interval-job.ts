@@ -1,10 +1,10 @@
-import { Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 
 /**
  * A background job that runs every `intervalMs` (first run soon after startup), never twice at once
  * in one process, and stops with the app. Subclasses make each run safe on every instance at once.
  */
-export abstract class IntervalJob implements OnApplicationBootstrap, OnApplicationShutdown {
+export abstract class IntervalJob implements OnApplicationBootstrap, OnModuleDestroy {
   protected abstract readonly logger: Logger;
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
@@ -15,11 +15,17 @@ export abstract class IntervalJob implements OnApplicationBootstrap, OnApplicati
   /** One pass of the job; safe to call directly (tests, an admin command). */
   abstract run(): Promise<void>;
 
-  onApplicationBootstrap(): void {
-    this.schedule(Math.min(this.intervalMs(), 5_000));
+  /** Whether this job has anything to do in this deployment. */
+  protected enabled(): boolean {
+    return true;
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  onApplicationBootstrap(): void {
+    if (this.enabled()) this.schedule(Math.min(this.intervalMs(), 5_000));
+  }
+
+  /** Stops the timer and waits for a run in progress, before the connection pools close. */
+  async onModuleDestroy(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.running;

@@ -1,8 +1,7 @@
-import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
-import { OIDC_REDIS } from '../oidc.tokens';
+import { Injectable } from '@nestjs/common';
 import type { VerifiedIdentity } from '../services/idp-client.service';
 import { redisKeys } from './redis-keys';
+import { StateStore } from './state-store';
 
 /** What the callback verified about an identity that is not linked yet. */
 export interface BindSession extends VerifiedIdentity {
@@ -15,19 +14,19 @@ export interface BindSession extends VerifiedIdentity {
 /** Bind sessions, keyed by the SHA-256 of the bind token; each has the bind TTL. */
 @Injectable()
 export class BindSessionStore {
-  constructor(@Inject(OIDC_REDIS) private readonly redis: Redis) {}
+  constructor(private readonly state: StateStore) {}
 
   async create(tokenHash: string, session: BindSession, ttlMs: number): Promise<void> {
-    await this.redis.set(redisKeys.bindSession(tokenHash), JSON.stringify(session), 'PX', ttlMs);
+    await this.state.set(redisKeys.bindSession(tokenHash), JSON.stringify(session), ttlMs);
   }
 
   async get(tokenHash: string): Promise<BindSession | undefined> {
-    const raw = await this.redis.get(redisKeys.bindSession(tokenHash));
+    const raw = await this.state.get(redisKeys.bindSession(tokenHash));
     return raw ? (JSON.parse(raw) as BindSession) : undefined;
   }
 
   /** Deletes the bind session; true when this call was the one that removed it. */
   async consume(tokenHash: string): Promise<boolean> {
-    return (await this.redis.del(redisKeys.bindSession(tokenHash))) === 1;
+    return (await this.state.delete([redisKeys.bindSession(tokenHash)])) === 1;
   }
 }

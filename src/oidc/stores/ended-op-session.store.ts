@@ -1,8 +1,7 @@
-import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
+import { Injectable } from '@nestjs/common';
 import { sha256 } from '../crypto/secrets';
-import { OIDC_REDIS } from '../oidc.tokens';
 import { redisKeys } from './redis-keys';
+import { StateStore } from './state-store';
 
 /**
  * OP sessions that a back-channel logout ended, remembered for as long as a login begun before it can
@@ -10,14 +9,14 @@ import { redisKeys } from './redis-keys';
  */
 @Injectable()
 export class EndedOpSessionStore {
-  constructor(@Inject(OIDC_REDIS) private readonly redis: Redis) {}
+  constructor(private readonly state: StateStore) {}
 
   async markSid(issuer: string, sid: string, ttlMs: number): Promise<void> {
-    await this.redis.set(redisKeys.endedSid(sha256(issuer).slice(0, 16), sha256(sid)), String(Date.now()), 'PX', ttlMs);
+    await this.state.set(redisKeys.endedSid(sha256(issuer).slice(0, 16), sha256(sid)), String(Date.now()), ttlMs);
   }
 
   async markSubject(issuer: string, subject: string, ttlMs: number): Promise<void> {
-    await this.redis.set(redisKeys.endedSubject(sha256(issuer).slice(0, 16), sha256(subject)), String(Date.now()), 'PX', ttlMs);
+    await this.state.set(redisKeys.endedSubject(sha256(issuer).slice(0, 16), sha256(subject)), String(Date.now()), ttlMs);
   }
 
   /** True when the OP session of a login made at `loginAt` was ended by a back-channel logout since. */
@@ -25,7 +24,7 @@ export class EndedOpSessionStore {
     const issuerHash = sha256(issuer).slice(0, 16);
     const keys = [redisKeys.endedSubject(issuerHash, sha256(subject))];
     if (sid) keys.push(redisKeys.endedSid(issuerHash, sha256(sid)));
-    const values = await this.redis.mget(...keys);
-    return values.some((v) => v !== null && Number(v) >= loginAt);
+    const values = await this.state.mget(keys);
+    return values.some((v) => v !== undefined && Number(v) >= loginAt);
   }
 }

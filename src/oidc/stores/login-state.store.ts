@@ -1,7 +1,6 @@
-import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
-import { OIDC_REDIS } from '../oidc.tokens';
+import { Injectable } from '@nestjs/common';
 import { redisKeys } from './redis-keys';
+import { StateStore } from './state-store';
 
 export interface LoginState {
   codeVerifier: string;
@@ -15,10 +14,10 @@ export const LOGIN_STATE_TTL_SECONDS = 600;
 
 @Injectable()
 export class LoginStateStore {
-  constructor(@Inject(OIDC_REDIS) private readonly redis: Redis) {}
+  constructor(private readonly state: StateStore) {}
 
   async save(state: string, bindingHash: string, value: LoginState): Promise<void> {
-    await this.redis.set(redisKeys.loginState(state, bindingHash), JSON.stringify(value), 'EX', LOGIN_STATE_TTL_SECONDS);
+    await this.state.set(redisKeys.loginState(state, bindingHash), JSON.stringify(value), LOGIN_STATE_TTL_SECONDS * 1000);
   }
 
   /**
@@ -26,7 +25,7 @@ export class LoginStateStore {
    * a state replayed, forged, expired or presented by another browser all find nothing.
    */
   async consume(state: string, bindingHash: string): Promise<LoginState | undefined> {
-    const raw = await this.redis.getdel(redisKeys.loginState(state, bindingHash));
+    const raw = await this.state.getAndDelete(redisKeys.loginState(state, bindingHash));
     return raw ? (JSON.parse(raw) as LoginState) : undefined;
   }
 }

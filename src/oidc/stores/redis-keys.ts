@@ -1,4 +1,4 @@
-/** The one place Redis key names are built; every key starts with the same prefix. */
+/** The one place state-store key names are built (Redis or Postgres alike); every key starts with the same prefix. */
 const PREFIX = 'oidc:';
 
 export type VaultTokenKind = 'id_token' | 'refresh_token' | 'access_token';

@@ -1,8 +1,7 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
-import type Redis from 'ioredis';
+import { Injectable, Logger } from '@nestjs/common';
 import { TokenCipher } from '../crypto/token-cipher';
-import { OIDC_REDIS } from '../oidc.tokens';
 import { redisKeys, type VaultTokenKind } from './redis-keys';
+import { StateStore } from './state-store';
 
 const KINDS: VaultTokenKind[] = ['id_token', 'refresh_token', 'access_token'];
 
@@ -13,16 +12,17 @@ export interface VaultEntry {
 }
 
 /**
- * The encrypted token vault: a session's id_token, refresh token and access token in Redis, AES-256-GCM with the
- * owner (session id or bind token hash) and the token kind as associated data. Keyed by session,
- * never by user. A value that fails to decrypt is treated as missing and logged as such.
+ * The encrypted token vault: a session's id_token, refresh token and access token in the state
+ * store, AES-256-GCM with the owner (session id or bind token hash) and the token kind as associated
+ * data. Keyed by session, never by user. A value that fails to decrypt is treated as missing and
+ * logged as such.
  */
 @Injectable()
 export class TokenVaultStore {
   private readonly logger = new Logger('TokenVault');
 
   constructor(
-    @Inject(OIDC_REDIS) private readonly redis: Redis,
+    private readonly state: StateStore,
     private readonly cipher: TokenCipher,
   ) {}
 
@@ -30,35 +30,32 @@ export class TokenVaultStore {
   async put(owner: string, kind: VaultTokenKind, token: string, ttlMs: number, notAfter?: Date): Promise<void> {
     const ttl = Math.floor(Math.min(ttlMs, notAfter ? notAfter.getTime() - Date.now() : ttlMs));
     if (ttl <= 0) return;
-    await this.redis.set(redisKeys.vault(owner, kind), this.cipher.encrypt(token, aad(owner, kind)), 'PX', ttl);
+    await this.state.set(redisKeys.vault(owner, kind), this.cipher.encrypt(token, aad(owner, kind)), ttl);
   }
 
-  /** Stores several tokens of one owner at once (MULTI): a reader sees all of them or none. */
+  /** Stores several tokens of one owner at once (atomically): a reader sees all of them or none. */
   async putAll(owner: string, entries: VaultEntry[], notAfter: Date): Promise<void> {
-    const multi = this.redis.multi();
-    for (const { kind, token, ttlMs } of entries) {
-      const ttl = Math.floor(Math.min(ttlMs, notAfter.getTime() - Date.now()));
-      if (ttl > 0) multi.set(redisKeys.vault(owner, kind), this.cipher.encrypt(token, aad(owner, kind)), 'PX', ttl);
-    }
-    const results = await multi.exec();
-    const failed = results?.find(([error]) => error);
-    if (failed) throw failed[0];
+    const writes = entries
+      .map(({ kind, token, ttlMs }) => ({ kind, token, ttlMs: Math.floor(Math.min(ttlMs, notAfter.getTime() - Date.now())) }))
+      .filter((entry) => entry.ttlMs > 0)
+      .map(({ kind, token, ttlMs }) => ({ key: redisKeys.vault(owner, kind), value: this.cipher.encrypt(token, aad(owner, kind)), ttlMs }));
+    await this.state.setMany(writes);
   }
 
   /** Reads a token without taking it. */
   async get(owner: string, kind: VaultTokenKind): Promise<string | undefined> {
-    return this.open(owner, kind, await this.redis.get(redisKeys.vault(owner, kind)));
+    return this.open(owner, kind, await this.state.get(redisKeys.vault(owner, kind)));
   }
 
-  /** Reads and deletes in one step (GETDEL): two concurrent takes never both get the token. */
+  /** Reads and deletes in one step (get-and-delete): two concurrent takes never both get the token. */
   async take(owner: string, kind: VaultTokenKind): Promise<string | undefined> {
-    return this.open(owner, kind, await this.redis.getdel(redisKeys.vault(owner, kind)));
+    return this.open(owner, kind, await this.state.getAndDelete(redisKeys.vault(owner, kind)));
   }
 
   /** Deletes every token of these owners. */
   async deleteAll(owners: string[]): Promise<void> {
     if (owners.length === 0) return;
-    await this.redis.del(...owners.flatMap((owner) => KINDS.map((kind) => redisKeys.vault(owner, kind))));
+    await this.state.delete(owners.flatMap((owner) => KINDS.map((kind) => redisKeys.vault(owner, kind))));
   }
 
   /**
@@ -78,8 +75,8 @@ export class TokenVaultStore {
     return moved;
   }
 
-  private open(owner: string, kind: VaultTokenKind, stored: string | null): string | undefined {
-    if (stored === null) return undefined;
+  private open(owner: string, kind: VaultTokenKind, stored: string | undefined): string | undefined {
+    if (stored === undefined) return undefined;
     const token = this.cipher.decrypt(stored, aad(owner, kind));
     if (token === undefined) {
       this.logger.warn({ msg: 'vault.undecryptable', owner, tokenKind: kind, keyId: this.cipher.keyIdOf(stored) });

@@ -1,0 +1,57 @@
+import Redis from 'ioredis';
+import { Client } from 'pg';
+import type { TestProject } from 'vitest/node';
+
+/** Where the state-store contract runs, and why a part of it cannot (the server did not answer). */
+export interface ContractServers {
+  redisUrl: string;
+  pgAdminUrl: string;
+  databaseName: string;
+  redisDown?: string;
+  postgresDown?: string;
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    contract: ContractServers;
+  }
+}
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/15';
+const ADMIN_URL = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const DB_NAME = `${process.env.TEST_DB_NAME ?? 'oidc_rp_test'}_contract`;
+
+/** Probes Redis and Postgres once, so that the spec can skip (not fail) the part whose server is down. */
+export async function setup(project: TestProject): Promise<void> {
+  const redisDown = await unreachable(async () => {
+    const probe = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 2_000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    let cause: Error | undefined;
+    probe.on('error', (error: Error) => (cause ??= error));
+    try {
+      await probe.connect();
+      await probe.ping();
+    } catch (error) {
+      throw cause ?? error;
+    } finally {
+      probe.disconnect();
+    }
+  });
+  const postgresDown = await unreachable(async () => {
+    const probe = new Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 2_000 });
+    try {
+      await probe.connect();
+    } finally {
+      await probe.end().catch(() => undefined);
+    }
+  });
+  project.provide('contract', { redisUrl: REDIS_URL, pgAdminUrl: ADMIN_URL, databaseName: DB_NAME, redisDown, postgresDown });
+}
+
+async function unreachable(probe: () => Promise<unknown>): Promise<string | undefined> {
+  try {
+    await probe();
+    return undefined;
+  } catch (error) {
+    return `${(error as Error).name}: ${(error as Error).message}`;
+  }
+}
