@@ -58,10 +58,10 @@ describe('access tokens for APIs (OidcTokenService, @AccessToken)', () => {
   });
 
   it('after expiry, 20 concurrent calls over two instances all succeed with exactly one refresh grant, and the rotated token is saved', async () => {
-    const user = await signIn('u100');
+    const user = await signIn('u105');
     const atLogin = await userinfo(first, user.token);
     expect(atLogin.status).toBe(200);
-    expect(await jsonBody(atLogin)).toMatchObject({ sub: 'u100', email: 'u100@example.com' });
+    expect(await jsonBody(atLogin)).toMatchObject({ sub: 'u105', email: 'u105@example.com' });
     expect(atLogin.headers.get('cache-control')).toBe('no-store');
     expect(refreshGrants()).toBe(0);
     const spentRefreshToken = (await vaultToken(state, user.sessionId, 'refresh_token')) as string;
@@ -70,7 +70,7 @@ describe('access tokens for APIs (OidcTokenService, @AccessToken)', () => {
     await new Promise((r) => setTimeout(r, 5_200));
     const responses = await Promise.all(Array.from({ length: 20 }, (_, i) => userinfo(i % 2 ? second : first, user.token)));
     expect(responses.map((r) => r.status)).toEqual(Array(20).fill(200));
-    for (const r of responses) expect((await jsonBody(r)).sub).toBe('u100');
+    for (const r of responses) expect((await jsonBody(r)).sub).toBe('u105');
     expect(refreshGrants()).toBe(1);
 
     const rotated = (await vaultToken(state, user.sessionId, 'refresh_token')) as string;
@@ -86,7 +86,7 @@ describe('access tokens for APIs (OidcTokenService, @AccessToken)', () => {
   });
 
   it('a refresh token revoked at the OP: the next call answers 401 refresh_failed and the session is revoked', async () => {
-    const user = await signIn('u101');
+    const user = await signIn('u106');
     expect(await revokeAtOp((await vaultToken(state, user.sessionId, 'refresh_token')) as string, issuer)).toBe(200);
     await state.delete([`oidc:vault:session:${user.sessionId}:access_token`]); // as if it had expired
     const refused = await userinfo(second, user.token);
@@ -99,7 +99,7 @@ describe('access tokens for APIs (OidcTokenService, @AccessToken)', () => {
   });
 
   it('the OP unreachable during a refresh: 503 and the session is kept; it works again once the OP is back', async () => {
-    const user = await signIn('u102');
+    const user = await signIn('u107');
     await state.delete([`oidc:vault:session:${user.sessionId}:access_token`]);
     await opProxy.stop();
     try {
@@ -112,11 +112,11 @@ describe('access tokens for APIs (OidcTokenService, @AccessToken)', () => {
     }
     const back = await userinfo(second, user.token);
     expect(back.status).toBe(200);
-    expect((await jsonBody(back)).sub).toBe('u102');
+    expect((await jsonBody(back)).sub).toBe('u107');
   });
 
   it('no refresh token: 401 no_refresh_token, and the session stays', async () => {
-    const user = await signIn('u103');
+    const user = await signIn('u108');
     await state.delete([`oidc:vault:session:${user.sessionId}:access_token`, `oidc:vault:session:${user.sessionId}:refresh_token`]);
     const refused = await userinfo(first, user.token);
     expect(refused.status).toBe(401);
@@ -125,7 +125,7 @@ describe('access tokens for APIs (OidcTokenService, @AccessToken)', () => {
   });
 
   it('access tokens are dropped with the session', async () => {
-    const user = await signIn('u104');
+    const user = await signIn('u109');
     expect(await accessTokenOf(user.sessionId)).toEqual(expect.any(String));
     const out = await fetch(`${first.url}/auth/oidc/logout`, { method: 'POST', headers: { ...bearer(user.token), 'content-type': 'application/json' }, body: '{}' });
     expect(out.status).toBe(200);

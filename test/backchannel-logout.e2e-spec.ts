@@ -225,7 +225,6 @@ describe('Back-Channel Logout 1.0', () => {
       await proxy.stop();
       const failed = await postToken(flaky.url, token);
       expect(failed.status).toBe(503);
-      // With the Postgres state store the jti claim is the first step to fail; either way nothing is recorded.
       const reason = 'The logout could not be recorded; retry later';
       expect(await failed.json()).toEqual({ error: 'temporarily_unavailable', error_description: reason });
       expect(await status(app.url, d)).toBe(200);

@@ -239,6 +239,7 @@ describe('login (authorization code + PKCE) against the development OP', () => {
     const doc = await jsonBody(await fetch(`${running.url}/docs-json`));
     expect(Object.keys(doc.paths).sort()).toEqual(
       [
+        '/api/userinfo',
         '/auth/oidc/backchannel-logout',
         '/auth/oidc/bind',
         '/auth/oidc/bind/confirm',

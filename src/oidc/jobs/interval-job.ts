@@ -1,7 +1,7 @@
 import { Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 
 /**
- * A background job that runs every `intervalMs` (first run soon after startup), never twice at once
+ * A background job that runs every `intervalMs` (the first time one interval after startup), never twice at once
  * in one process, and stops with the app. Subclasses make each run safe on every instance at once.
  */
 export abstract class IntervalJob implements OnApplicationBootstrap, OnModuleDestroy {
@@ -21,7 +21,7 @@ export abstract class IntervalJob implements OnApplicationBootstrap, OnModuleDes
   }
 
   onApplicationBootstrap(): void {
-    if (this.enabled()) this.schedule(Math.min(this.intervalMs(), 5_000));
+    if (this.enabled()) this.schedule(this.intervalMs());
   }
 
   /** Stops the timer and waits for a run in progress, before the connection pools close. */
