@@ -66,7 +66,7 @@ describe('loadAppConfig', () => {
     ['missing client id', { OIDC_CLIENT_ID: '' }, 'OIDC_CLIENT_ID is required'],
     ['missing client secret', { OIDC_CLIENT_SECRET: undefined }, 'OIDC_CLIENT_SECRET is required'],
     ['bad duration', { SESSION_TTL: '7x' }, 'SESSION_TTL must be a duration like 30s, 15m, 168h or 7d, got "7x"'],
-    ['idle timeout too short', { SESSION_IDLE_TIMEOUT: '30s' }, 'SESSION_IDLE_TIMEOUT must be 0 (off) or at least 1m'],
+    ['idle timeout too short', { SESSION_IDLE_TIMEOUT: '2m' }, 'SESSION_IDLE_TIMEOUT must be 0 (off) or at least 5m'],
     ['idle timeout malformed', { SESSION_IDLE_TIMEOUT: 'never' }, 'SESSION_IDLE_TIMEOUT must be a duration'],
     ['retention malformed', { SESSION_RETENTION: '30' }, 'SESSION_RETENTION must be a duration'],
     ['origin with a path', { OIDC_ALLOWED_ORIGINS: 'https://spa.example.com/app' }, 'OIDC_ALLOWED_ORIGINS entry "https://spa.example.com/app" must be an origin'],

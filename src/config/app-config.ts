@@ -304,7 +304,8 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
   if (oidc.bindTokenTtlMs > 3_600_000) r.problems.push('OIDC_BIND_TOKEN_TTL must be at most 1h');
   if (oidc.httpTimeoutMs < 1000 || oidc.httpTimeoutMs > 120_000) r.problems.push('OIDC_HTTP_TIMEOUT must be from 1s to 120s');
   if (oidc.backchannelMaxAgeMs > 3_600_000) r.problems.push('OIDC_BACKCHANNEL_MAX_AGE must be at most 1h');
-  if (oidc.sessionIdleTimeoutMs !== 0 && oidc.sessionIdleTimeoutMs < 60_000) r.problems.push('SESSION_IDLE_TIMEOUT must be 0 (off) or at least 1m');
+  // Activity is recorded at most once a minute, so a shorter idle timeout would end active sessions.
+  if (oidc.sessionIdleTimeoutMs !== 0 && oidc.sessionIdleTimeoutMs < 300_000) r.problems.push('SESSION_IDLE_TIMEOUT must be 0 (off) or at least 5m');
   if (oidc.purgeIntervalMs < 1000) r.problems.push('SESSION_PURGE_INTERVAL must be at least 1s');
   if (oidc.outboxRetryIntervalMs < 1000) r.problems.push('OIDC_OUTBOX_RETRY_INTERVAL must be at least 1s');
   if (oidc.redisCommandTimeoutMs < 100) r.problems.push('REDIS_COMMAND_TIMEOUT must be at least 100ms');

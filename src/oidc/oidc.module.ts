@@ -36,7 +36,6 @@ import { AttemptLimiterStore } from './stores/attempt-limiter.store';
 import { BindSessionStore } from './stores/bind-session.store';
 import { LoginStateStore } from './stores/login-state.store';
 import { LockStore } from './stores/lock.store';
-import { EndedOpSessionStore } from './stores/ended-op-session.store';
 import { StateStore } from './stores/state-store';
 import { stateStoreProvider } from './stores/state-store.provider';
 import { TokenVaultStore } from './stores/token-vault.store';
@@ -64,7 +63,6 @@ import { TokenVaultStore } from './stores/token-vault.store';
     TokenVaultStore,
     BindSessionStore,
     AttemptLimiterStore,
-    EndedOpSessionStore,
     LockStore,
     UserRepository,
     IdentityRepository,

@@ -28,8 +28,7 @@ export class LoginController {
   @ApiQuery({ name: 'return_to', required: false, description: 'Relative path, or absolute URL on OIDC_RETURN_TO_ALLOWED_HOSTS' })
   @ApiFoundResponse({ description: 'Redirect to the OP authorization endpoint' })
   @ApiResponse({ status: 400, type: ErrorDto, description: 'invalid_return_to' })
-  @ApiResponse({ status: 502, type: ErrorDto, description: 'provider_unavailable: discovery failed' })
-  @ApiResponse({ status: 503, type: ErrorDto, description: 'service_unavailable: Postgres or Redis unreachable' })
+  @ApiResponse({ status: 503, type: ErrorDto, description: 'provider_unavailable (the OP is unreachable or too slow), service_unavailable (Postgres or the state store)' })
   async start(@Query('return_to') returnTo: string | string[] | undefined, @Res() res: Response): Promise<void> {
     if (Array.isArray(returnTo)) throw new OidcError('invalid_return_to', 'return_to must be given at most once');
     const { redirectUrl, state, browserBinding } = await this.login.start(returnTo);
@@ -51,8 +50,8 @@ export class LoginController {
   @ApiResponse({ status: 403, type: ErrorDto, description: 'access_denied (user refused at the OP), identity_not_linked (policy reject)' })
   @ApiResponse({ status: 409, type: ErrorDto, description: 'email_in_use (policy create, email taken by a local account)' })
   @ApiResponse({ status: 429, type: ErrorDto, description: 'too_many_attempts: too many bind tokens for this identity' })
-  @ApiResponse({ status: 502, type: ErrorDto, description: 'provider_unavailable' })
-  @ApiResponse({ status: 503, type: ErrorDto, description: 'service_unavailable: Postgres or Redis unreachable' })
+  @ApiResponse({ status: 401, type: ErrorDto, description: 'op_session_ended: a back-channel logout ended this OP session while the login was in flight' })
+  @ApiResponse({ status: 503, type: ErrorDto, description: 'provider_unavailable (the OP is unreachable or too slow), service_unavailable (Postgres or the state store)' })
   async callback(@Req() req: Request, @Res() res: Response): Promise<void> {
     const rawQuery = req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?')) : '';
     const outcome = await this.login.callback(new URLSearchParams(rawQuery), rawQuery, this.cookies.loginTransaction(req));

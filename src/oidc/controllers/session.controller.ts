@@ -13,11 +13,11 @@ import { type AuthenticatedSession, SessionService } from '../services/session.s
 @ApiBearerAuth('session')
 @Controller('auth')
 @UseFilters(OidcExceptionFilter)
-@UseGuards(SessionGuard)
 export class SessionController {
   constructor(private readonly sessions: SessionService) {}
 
   @Get('session')
+  @UseGuards(SessionGuard)
   @ApiOperation({ summary: 'The caller and their current session' })
   @ApiOkResponse({ type: CurrentSessionDto })
   @ApiResponse({ status: 401, type: ErrorDto, description: 'unauthenticated: no, revoked or expired session' })
@@ -27,6 +27,7 @@ export class SessionController {
   }
 
   @Get('sessions')
+  @UseGuards(SessionGuard)
   @ApiOperation({ summary: 'The caller\'s live sessions' })
   @ApiOkResponse({ type: SessionListDto })
   @ApiResponse({ status: 401, type: ErrorDto, description: 'unauthenticated' })
@@ -38,7 +39,8 @@ export class SessionController {
 
   @Delete('sessions/:id')
   @HttpCode(204)
-  @UseGuards(SameOriginGuard)
+  // Cross-site requests are refused before the session is even looked up (and touched).
+  @UseGuards(SameOriginGuard, SessionGuard)
   @ApiOperation({ summary: 'Revoke one of the caller\'s own live sessions' })
   @ApiNoContentResponse({ description: 'Revoked' })
   @ApiResponse({ status: 400, type: ErrorDto, description: 'invalid_request: id is not a uuid' })

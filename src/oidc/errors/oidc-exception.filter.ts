@@ -50,7 +50,7 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOST
  * Postgres connection-class errors, a statement cancelled by statement_timeout (57014), a query or
  * Redis command that got no answer in time.
  */
-function isDependencyDown(exception: unknown): boolean {
+export function isDependencyDown(exception: unknown): boolean {
   const e = exception as { name?: string; code?: string; message?: string; driverError?: { code?: string } };
   if (!e || typeof e !== 'object') return false;
   const code = e.driverError?.code ?? e.code ?? '';
@@ -68,7 +68,9 @@ export function sendJsonError(res: Response, exception: unknown, logger: Logger)
 /** Writes the Back-Channel Logout 1.0 error body (`{error, error_description}`), one log line per outcome. */
 export function sendBackchannelError(res: Response, exception: unknown, logger: Logger): void {
   const { status, body } = toErrorBody(exception);
-  if (status >= 500) logger.error({ msg: 'bcl.failed', status, reason: body.message, name: (exception as Error)?.name });
+  // Anyone can post a token with a made-up kid: a warning, not an error that pages someone.
+  if (exception instanceof OidcError && exception.logFields.reason === 'unknown_kid') logger.warn({ msg: 'bcl.unknown_kid', status, reason: body.message });
+  else if (status >= 500) logger.error({ msg: 'bcl.failed', status, reason: body.message, name: (exception as Error)?.name });
   else if (exception instanceof OidcError && exception.code === 'logout_token_replayed') logger.warn({ msg: 'bcl.replay' });
   else logger.warn({ msg: 'bcl.rejected', reason: body.message });
   const error = status >= 500 ? (status === 503 ? 'temporarily_unavailable' : 'server_error') : 'invalid_request';

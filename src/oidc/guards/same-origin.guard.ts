@@ -21,7 +21,10 @@ export class SameOriginGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     const req = context.switchToHttp().getRequest<Request>();
     const origin = req.headers.origin;
-    if (req.headers['sec-fetch-site'] === 'cross-site' || (origin !== undefined && !this.origins.has(origin.toLowerCase()))) {
+    // The Origin decides when the browser sends one (an allowed partner origin is cross-site too);
+    // Sec-Fetch-Site only when it does not.
+    const crossSite = origin !== undefined ? !this.origins.has(origin.toLowerCase()) : req.headers['sec-fetch-site'] === 'cross-site';
+    if (crossSite) {
       throw new OidcError('csrf_rejected', 'Cross-site requests are not accepted on this route', {
         origin: origin?.slice(0, 200),
         fetchSite: req.headers['sec-fetch-site'],

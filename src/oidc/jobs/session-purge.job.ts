@@ -42,7 +42,8 @@ export class SessionPurgeJob extends IntervalJob {
         const expired = await this.batches(() => this.sessions.markExpired(BATCH, runner.manager));
         const deleted = await this.batches(() => this.sessions.deleteEndedBefore(cutoff, BATCH, runner.manager));
         const jtis = await this.batches(() => this.sessions.deleteExpiredLogoutJtis(BATCH, runner.manager));
-        if (expired || deleted || jtis) this.logger.log({ msg: 'purge.done', expired, deleted, logoutJtis: jtis });
+        const ended = await this.batches(() => this.sessions.deleteExpiredEndedOpSessions(BATCH, runner.manager));
+        if (expired || deleted || jtis || ended) this.logger.log({ msg: 'purge.done', expired, deleted, logoutJtis: jtis, endedOpSessions: ended });
       } finally {
         await runner.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]);
       }

@@ -3,6 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { type EntityManager, Repository } from 'typeorm';
 import { SessionEntity } from '../entities/session.entity';
 import { UserEntity } from '../entities/user.entity';
+import { sha256 } from '../crypto/secrets';
 
 export interface NewSession {
   userId: string;
@@ -29,10 +30,26 @@ export interface LogoutTarget {
   jtiHash: string;
   sid?: string;
   subject?: string;
+  /** The logout token's `iat` (seconds, the OP's clock). */
+  issuedAt: number;
   recordUntil: Date;
+  /** How long the ended OP session (or subject) is remembered against logins still in flight. */
+  rememberEndedUntil: Date;
 }
 
 const LIVE = 's.revoked_at IS NULL AND s.expires_at > now()';
+
+/**
+ * Whether a back-channel logout ended a login's OP session (primary-key lookups): its sid was logged
+ * out (an ended OP session never comes back), or its subject was, by a logout token issued at or after
+ * the ID token (both `iat`s are the OP's clock). Parameters: issuer, sha256(sub), sha256(sid) or '',
+ * the ID token's iat.
+ */
+const ENDED_OP_SESSION = (issuer: string, subHash: string, sidHash: string, idTokenIat: string) => `EXISTS (
+  SELECT 1 FROM backchannel_ended_op_sessions e
+   WHERE e.issuer = ${issuer} AND e.expires_at > now()
+     AND ((e.kind = 'sub' AND e.value_hash = ${subHash} AND e.logged_out_at >= to_timestamp(${idTokenIat}))
+       OR (e.kind = 'sid' AND e.value_hash = ${sidHash})))`;
 
 /**
  * Named queries on `sessions` (and the two tables written with it: seen logout-token ids, token outbox). Every lookup here is served by an index (see the migration):
@@ -92,13 +109,11 @@ export class SessionRepository {
     );
   }
 
-  async listLiveByUser(userId: string): Promise<SessionEntity[]> {
-    return this.repo
-      .createQueryBuilder('s')
-      .where('s.user_id = :userId', { userId })
-      .andWhere(LIVE)
-      .orderBy('s.created_at', 'DESC')
-      .getMany();
+  /** The user's live sessions (sessions_user_idx), idle ones (past `idleTimeoutMs`, 0 = off) left out. */
+  async listLiveByUser(userId: string, idleTimeoutMs: number): Promise<SessionEntity[]> {
+    const query = this.repo.createQueryBuilder('s').where('s.user_id = :userId', { userId }).andWhere(LIVE);
+    if (idleTimeoutMs > 0) query.andWhere(`s.last_seen_at > now() - :idle * interval '1 millisecond'`, { idle: idleTimeoutMs });
+    return query.orderBy('s.created_at', 'DESC').getMany();
   }
 
   /** Revokes one live session of this user; returns the revoked ids (empty when none matched). */
@@ -139,20 +154,68 @@ export class SessionRepository {
           RETURNING id
        ), queued AS (
          INSERT INTO session_token_outbox (session_id, reason) SELECT id, $5 FROM revoked ON CONFLICT DO NOTHING
+       ), ended AS (
+         INSERT INTO backchannel_ended_op_sessions (issuer, kind, value_hash, logged_out_at, expires_at)
+         SELECT $1, $6, $7, to_timestamp($8), $9 WHERE EXISTS (SELECT 1 FROM claim)
+         ON CONFLICT (issuer, kind, value_hash) DO UPDATE
+           SET logged_out_at = GREATEST(backchannel_ended_op_sessions.logged_out_at, EXCLUDED.logged_out_at),
+               expires_at = GREATEST(backchannel_ended_op_sessions.expires_at, EXCLUDED.expires_at)
        )
        SELECT EXISTS (SELECT 1 FROM claim) AS claimed, ARRAY(SELECT id::text FROM revoked) AS revoked`,
-      [target.issuer, target.jtiHash, target.recordUntil, target.sid ?? target.subject, 'backchannel_logout' satisfies RevokeReason],
+      [
+        target.issuer,
+        target.jtiHash,
+        target.recordUntil,
+        target.sid ?? target.subject,
+        'backchannel_logout' satisfies RevokeReason,
+        target.sid ? 'sid' : 'sub',
+        sha256((target.sid ?? target.subject) as string),
+        target.issuedAt,
+        target.rememberEndedUntil,
+      ],
     );
     return rows[0];
   }
 
-  /** Revoked sessions whose cached tokens are still to be dropped (oldest first). */
-  async pendingTokenDrops(limit: number): Promise<Array<{ sessionId: string; reason: RevokeReason }>> {
-    const rows: Array<{ session_id: string; reason: RevokeReason }> = await this.repo.query(
-      `SELECT session_id, reason FROM session_token_outbox ORDER BY created_at LIMIT $1`,
-      [limit],
+  /**
+   * Whether a back-channel logout ended this login's OP session: its sid was logged out (an ended OP
+   * session never comes back), or its subject was logged out by a token issued at or after the ID
+   * token (both times are the OP's clock).
+   */
+  async opSessionEnded(issuer: string, subject: string, sid: string | null, idTokenIssuedAt: number): Promise<boolean> {
+    const rows: Array<{ ended: boolean }> = await this.repo.query(`SELECT ${ENDED_OP_SESSION('$1', '$2', '$3', '$4')} AS ended`, [
+      issuer,
+      sha256(subject),
+      sid ? sha256(sid) : '',
+      idTokenIssuedAt,
+    ]);
+    return rows[0].ended;
+  }
+
+  /**
+   * Right after a login wrote its session and cached its tokens: is the session still live, and did a
+   * back-channel logout end its OP session meanwhile? One indexed query.
+   */
+  async loginStillValid(sessionId: string, login: { issuer: string; subject: string; sid: string | null; issuedAt: number }): Promise<boolean> {
+    const rows: Array<{ ok: boolean }> = await this.repo.query(
+      `SELECT (s.revoked_at IS NULL) AND NOT ${ENDED_OP_SESSION('$2', '$3', '$4', '$5')} AS ok FROM sessions s WHERE s.id = $1`,
+      [sessionId, login.issuer, sha256(login.subject), login.sid ? sha256(login.sid) : '', login.issuedAt],
     );
-    return rows.map((r) => ({ sessionId: r.session_id, reason: r.reason }));
+    return rows[0]?.ok === true;
+  }
+
+  /**
+   * Revoked sessions whose cached tokens are still to be dropped (oldest first), queued at least
+   * `graceMs` ago: younger ones belong to the request that revoked them, which is still at work.
+   */
+  async pendingTokenDrops(limit: number, graceMs: number): Promise<Array<{ sessionId: string; reason: RevokeReason; createdAt: Date }>> {
+    const rows: Array<{ session_id: string; reason: RevokeReason; created_at: Date }> = await this.repo.query(
+      `SELECT session_id, reason, created_at FROM session_token_outbox
+        WHERE created_at < now() - $2::bigint * interval '1 millisecond'
+        ORDER BY created_at LIMIT $1`,
+      [limit, graceMs],
+    );
+    return rows.map((r) => ({ sessionId: r.session_id, reason: r.reason, createdAt: r.created_at }));
   }
 
   /** The cached tokens of these sessions were dropped. */
@@ -163,13 +226,18 @@ export class SessionRepository {
 
   /** Marks live sessions past their expiry as `expired` (from sessions_live_expiry_idx); returns how many. */
   async markExpired(limit: number, manager: EntityManager): Promise<number> {
-    const [, count] = (await manager.query(
-      `UPDATE sessions SET revoked_at = expires_at, revoked_reason = 'expired'
-        WHERE id IN (SELECT id FROM sessions WHERE revoked_at IS NULL AND expires_at <= now() ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-        `,
+    const rows: Array<{ n: number }> = await manager.query(
+      `WITH expired AS (
+         UPDATE sessions SET revoked_at = expires_at, revoked_reason = 'expired'
+          WHERE id IN (SELECT id FROM sessions WHERE revoked_at IS NULL AND expires_at <= now() ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+          RETURNING id
+       ), queued AS (
+         INSERT INTO session_token_outbox (session_id, reason) SELECT id, 'expired' FROM expired ON CONFLICT DO NOTHING
+       )
+       SELECT count(*)::int AS n FROM expired`,
       [limit],
-    )) as [unknown[], number];
-    return count;
+    );
+    return rows[0].n;
   }
 
   /** Deletes sessions that ended (revoked or expired) before `cutoff` (from sessions_revoked_at_idx). */
@@ -179,6 +247,17 @@ export class SessionRepository {
         WHERE id IN (SELECT id FROM sessions WHERE revoked_at IS NOT NULL AND revoked_at < $1 ORDER BY revoked_at LIMIT $2 FOR UPDATE SKIP LOCKED)
         `,
       [cutoff, limit],
+    )) as [unknown[], number];
+    return count;
+  }
+
+  /** Forgets ended OP sessions once no login begun before the logout can still complete. */
+  async deleteExpiredEndedOpSessions(limit: number, manager: EntityManager): Promise<number> {
+    const [, count] = (await manager.query(
+      `DELETE FROM backchannel_ended_op_sessions
+        WHERE (issuer, kind, value_hash) IN (
+          SELECT issuer, kind, value_hash FROM backchannel_ended_op_sessions WHERE expires_at < now() LIMIT $1 FOR UPDATE SKIP LOCKED)`,
+      [limit],
     )) as [unknown[], number];
     return count;
   }

@@ -4,16 +4,15 @@ import { OidcError } from '../errors/oidc-error';
 import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
 import { SessionRepository } from '../repositories/session.repository';
-import { EndedOpSessionStore } from '../stores/ended-op-session.store';
 import { LOGIN_STATE_TTL_SECONDS } from '../stores/login-state.store';
 import { LogoutTokenVerifier } from './logout-token-verifier.service';
 import { SessionService } from './session.service';
 
 /**
  * Back-Channel Logout 1.0. Postgres is the source of truth: the logout token's jti is recorded in the
- * same statement that revokes the matching live sessions (by sid when present, else by sub) and queues
- * them in the token outbox, so the logout is applied exactly once, or not at all and the OP retries
- * (503). Dropping the cached tokens comes after the commit and never decides the answer: with the
+ * same statement that revokes the matching live sessions (by sid when present, else by sub), queues
+ * them in the token outbox and remembers the ended OP session against logins still in flight, so the
+ * logout is applied exactly once, or not at all and the OP retries (503). Dropping the cached tokens comes after the commit and never decides the answer: with the
  * state store down the outbox keeps them until it is back.
  */
 @Injectable()
@@ -25,7 +24,6 @@ export class BackchannelLogoutService {
     private readonly verifier: LogoutTokenVerifier,
     private readonly sessionRows: SessionRepository,
     private readonly sessions: SessionService,
-    private readonly ended: EndedOpSessionStore,
   ) {}
 
   async handle(logoutToken: string): Promise<{ revokedSessions: number }> {
@@ -33,6 +31,8 @@ export class BackchannelLogoutService {
     // Remember the jti for as long as the token could be presented again.
     const validUntilSec = claims.exp ?? claims.iat + Math.ceil(this.options.backchannelMaxAgeMs / 1000);
     const recordUntil = new Date((validUntilSec + this.options.clockToleranceSec) * 1000);
+    // Logins begun before the logout can complete up to a login transaction plus a bind later.
+    const rememberEndedUntil = new Date(Date.now() + this.options.bindTokenTtlMs + LOGIN_STATE_TTL_SECONDS * 1000);
 
     let outcome: { claimed: boolean; revoked: string[] };
     try {
@@ -41,7 +41,9 @@ export class BackchannelLogoutService {
         jtiHash: sha256(claims.jti),
         sid: claims.sid,
         subject: claims.sub,
+        issuedAt: claims.iat,
         recordUntil,
+        rememberEndedUntil,
       });
     } catch (error) {
       this.logger.error({ msg: 'bcl.revocation_failed', name: (error as Error)?.name, errorCode: (error as { code?: string })?.code });
@@ -50,7 +52,6 @@ export class BackchannelLogoutService {
     if (!outcome.claimed) throw new OidcError('logout_token_replayed', 'logout_token was already used (jti replay)');
 
     await this.sessions.retire(outcome.revoked, 'backchannel_logout');
-    await this.rememberEnded(claims.iss, claims.sid, claims.sub);
     this.logger.log({
       msg: 'bcl.accepted',
       by: claims.sid ? 'sid' : 'sub',
@@ -59,16 +60,5 @@ export class BackchannelLogoutService {
       sidTag: logTag(claims.sid),
     });
     return { revokedSessions: outcome.revoked.length };
-  }
-
-  /** Keeps a pending bind of this OP session from completing later (best effort). */
-  private async rememberEnded(issuer: string, sid: string | undefined, sub: string | undefined): Promise<void> {
-    const ttl = this.options.bindTokenTtlMs + LOGIN_STATE_TTL_SECONDS * 1000;
-    try {
-      if (sid) await this.ended.markSid(issuer, sid, ttl);
-      else await this.ended.markSubject(issuer, sub as string, ttl);
-    } catch (error) {
-      this.logger.warn({ msg: 'bcl.mark_failed', name: (error as Error)?.name });
-    }
   }
 }

@@ -6,8 +6,8 @@ import type { OidcModuleOptions } from '../oidc.options';
 import { type AccountVerifier, OIDC_ACCOUNT_VERIFIER } from '../oidc.tokens';
 import { AttemptLimiterStore } from '../stores/attempt-limiter.store';
 import { type BindSession, BindSessionStore } from '../stores/bind-session.store';
-import { EndedOpSessionStore } from '../stores/ended-op-session.store';
 import { LockStore } from '../stores/lock.store';
+import { SessionRepository } from '../repositories/session.repository';
 import { redisKeys, vaultOwner } from '../stores/redis-keys';
 import { TokenVaultStore } from '../stores/token-vault.store';
 import type { VerifiedLogin } from './idp-client.service';
@@ -57,7 +57,7 @@ export class BindService {
     @Inject(OIDC_MODULE_OPTIONS) private readonly options: OidcModuleOptions,
     @Inject(OIDC_ACCOUNT_VERIFIER) private readonly verifier: AccountVerifier,
     private readonly binds: BindSessionStore,
-    private readonly ended: EndedOpSessionStore,
+    private readonly sessionRows: SessionRepository,
     private readonly attempts: AttemptLimiterStore,
     private readonly locks: LockStore,
     private readonly vault: TokenVaultStore,
@@ -83,11 +83,11 @@ export class BindService {
       issuer: login.issuer,
       subject: login.subject,
       sid: login.sid,
+      issuedAt: login.issuedAt,
       email: login.email,
       emailVerified: login.emailVerified,
       name: login.name,
       returnTo,
-      loginAt: Date.now(),
       expiresAt: Date.now() + ttl,
     };
     const stash = (await this.sessions.vaultEntries(login)).map((entry) => ({ ...entry, ttlMs: Math.min(entry.ttlMs, ttl) }));
@@ -160,7 +160,7 @@ export class BindService {
     try {
       const session = await this.binds.get(tokenHash);
       if (!session) throw this.gone();
-      if (await this.ended.endedSince(session.issuer, session.subject, session.sid, session.loginAt)) {
+      if (await this.sessionRows.opSessionEnded(session.issuer, session.subject, session.sid, session.issuedAt)) {
         await this.binds.consume(tokenHash);
         await this.vault.deleteAll([vaultOwner.bind(tokenHash)]);
         this.logger.warn({ msg: 'bind.op_session_ended', subTag: logTag(session.subject) });

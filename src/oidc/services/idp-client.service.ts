@@ -18,6 +18,8 @@ export interface VerifiedIdentity {
   subject: string;
   /** The OP session id, from the verified ID token only. */
   sid: string | null;
+  /** The ID token's `iat` (seconds, the OP's clock): back-channel logouts are ordered against it. */
+  issuedAt: number;
   email: string | null;
   emailVerified: boolean;
   name: string | null;
@@ -111,6 +113,7 @@ export class IdpClientService {
       subject: claims.sub,
       // sid comes from the verified ID token only, never from the token response.
       sid: typeof claims.sid === 'string' && claims.sid ? claims.sid : null,
+      issuedAt: claims.iat,
       email: typeof merged.email === 'string' ? merged.email.toLowerCase() : null,
       emailVerified: merged.email_verified === true,
       name: typeof merged.name === 'string' ? merged.name : null,

@@ -7,6 +7,7 @@ import { type AfterLoginHook, OIDC_AFTER_LOGIN, type LoginEvent } from '../oidc.
 import { uniqueViolation } from '../repositories/db-errors';
 import { IdentityRepository } from '../repositories/identity.repository';
 import { UserRepository } from '../repositories/user.repository';
+import { SessionRepository } from '../repositories/session.repository';
 import { vaultOwner } from '../stores/redis-keys';
 import { TokenVaultStore } from '../stores/token-vault.store';
 import type { VerifiedIdentity } from './idp-client.service';
@@ -34,6 +35,7 @@ export class LoginCompletionService {
     private readonly identities: IdentityRepository,
     private readonly sessions: SessionService,
     private readonly vault: TokenVaultStore,
+    private readonly sessionRows: SessionRepository,
   ) {}
 
   /** The identity is already linked to `userId`. */
@@ -81,6 +83,14 @@ export class LoginCompletionService {
         { id_token: this.options.idTokenTtlMs, refresh_token: this.options.sessionTtlMs },
         issued.session.expiresAt,
       );
+    }
+    // A back-channel logout (or another revocation) may have landed while this login was in flight:
+    // between the OP issuing the ID token and the session row, or between the row and its tokens.
+    if (!(await this.sessionRows.loginStillValid(issued.session.id, login))) {
+      await this.sessionRows.revokeById(issued.session.id, 'backchannel_logout');
+      await this.sessions.retire([issued.session.id], 'backchannel_logout');
+      this.logger.warn({ msg: 'login.op_session_ended', sessionId: issued.session.id });
+      throw new OidcError('op_session_ended', 'You were signed out at the OpenID Provider meanwhile; sign in again');
     }
     const event: LoginEvent = { userId, sessionId: issued.session.id, issuer: login.issuer, subject: login.subject, via };
     try {

@@ -29,6 +29,9 @@ export class LogoutService {
   async logout(current: AuthenticatedSession, everywhere: boolean): Promise<LogoutResult> {
     const { session } = current;
     const reason = everywhere ? 'logout_everywhere' : 'logout';
+    // Whether a URL can be built is known (discovery may take a moment) before anything is revoked, so
+    // that the id_token is taken right after the revocation, before any clean-up can drop it.
+    const support = await this.endSessionSupport();
     const revoked = everywhere
       ? await this.sessionRows.revokeAllOfUser(session.userId, reason)
       : await this.sessionRows.revokeOwn(session.userId, session.id, reason);
@@ -36,7 +39,6 @@ export class LogoutService {
     // The endpoint is checked before the id_token is consumed: an unusable endpoint leaves it in place.
     // The id_token is read only by the request that ended this live session: a session that another
     // logout (or the OP) ended first never yields a token.
-    const support = await this.endSessionSupport();
     let idToken: string | undefined;
     try {
       idToken = support.enabled && revoked.includes(session.id) ? await this.vault.take(vaultOwner.session(session.id), 'id_token') : undefined;

@@ -34,6 +34,8 @@ export interface AuthenticatedSession {
 }
 
 const TOUCH_INTERVAL_MS = 60_000;
+/** How long a request that revoked sessions waits for their refresh tokens to be revoked at the OP. */
+const RETIRE_WAIT_MS = 2_000;
 /** Session tokens are 256-bit base64url values: 43 characters. */
 const SESSION_TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 
@@ -107,7 +109,7 @@ export class SessionService {
   }
 
   async listLive(userId: string): Promise<SessionEntity[]> {
-    return this.sessions.listLiveByUser(userId);
+    return this.sessions.listLiveByUser(userId, this.options.sessionIdleTimeoutMs);
   }
 
   /** Revokes one of the caller's own sessions. */
@@ -132,39 +134,56 @@ export class SessionService {
   }
 
   /**
-   * After sessions were revoked (and queued in the token outbox by the same statement): takes their
-   * refresh tokens out of the vault, drops the rest, clears the outbox entries, and revokes the refresh
-   * tokens at the OP in the background (best effort: an unreachable OP never blocks or fails the
-   * caller). A state-store failure is logged, not thrown: the sessions are revoked already and the
-   * outbox job retries until the tokens are gone.
+   * After sessions were revoked (and queued in the token outbox by the same statement): their id and
+   * access tokens are deleted at once; each refresh token is revoked at the OP and only then deleted,
+   * with its outbox entry. The caller waits for that up to `RETIRE_WAIT_MS`; what is not done then goes
+   * on in the background, and whatever fails (state store or OP unreachable) stays in the outbox for the
+   * outbox job. Never throws: the sessions are revoked already.
    */
-  async retire(sessionIds: string[], reason: RevokeReason): Promise<boolean> {
-    if (sessionIds.length === 0) return true;
-    let refreshTokens: Array<{ sessionId: string; token: string | undefined }> = [];
+  async retire(sessionIds: string[], reason: RevokeReason): Promise<void> {
+    if (sessionIds.length === 0) return;
     try {
-      refreshTokens = await Promise.all(
-        sessionIds.map(async (sessionId) => ({ sessionId, token: await this.vault.take(vaultOwner.session(sessionId), 'refresh_token') })),
-      );
-      await this.vault.deleteAll(sessionIds.map(vaultOwner.session));
-      for (const sessionId of sessionIds) this.logger.log({ msg: 'session.tokens_dropped', sessionId, reason });
-      await this.sessions.tokensDropped(sessionIds);
+      await this.vault.deleteKinds(sessionIds.map(vaultOwner.session), ['id_token', 'access_token']);
     } catch (error) {
       this.logger.error({ msg: 'session.tokens_drop_deferred', sessions: sessionIds.length, reason, name: (error as Error)?.name });
-      this.revokeAtOp(refreshTokens);
-      return false;
+      return;
     }
-    this.revokeAtOp(refreshTokens);
-    return true;
+    const done = this.finishRetirement(sessionIds, reason);
+    await Promise.race([done, new Promise((resolve) => setTimeout(resolve, RETIRE_WAIT_MS).unref())]);
   }
 
-  private revokeAtOp(refreshTokens: Array<{ sessionId: string; token: string | undefined }>): void {
-    for (const { sessionId, token } of refreshTokens) {
-      if (!token) continue;
-      this.idp.revokeRefreshToken(token).then(
-        (sent) => this.logger.log({ msg: sent ? 'refresh_revocation.done' : 'refresh_revocation.unsupported', sessionId }),
-        (error: Error) => this.logger.warn({ msg: 'refresh_revocation.failed', sessionId, name: error?.name }),
-      );
+  /**
+   * Revokes each session's refresh token at the OP (when it has a revocation endpoint), then deletes its
+   * vault entries and its outbox entry. Sessions are independent: one failure keeps only that one in
+   * the outbox. With `force` (an entry too old to retry) an OP failure no longer keeps it.
+   * Returns how many sessions are done.
+   */
+  async finishRetirement(sessionIds: string[], reason: RevokeReason, force = false): Promise<number> {
+    const results = await Promise.allSettled(sessionIds.map((sessionId) => this.retireOne(sessionId, reason, force)));
+    const failed = results.filter((r) => r.status === 'rejected');
+    if (failed.length) {
+      const error = (failed[0] as PromiseRejectedResult).reason as Error & { code?: string };
+      this.logger.warn({ msg: 'session.retire_deferred', sessions: failed.length, reason, name: error?.name, errorCode: error?.code });
     }
+    return results.length - failed.length;
   }
+
+  private async retireOne(sessionId: string, reason: RevokeReason, force: boolean): Promise<void> {
+    const owner = vaultOwner.session(sessionId);
+    const refreshToken = await this.vault.get(owner, 'refresh_token');
+    if (refreshToken) {
+      try {
+        const sent = await this.idp.revokeRefreshToken(refreshToken);
+        this.logger.log({ msg: sent ? 'refresh_revocation.done' : 'refresh_revocation.unsupported', sessionId });
+      } catch (error) {
+        this.logger.warn({ msg: 'refresh_revocation.failed', sessionId, name: (error as Error)?.name, abandoned: force });
+        if (!force) throw error;
+      }
+    }
+    await this.vault.deleteAll([owner]);
+    await this.sessions.tokensDropped([sessionId]);
+    this.logger.log({ msg: 'session.tokens_dropped', sessionId, reason });
+  }
+
 
 }

@@ -6,8 +6,6 @@ import { StateStore } from './state-store';
 /** What the callback verified about an identity that is not linked yet. */
 export interface BindSession extends VerifiedIdentity {
   returnTo: string;
-  /** When the OP authenticated this login (ms). */
-  loginAt: number;
   expiresAt: number;
 }
 

@@ -17,8 +17,6 @@ export const redisKeys = {
   bindAttemptsByIp: (ipHash: string) => `${PREFIX}bind-attempts:ip:${ipHash}`,
   bindTokensByIdentity: (identityHash: string) => `${PREFIX}bind-tokens:identity:${identityHash}`,
   logoutJti: (issuerHash: string, jtiHash: string) => `${PREFIX}bcl-jti:${issuerHash}:${jtiHash}`,
-  endedSid: (issuerHash: string, sidHash: string) => `${PREFIX}bcl-ended:sid:${issuerHash}:${sidHash}`,
-  endedSubject: (issuerHash: string, subjectHash: string) => `${PREFIX}bcl-ended:sub:${issuerHash}:${subjectHash}`,
   prefix: PREFIX,
 } as const;
 

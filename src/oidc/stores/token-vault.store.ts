@@ -52,10 +52,15 @@ export class TokenVaultStore {
     return this.open(owner, kind, await this.state.getAndDelete(redisKeys.vault(owner, kind)));
   }
 
+  /** Deletes these kinds of token of these owners. */
+  async deleteKinds(owners: string[], kinds: VaultTokenKind[]): Promise<void> {
+    if (owners.length === 0) return;
+    await this.state.delete(owners.flatMap((owner) => kinds.map((kind) => redisKeys.vault(owner, kind))));
+  }
+
   /** Deletes every token of these owners. */
   async deleteAll(owners: string[]): Promise<void> {
-    if (owners.length === 0) return;
-    await this.state.delete(owners.flatMap((owner) => KINDS.map((kind) => redisKeys.vault(owner, kind))));
+    await this.deleteKinds(owners, KINDS);
   }
 
   /**
