@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
@@ -7,6 +7,7 @@ import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import type { TestProject } from 'vitest/node';
 import { MIGRATIONS } from '../../migrations';
+import { type EmbeddedPostgres, startEmbeddedPostgres, tcpAnswers } from '../../scripts/embedded-postgres.mjs';
 import { dataSourceOptions } from '../../src/database.options';
 import { freePort, startDevOp, stopDevOp } from './dev-op';
 
@@ -19,6 +20,8 @@ export interface E2eEnvironment {
   clientSecret: string;
   jwksFile: string;
   workDir: string;
+  /** Whether the test Redis answered PING at setup; suites may choose another state store when not. */
+  redisAvailable: boolean;
 }
 
 declare module 'vitest' {
@@ -27,21 +30,37 @@ declare module 'vitest' {
   }
 }
 
-const ADMIN_URL = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const SYSTEM_ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 const DB_NAME = process.env.TEST_DB_NAME ?? 'oidc_rp_test';
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/15';
 
 let op: ChildProcess | undefined;
+let embedded: EmbeddedPostgres | undefined;
 
 /**
  * Fresh test database (migrated from migrations/), an empty Redis database, and the development
- * OpenID Provider on a free port with a client registered for the test app's ports.
+ * OpenID Provider on a free port with a client registered for the test app's ports. Postgres:
+ * TEST_PG_ADMIN_URL, else the one on 127.0.0.1:5432, else an embedded one for this run only.
  */
 export async function setup(project: TestProject): Promise<void> {
-  const databaseUrl = await freshDatabase();
-  const redis = new Redis(REDIS_URL);
-  await redis.flushdb();
-  await redis.quit();
+  try {
+    await start(project);
+  } catch (error) {
+    await teardown();
+    throw error;
+  }
+}
+
+async function start(project: TestProject): Promise<void> {
+  const databaseUrl = await freshDatabase(await adminUrl());
+  const redisAvailable = await redisAnswers(REDIS_URL);
+  if (redisAvailable) {
+    const redis = new Redis(REDIS_URL);
+    await redis.flushdb();
+    await redis.quit();
+  } else {
+    console.log(`[e2e] Redis: none answers at ${REDIS_URL}`);
+  }
 
   const [opPort, appPort, secondPort] = await Promise.all([freePort(), freePort(), freePort()]);
   const workDir = mkdtempSync(join(tmpdir(), 'oidc-e2e-'));
@@ -65,20 +84,55 @@ export async function setup(project: TestProject): Promise<void> {
     DEV_IDP_USERS_FILE: usersFile,
   });
 
-  project.provide('e2e', { databaseUrl, redisUrl: REDIS_URL, opUrl, appPorts: [appPort, secondPort], clientId, clientSecret, jwksFile, workDir });
+  project.provide('e2e', { databaseUrl, redisUrl: REDIS_URL, opUrl, appPorts: [appPort, secondPort], clientId, clientSecret, jwksFile, workDir, redisAvailable });
 }
 
 export async function teardown(): Promise<void> {
   if (op) await stopDevOp(op);
+  op = undefined;
+  if (embedded) {
+    await embedded.stop();
+    rmSync(embedded.dataDir, { recursive: true, force: true });
+    embedded = undefined;
+  }
 }
 
-async function freshDatabase(): Promise<string> {
-  const admin = new Client({ connectionString: ADMIN_URL });
+async function adminUrl(): Promise<string> {
+  if (process.env.TEST_PG_ADMIN_URL) {
+    console.log(`[e2e] Postgres: TEST_PG_ADMIN_URL (${new URL(process.env.TEST_PG_ADMIN_URL).host})`);
+    return process.env.TEST_PG_ADMIN_URL;
+  }
+  if (await tcpAnswers('127.0.0.1', 5432, 500)) {
+    console.log('[e2e] Postgres: 127.0.0.1:5432');
+    return SYSTEM_ADMIN_URL;
+  }
+  const started = Date.now();
+  embedded = await startEmbeddedPostgres({ dataDir: mkdtempSync(join(tmpdir(), 'oidc-e2e-pg-')) });
+  console.log(`[e2e] Postgres: none on 127.0.0.1:5432, embedded on 127.0.0.1:${embedded.port} for this run (started in ${Date.now() - started} ms)`);
+  return embedded.url;
+}
+
+/** A PING answered within a second, no retries. */
+async function redisAnswers(url: string): Promise<boolean> {
+  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+  redis.on('error', () => {});
+  try {
+    await redis.connect();
+    return (await redis.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function freshDatabase(adminUrl: string): Promise<string> {
+  const admin = new Client({ connectionString: adminUrl });
   await admin.connect();
   const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [DB_NAME]);
   if (exists.rowCount === 0) await admin.query(`CREATE DATABASE "${DB_NAME}"`);
   await admin.end();
-  const url = new URL(ADMIN_URL);
+  const url = new URL(adminUrl);
   url.pathname = `/${DB_NAME}`;
   const ds = new DataSource(dataSourceOptions(url.href, MIGRATIONS));
   await ds.initialize();
