@@ -10,9 +10,9 @@ describe('Redis unreachable', () => {
   let proxy: TcpProxy;
 
   beforeAll(async () => {
-    proxy = new TcpProxy('127.0.0.1', 6379, await freePort());
-    await proxy.start();
     const redisUrl = new URL(e2e().redisUrl);
+    proxy = new TcpProxy(redisUrl.hostname, Number(redisUrl.port || 6379), await freePort());
+    await proxy.start();
     redisUrl.host = `127.0.0.1:${proxy.port}`;
     app = await startApp({ OIDC_UNLINKED_IDENTITY: 'create', REDIS_URL: redisUrl.href });
   });
