@@ -9,12 +9,13 @@
 //   missing ones ourselves, idempotently; if node_modules is read-only, in a private folder put on
 //   LD_LIBRARY_PATH instead.
 // - Postgres refuses to run as root. As root we run initdb and postgres as an unprivileged user (the
-//   data directory's owner if it is not root, else `nobody`), with the data directory chowned to it.
-//   Any other user runs them as itself.
+//   data directory's owner if it is not root, else `nobody`), with the data directory chowned to it;
+//   when that user cannot reach node_modules (a project under /root), from a copy of the binaries in
+//   the temp folder. Any other user runs them as itself.
 // - Server output goes to `embedded-postgres.log` in the data directory; a failure throws with the
 //   tail of that log.
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, rmSync, chownSync, chmodSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, renameSync, readFileSync, rmSync, chownSync, chmodSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { connect, createServer } from 'node:net';
 import { arch, platform, tmpdir } from 'node:os';
@@ -37,13 +38,14 @@ const SUPERUSER = 'postgres';
 export async function startEmbeddedPostgres(options) {
   const dataDir = resolve(options.dataDir);
   const logFile = join(dataDir, LOG_FILE);
-  const bin = binaries();
-  const env = processEnv(bin);
   const owner = runAs(dataDir);
+  const bin = binaries(owner);
+  const env = processEnv(bin);
 
+  const closed = closedAncestor(owner, dirname(dataDir));
+  if (closed) throw new Error(`embedded Postgres: ${cannotEnter(owner, closed)}, so it cannot use the data directory ${dataDir}. Allow it (chmod o+x ${closed}), move the project, or point DATABASE_URL at a running Postgres.`);
   mkdirSync(dirname(dataDir), { recursive: true, mode: 0o755 });
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  assertReachable(owner, [bin.postgres, bin.initdb], dataDir);
   if (owner.uid !== undefined) chownSync(dataDir, owner.uid, owner.gid);
   chmodSync(dataDir, 0o700);
 
@@ -116,8 +118,11 @@ export async function ensureDatabase(adminUrl, name) {
   }
 }
 
-/** Paths of the platform package's binaries, its library symlinks in place. */
-function binaries() {
+/**
+ * Paths of the platform package's binaries, its library symlinks in place; as root, from a copy in
+ * the temp folder when the unprivileged user cannot reach node_modules (a project under /root).
+ */
+function binaries(owner) {
   const pkg = `@embedded-postgres/${platform()}-${arch()}`;
   let pkgDir;
   try {
@@ -127,6 +132,7 @@ function binaries() {
   } catch (error) {
     throw new Error(`embedded Postgres: ${pkg} is not installed (run npm ci; is ${platform()}-${arch()} supported by embedded-postgres?): ${error.message}`);
   }
+  if (closedAncestor(owner, join(pkgDir, 'native', 'bin'))) pkgDir = reachableCopy(pkgDir, owner);
   const native = join(pkgDir, 'native');
   const extraLibDir = hydrateSymlinks(pkgDir);
   return { native, extraLibDir, postgres: join(native, 'bin', 'postgres'), initdb: join(native, 'bin', 'initdb') };
@@ -195,24 +201,48 @@ function runAs(dataDir) {
   }
 }
 
-/** As root: the unprivileged user must be able to walk to the binaries and to the data directory. */
-function assertReachable(owner, files, dataDir) {
-  if (owner.uid === undefined) return;
-  for (const target of [...files.map(dirname), dirname(dataDir)]) {
-    for (let dir = target; ; dir = dirname(dir)) {
-      if (existsSync(dir)) {
-        const st = statSync(dir);
-        const x = st.uid === owner.uid ? st.mode & constants.S_IXUSR : st.gid === owner.gid ? st.mode & constants.S_IXGRP : st.mode & constants.S_IXOTH;
-        if (!x) {
-          throw new Error(
-            `embedded Postgres: Postgres refuses to run as root, so it runs as ${owner.name}, who cannot enter ${dir} (mode ${(st.mode & 0o777).toString(8)}). ` +
-              `Allow it (chmod o+x ${dir}), move the project, or run as a non-root user, or point DATABASE_URL at a running Postgres.`,
-          );
-        }
-      }
-      if (dir === dirname(dir)) break;
+/** The first folder on the way to `target` that `owner` may not enter (as root only), else undefined. */
+function closedAncestor(owner, target) {
+  if (owner.uid === undefined) return undefined;
+  const dirs = [];
+  for (let dir = target; ; dir = dirname(dir)) {
+    dirs.unshift(dir);
+    if (dir === dirname(dir)) break;
+  }
+  for (const dir of dirs) {
+    if (!existsSync(dir)) return undefined; // created later, by us
+    const st = statSync(dir);
+    const mode = st.uid === owner.uid ? constants.S_IXUSR : st.gid === owner.gid ? constants.S_IXGRP : constants.S_IXOTH;
+    if (!(st.mode & mode)) return dir;
+  }
+  return undefined;
+}
+
+function cannotEnter(owner, dir) {
+  return `Postgres refuses to run as root, so it runs as ${owner.name}, who cannot enter ${dir} (mode ${(statSync(dir).mode & 0o777).toString(8)})`;
+}
+
+/** A copy of the package's `native/` folder in the temp folder, made once per version. */
+function reachableCopy(pkgDir, owner) {
+  const { version } = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8'));
+  const dest = join(tmpdir(), `embedded-postgres-${version}-${platform()}-${arch()}`);
+  if (existsSync(dest) && statSync(dest).uid !== process.getuid()) throw new Error(`embedded Postgres: ${dest} belongs to another user`);
+  if (!existsSync(join(dest, '.complete'))) {
+    const staging = mkdtempSync(`${dest}.`);
+    cpSync(join(pkgDir, 'native'), join(staging, 'native'), { recursive: true, verbatimSymlinks: true });
+    chmodSync(staging, 0o755);
+    writeFileSync(join(staging, '.complete'), '');
+    try {
+      rmSync(dest, { recursive: true, force: true });
+      renameSync(staging, dest);
+    } catch (error) {
+      rmSync(staging, { recursive: true, force: true });
+      if (!existsSync(join(dest, '.complete'))) throw error; // else another run made it meanwhile
     }
   }
+  const closed = closedAncestor(owner, join(dest, 'native', 'bin'));
+  if (closed) throw new Error(`embedded Postgres: ${cannotEnter(owner, closed)}, so it cannot run the server binaries (also not from ${dest}).`);
+  return dest;
 }
 
 async function initdb(bin, dataDir, owner, env, logFile) {
