@@ -75,7 +75,10 @@ export async function startEmbeddedPostgres(options) {
   const url = `postgres://${SUPERUSER}@127.0.0.1:${port}/postgres`;
   const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
   for (;;) {
-    if (exited) throw failure(`the server exited during start (${JSON.stringify(await exit)})`, logFile);
+    if (exited) {
+      const { code, signal, error } = await exit;
+      throw failure(`the server exited during start (${error ?? (signal ? `signal ${signal}` : `exit code ${code}`)})`, logFile);
+    }
     if (await accepts(url)) break;
     if (Date.now() > deadline) {
       server.kill('SIGKILL');
