@@ -1,13 +1,20 @@
 // Runs the development OpenID Provider and the app together, for the demo (README's first command).
 // Expects `npm run build` to have run; migrates the database first (safe on every start).
+// Without DATABASE_URL it runs its own PostgreSQL (scripts/embedded-postgres.mjs) with its data in
+// .data/postgres, so that the demo needs nothing but Node; with DATABASE_URL it uses that database.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ensureDatabase, startEmbeddedPostgres } from './embedded-postgres.mjs';
 
+const root = fileURLToPath(new URL('..', import.meta.url));
 const appPort = process.env.PORT ?? '3000';
 const opPort = process.env.DEV_IDP_PORT ?? '4000';
 const appUrl = `http://localhost:${appPort}`;
 const opUrl = `http://localhost:${opPort}`;
+const DATABASE = 'oidc_rp';
+const EMBEDDED_PORT = 5433; // next to a system Postgres's 5432; a free port when taken
 
 const env = {
   PORT: appPort,
@@ -22,32 +29,58 @@ const env = {
   ...process.env,
 };
 
-await ensureDatabase(env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/oidc_rp');
-const migrate = spawnSync(process.execPath, ['node_modules/typeorm/cli.js', 'migration:run', '-d', 'dist/data-source.js'], { env, stdio: 'inherit' });
-if (migrate.status !== 0) {
-  console.error('migration failed: is Postgres running and does the database exist? (createdb -U postgres -h 127.0.0.1 oidc_rp)');
-  process.exit(1);
+/** @type {Promise<import('./embedded-postgres.mjs').EmbeddedPostgres> | undefined} */
+let embeddedStart;
+let stopping = false;
+const children = [];
+
+async function shutdown(code) {
+  if (stopping) return;
+  stopping = true;
+  process.exitCode = code;
+  const running = children.filter((c) => c.exitCode === null && c.signalCode === null);
+  await Promise.all(running.map((c) => new Promise((done) => { c.once('exit', done); c.kill('SIGTERM'); })));
+  const embedded = await embeddedStart?.catch(() => undefined);
+  await embedded?.stop();
+  process.exit(code);
+}
+process.on('SIGINT', () => shutdown(130));
+process.on('SIGTERM', () => shutdown(143));
+
+try {
+  if (process.env.DATABASE_URL) {
+    const target = new URL(env.DATABASE_URL);
+    console.log(`Postgres: DATABASE_URL (${target.host}${target.pathname})`);
+    const admin = new URL(env.DATABASE_URL);
+    admin.pathname = '/postgres';
+    await ensureDatabase(admin.href, decodeURIComponent(target.pathname.slice(1)));
+  } else {
+    const dataDir = join(root, '.data', 'postgres');
+    embeddedStart = startEmbeddedPostgres({ dataDir, port: EMBEDDED_PORT, fallbackToFreePort: true });
+    const embedded = await embeddedStart;
+    await ensureDatabase(embedded.url, DATABASE);
+    env.DATABASE_URL = `postgres://postgres@127.0.0.1:${embedded.port}/${DATABASE}`;
+    console.log(`Postgres: embedded, 127.0.0.1:${embedded.port}, data in .data/postgres (log: .data/postgres/embedded-postgres.log); set DATABASE_URL to use another`);
+  }
+} catch (error) {
+  console.error(`Postgres is not available: ${error.message}`);
+  if (process.env.DATABASE_URL) console.error('Is it running, and may user and host connect? (unset DATABASE_URL to run an embedded Postgres)');
+  await shutdown(1);
 }
 
-const children = [
-  spawn(process.execPath, ['dev-idp/server.mjs'], { env: { ...env, DEV_IDP_PORT: opPort, DEV_IDP_APP_URL: appUrl }, stdio: 'inherit' }),
-  spawn(process.execPath, ['dist/main.js'], { env, stdio: 'inherit' }),
-];
-console.log(`app: ${appUrl}/auth/oidc/login   docs: ${appUrl}/docs   dev OP: ${opUrl} (users in dev-idp/users.json)`);
-const stop = () => children.forEach((c) => c.kill('SIGTERM'));
-for (const child of children) child.on('exit', (code) => { stop(); process.exitCode = code ?? 0; });
-process.on('SIGINT', stop);
-process.on('SIGTERM', stop);
+if (!stopping) {
+  const migrate = spawnSync(process.execPath, ['node_modules/typeorm/cli.js', 'migration:run', '-d', 'dist/data-source.js'], { cwd: root, env, stdio: 'inherit' });
+  if (migrate.status !== 0) {
+    console.error('migration failed');
+    await shutdown(1);
+  }
+}
 
-/** Creates the database on first run (a fresh machine has none). */
-async function ensureDatabase(url) {
-  const target = new URL(url);
-  const name = decodeURIComponent(target.pathname.slice(1));
-  const admin = new URL(url);
-  admin.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: admin.href });
-  await client.connect();
-  const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
-  if (found.rowCount === 0) await client.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
-  await client.end();
+if (!stopping) {
+  children.push(
+    spawn(process.execPath, ['dev-idp/server.mjs'], { cwd: root, env: { ...env, DEV_IDP_PORT: opPort, DEV_IDP_APP_URL: appUrl }, stdio: 'inherit' }),
+    spawn(process.execPath, ['dist/main.js'], { cwd: root, env, stdio: 'inherit' }),
+  );
+  console.log(`app: ${appUrl}/auth/oidc/login   docs: ${appUrl}/docs   dev OP: ${opUrl} (users in dev-idp/users.json)`);
+  for (const child of children) child.on('exit', (code) => shutdown(code ?? 1));
 }

@@ -213,9 +213,9 @@ describe('Back-Channel Logout 1.0', () => {
 
   it('Postgres down during the revocation: 503, nothing recorded, and the same token succeeds once it is back', async () => {
     const port = await freePort();
-    const proxy = new TcpProxy('127.0.0.1', 5432, port);
-    await proxy.start();
     const dbUrl = new URL(e2e().databaseUrl);
+    const proxy = new TcpProxy(dbUrl.hostname, Number(dbUrl.port || 5432), port);
+    await proxy.start();
     dbUrl.host = `127.0.0.1:${port}`;
     await second.close();
     const flaky = await startAppProcess({ OIDC_UNLINKED_IDENTITY: 'create', DATABASE_URL: dbUrl.href }, 1);

@@ -13,9 +13,9 @@ describe.skipIf(!needsRedis('Redis unreachable'))('Redis unreachable', () => {
   const state = testState();
 
   beforeAll(async () => {
-    proxy = new TcpProxy('127.0.0.1', 6379, await freePort());
-    await proxy.start();
     const redisUrl = new URL(e2e().redisUrl as string);
+    proxy = new TcpProxy(redisUrl.hostname, Number(redisUrl.port || 6379), await freePort());
+    await proxy.start();
     redisUrl.host = `127.0.0.1:${proxy.port}`;
     const env = { OIDC_UNLINKED_IDENTITY: 'create', REDIS_URL: redisUrl.href, OIDC_OUTBOX_RETRY_INTERVAL: '1s', REDIS_COMMAND_TIMEOUT: '1s' };
     app = await startApp(env, 0);

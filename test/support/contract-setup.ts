@@ -1,6 +1,7 @@
 import Redis from 'ioredis';
 import { Client } from 'pg';
 import type { TestProject } from 'vitest/node';
+import { acquirePostgres, releasePostgres } from './servers';
 
 /** Where the state-store contract runs, and why a part of it cannot (the server did not answer). */
 export interface ContractServers {
@@ -18,11 +19,11 @@ declare module 'vitest' {
 }
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/15';
-const ADMIN_URL = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const DB_NAME = `${process.env.TEST_DB_NAME ?? 'oidc_rp_test'}_contract`;
 
 /** Probes Redis and Postgres once, so that the spec can skip (not fail) the part whose server is down. */
 export async function setup(project: TestProject): Promise<void> {
+  const ADMIN_URL = await acquirePostgres('contract');
   const redisDown = await unreachable(async () => {
     const probe = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 2_000, maxRetriesPerRequest: 0, retryStrategy: () => null });
     let cause: Error | undefined;
@@ -54,4 +55,8 @@ async function unreachable(probe: () => Promise<unknown>): Promise<string | unde
   } catch (error) {
     return `${(error as Error).name}: ${(error as Error).message}`;
   }
+}
+
+export async function teardown(): Promise<void> {
+  await releasePostgres();
 }

@@ -9,12 +9,13 @@ import type { TestProject } from 'vitest/node';
 import { MIGRATIONS } from '../../migrations';
 import { dataSourceOptions } from '../../src/database.options';
 import { freePort, startDevOp, stopDevOp } from './dev-op';
+import { acquirePostgres, redisAnswers, releasePostgres } from './servers';
 
 export interface E2eEnvironment {
-  /** The state store of this project's apps (vitest project e2e: redis, e2e-pg: postgres). */
+  /** The state store of this project's apps (vitest project e2e: redis when it answers, e2e-pg: postgres). */
   stateStore: 'redis' | 'postgres';
   databaseUrl: string;
-  /** Set for the Redis project only. */
+  /** Set when the apps use Redis. */
   redisUrl?: string;
   opUrl: string;
   appPorts: [number, number];
@@ -30,20 +31,37 @@ declare module 'vitest' {
   }
 }
 
-const ADMIN_URL = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const DB_NAME = process.env.TEST_DB_NAME ?? 'oidc_rp_test';
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/15';
 
 let op: ChildProcess | undefined;
+let usesPostgres = false;
 
 /**
  * Fresh test database (migrated from migrations/), an empty Redis database (Redis project only), and
  * the development OpenID Provider on a free port with a client registered for the test app's ports.
- * The Postgres-state-store project has a database of its own, so the two projects never share state.
+ * Postgres: TEST_PG_ADMIN_URL, else 127.0.0.1:5432, else an embedded one for this run. The Redis
+ * project runs on the Postgres state store when no Redis answers. Each project has its own database.
  */
 export async function setup(project: TestProject): Promise<void> {
-  const stateStore = project.config.env.E2E_STATE_STORE === 'postgres' ? 'postgres' : 'redis';
-  const databaseUrl = await freshDatabase(stateStore === 'postgres' ? `${DB_NAME}_pg` : DB_NAME);
+  try {
+    await start(project);
+  } catch (error) {
+    await teardown();
+    throw error;
+  }
+}
+
+async function start(project: TestProject): Promise<void> {
+  const name = project.config.name ?? 'e2e';
+  let stateStore: 'redis' | 'postgres' = project.config.env.E2E_STATE_STORE === 'postgres' ? 'postgres' : 'redis';
+  if (stateStore === 'redis' && !(await redisAnswers(REDIS_URL))) {
+    console.log(`[${name}] Redis: none answers at ${new URL(REDIS_URL).host}; this project runs on the Postgres state store`);
+    stateStore = 'postgres';
+  }
+  const adminUrl = await acquirePostgres(name);
+  usesPostgres = true;
+  const databaseUrl = await freshDatabase(adminUrl, project.config.env.E2E_STATE_STORE === 'postgres' ? `${DB_NAME}_pg` : DB_NAME);
   if (stateStore === 'redis') {
     const redis = new Redis(REDIS_URL);
     await redis.flushdb();
@@ -78,15 +96,18 @@ export async function setup(project: TestProject): Promise<void> {
 
 export async function teardown(): Promise<void> {
   if (op) await stopDevOp(op);
+  op = undefined;
+  if (usesPostgres) await releasePostgres();
+  usesPostgres = false;
 }
 
-async function freshDatabase(name: string): Promise<string> {
-  const admin = new Client({ connectionString: ADMIN_URL });
+async function freshDatabase(adminUrl: string, name: string): Promise<string> {
+  const admin = new Client({ connectionString: adminUrl });
   await admin.connect();
   const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
   if (exists.rowCount === 0) await admin.query(`CREATE DATABASE "${name}"`);
   await admin.end();
-  const url = new URL(ADMIN_URL);
+  const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   const ds = new DataSource(dataSourceOptions(url.href, MIGRATIONS));
   await ds.initialize();
