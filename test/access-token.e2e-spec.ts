@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appUrl, e2e, jsonBody, type RunningApp, startApp, startAppProcess, testState, vaultToken, withDb } from './support/app';
 import { devOpLog, freePort, startDevOp, stopDevOp } from './support/dev-op';
 import { bearer, loginThroughOp } from './support/flows';
-import { refreshAtOp, revokeAtOp } from './support/op';
+import { eventually, refreshAtOp, revokeAtOp } from './support/op';
 import { TcpProxy } from './support/tcp-proxy';
 
 /** Calling an API as the user: the access token from the login, refreshed once per session across instances. */
@@ -45,7 +45,7 @@ describe('access tokens for APIs (OidcTokenService, @AccessToken)', () => {
       DEV_IDP_JWKS_FILE: join(e2e().workDir, 'access-token-op-jwks.json'),
       DEV_IDP_ACCESS_TOKEN_TTL: '5',
     });
-    const env = { OIDC_ISSUER: issuer, OIDC_UNLINKED_IDENTITY: 'create', OIDC_ACCESS_TOKEN_REFRESH_SKEW: '1s' };
+    const env = { OIDC_ISSUER: issuer, OIDC_UNLINKED_IDENTITY: 'create', OIDC_ACCESS_TOKEN_REFRESH_SKEW: '1s', OIDC_OUTBOX_RETRY_INTERVAL: '1s' };
     first = await startApp(env, 0);
     second = await startAppProcess(env, 1);
   });
@@ -131,5 +131,29 @@ describe('access tokens for APIs (OidcTokenService, @AccessToken)', () => {
     expect(out.status).toBe(200);
     expect(await state.keys(`oidc:vault:session:${user.sessionId}:`)).toEqual([]);
     expect((await userinfo(first, user.token)).status).toBe(401);
+  });
+
+  it('a logout while the OP is unreachable: the refresh token stays queued and is revoked at the OP once it is back', { timeout: 40_000 }, async () => {
+    const user = await signIn('u110');
+    const refreshToken = (await vaultToken(state, user.sessionId, 'refresh_token')) as string;
+    await opProxy.stop();
+    try {
+      const out = await fetch(`${first.url}/auth/oidc/logout`, { method: 'POST', headers: { ...bearer(user.token), 'content-type': 'application/json' }, body: '{}' });
+      expect(out.status).toBe(200);
+      expect((await fetch(`${first.url}/auth/session`, { headers: bearer(user.token) })).status).toBe(401);
+      // Nothing usable is left, but the refresh token waits for its revocation.
+      expect(await vaultToken(state, user.sessionId, 'access_token')).toBeUndefined();
+      expect(await vaultToken(state, user.sessionId, 'refresh_token')).toBe(refreshToken);
+      const queued = await withDb(async (db) => (await db.query('SELECT reason FROM session_token_outbox WHERE session_id = $1', [user.sessionId])).rows);
+      expect(queued).toEqual([{ reason: 'logout' }]);
+    } finally {
+      await opProxy.start();
+    }
+    // The outbox job (every second, after a 5 s grace period) revokes it, then forgets it.
+    const outbox = () => withDb(async (db) => (await db.query('SELECT count(*)::int AS n FROM session_token_outbox WHERE session_id = $1', [user.sessionId])).rows[0].n as number);
+    expect(await eventually(outbox, (n) => n === 0, 20_000)).toBe(0);
+    expect(await state.keys(`oidc:vault:session:${user.sessionId}:`)).toEqual([]);
+    // Checked only now: spending it earlier would have rotated it at the OP.
+    expect(await refreshAtOp(refreshToken, issuer)).toEqual({ status: 400, error: 'invalid_grant' });
   });
 });

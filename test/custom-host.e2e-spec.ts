@@ -101,6 +101,7 @@ describe('OidcModule in a host of its own: replaceable verifier and after-login 
     const guarded = await browser.request(`${base}/api/admin/auth/session`);
     expect(guarded.status).toBe(200);
     expect(JSON.parse(guarded.text)).toEqual({ userId: DirectoryVerifier.userId });
+    expect(guarded.headers.get('cache-control')).toBe('no-store');
     const anonymous = await fetch(`${base}/api/admin/auth/session`);
     expect(anonymous.status).toBe(401);
     const failing = await fetch(`${base}/api/admin/auth/sessions`);

@@ -60,6 +60,8 @@ describe('no cross-site state changes', () => {
     const v = await victim(90 + 2 * attacks.findIndex(([n]) => n === _name));
     const { headers, body } = make(app.url);
     const cookie = v.cookie;
+    // Old enough that any authenticated request would write it again.
+    const lastSeen = await withDb(async (db) => (await db.query(`UPDATE sessions SET last_seen_at = now() - interval '5 minutes' WHERE id = $1 RETURNING last_seen_at`, [v.sessionId])).rows[0].last_seen_at as Date);
     const targets: Array<[string, string, string | undefined]> = [
       ['POST', '/auth/oidc/logout', body],
       ['DELETE', `/auth/sessions/${v.sessionId}`, body],
@@ -72,6 +74,9 @@ describe('no cross-site state changes', () => {
       expect(response.status, `${method} ${path}`).toBe(expected);
       expect((await jsonBody(response)).error).toBe(expected === 403 ? 'csrf_rejected' : 'unsupported_media_type');
     }
+    // Refused before the session was even looked up: not touched, not idle-revoked.
+    const touched = await withDb(async (db) => (await db.query('SELECT last_seen_at FROM sessions WHERE id = $1', [v.sessionId])).rows[0].last_seen_at);
+    expect(touched.getTime()).toBe(lastSeen.getTime());
     expect(await status(app, v)).toBe(200);
     expect((await v.bindBrowser.request(`${app.url}/auth/oidc/bind?token=${v.bindToken}`)).status).toBe(200);
     expect(await sessionRow(v.sessionId)).toEqual({ revoked_reason: null });
@@ -83,9 +88,10 @@ describe('no cross-site state changes', () => {
     const c = await device(app, 'u80');
     const revoke = await a.browser.request(`${app.url}/auth/sessions/${b.sessionId}`, { method: 'DELETE', headers: { origin: app.url, 'sec-fetch-site': 'same-origin' } });
     expect(revoke.status).toBe(204);
+    // An allowed partner origin is cross-site for the browser: the Origin decides, not Sec-Fetch-Site.
     const fromSpa = await fetch(`${app.url}/auth/oidc/logout`, {
       method: 'POST',
-      headers: { ...bearer(c.token), origin: 'https://spa.example.com', 'content-type': 'application/json' },
+      headers: { ...bearer(c.token), origin: 'https://spa.example.com', 'sec-fetch-site': 'cross-site', 'content-type': 'application/json' },
       body: '{}',
     });
     expect(fromSpa.status).toBe(200);

@@ -83,3 +83,37 @@ describe.skipIf(!needsRedis('Redis unreachable'))('Redis unreachable', () => {
     expect(again.status).toBe(302);
   });
 });
+
+describe.skipIf(!needsRedis('a pending bind and a back-channel logout while Redis is down'))('a pending bind and a back-channel logout while Redis is down', () => {
+  let app: RunningApp;
+  let proxy: TcpProxy;
+
+  beforeAll(async () => {
+    const redisUrl = new URL(e2e().redisUrl as string);
+    proxy = new TcpProxy(redisUrl.hostname, Number(redisUrl.port || 6379), await freePort());
+    await proxy.start();
+    redisUrl.host = `127.0.0.1:${proxy.port}`;
+    app = await startApp({ OIDC_UNLINKED_IDENTITY: 'bind', REDIS_URL: redisUrl.href, REDIS_COMMAND_TIMEOUT: '1s' });
+  });
+  afterAll(async () => {
+    await app.close();
+    await proxy.stop();
+  });
+
+  it('the logout (answered 200 without Redis) still stops the bind from completing once Redis is back', async () => {
+    const { browser, callback } = await loginThroughOp(app.url, 'u111');
+    const token = new URL(callback.location as string).searchParams.get('token') as string;
+    expect((await browser.request(`${app.url}/auth/oidc/bind?token=${token}`)).status).toBe(200);
+    await proxy.stop();
+    expect((await postLogoutToken(app.url, await logoutToken({ sub: 'u111' }))).status).toBe(200);
+    await proxy.start();
+    const late = await eventually(
+      () => browser.request(`${app.url}/auth/oidc/bind/create`, { json: { token } }),
+      (page) => page.status !== 503,
+      10_000,
+    );
+    expect(late.status).toBe(410);
+    expect(JSON.parse(late.text).message).toMatch(/signed out at the OpenID Provider/);
+    expect(await withDb(async (db) => (await db.query(`SELECT count(*)::int AS n FROM sessions WHERE subject = 'u111'`)).rows[0].n)).toBe(0);
+  });
+});

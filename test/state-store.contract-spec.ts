@@ -238,7 +238,7 @@ describe.skipIf(postgresDown !== undefined)('StateStore contract: Postgres adapt
   });
 
   it('the purge job runs every minute on the Postgres store, stops at shutdown, and does nothing on another store', async () => {
-    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     try {
       const job = new StatePurgeJob(stores[0]);
       const purge = vi.spyOn(job, 'purge');

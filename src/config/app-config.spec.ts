@@ -36,7 +36,7 @@ describe('loadAppConfig', () => {
       bindTokenTtlMs: 600_000,
       unlinkedIdentity: 'bind',
       bindAllowCreate: true,
-      sessionCookieName: 'session',
+      sessionCookieName: '__Host-session',
       cookieSecure: true,
       returnToAllowedHosts: [],
     });
@@ -72,6 +72,10 @@ describe('loadAppConfig', () => {
     ['origin with a path', { OIDC_ALLOWED_ORIGINS: 'https://spa.example.com/app' }, 'OIDC_ALLOWED_ORIGINS entry "https://spa.example.com/app" must be an origin'],
     ['http origin without the insecure flag', { OIDC_ALLOWED_ORIGINS: 'http://spa.example.com' }, 'OIDC_ALLOWED_ORIGINS must use https'],
     ['trust proxy malformed', { TRUST_PROXY: 'yes please' }, 'TRUST_PROXY must be true, false, a hop count, or a list'],
+    ['trust proxy bad address', { TRUST_PROXY: '999.1.1.1' }, 'TRUST_PROXY must be true, false, a hop count, or a list'],
+    ['trust proxy bad prefix', { TRUST_PROXY: '10.0.0.0/99' }, 'TRUST_PROXY must be true, false, a hop count, or a list'],
+    ['redirect URI not the callback', { OIDC_REDIRECT_URI: 'https://app.example.com/auth/oidc/callback/' }, 'OIDC_REDIRECT_URI must be the URL of the callback route'],
+    ['prefixed cookie over http', { OIDC_ALLOW_INSECURE_HTTP: 'true', OIDC_REDIRECT_URI: 'http://localhost:3000/auth/oidc/callback', SESSION_COOKIE_NAME: '__Host-s' }, 'SESSION_COOKIE_NAME "__Host-s" needs https'],
     ['missing-exp opt-in malformed', { OIDC_BACKCHANNEL_ALLOW_MISSING_EXP: 'maybe' }, 'OIDC_BACKCHANNEL_ALLOW_MISSING_EXP must be true or false'],
     ['back-channel max age too long', { OIDC_BACKCHANNEL_MAX_AGE: '2h' }, 'OIDC_BACKCHANNEL_MAX_AGE must be at most 1h'],
     ['OP timeout too short', { OIDC_HTTP_TIMEOUT: '10ms' }, 'OIDC_HTTP_TIMEOUT must be from 1s to 120s'],
@@ -130,6 +134,7 @@ describe('loadAppConfig', () => {
       OIDC_POST_LOGOUT_REDIRECT_URI: 'http://localhost:3000/',
     });
     expect(config.oidc.cookieSecure).toBe(false);
+    expect(config.oidc.sessionCookieName).toBe('session');
     expect(config.oidc.postLogoutRedirectUri).toBe('http://localhost:3000/');
   });
 
@@ -152,11 +157,11 @@ describe('loadAppConfig', () => {
       ...valid,
       SESSION_IDLE_TIMEOUT: '0',
       OIDC_ALLOWED_ORIGINS: 'https://spa.example.com, https://Admin.Example.com:8443/',
-      TRUST_PROXY: 'loopback, 10.0.0.0/8',
+      TRUST_PROXY: 'loopback, 10.0.0.0/8, 2001:db8::/32, 192.168.1.1',
     });
     expect(custom.oidc.sessionIdleTimeoutMs).toBe(0);
     expect(custom.oidc.allowedOrigins).toEqual(['https://spa.example.com', 'https://admin.example.com:8443']);
-    expect(custom.trustProxy).toEqual(['loopback', '10.0.0.0/8']);
+    expect(custom.trustProxy).toEqual(['loopback', '10.0.0.0/8', '2001:db8::/32', '192.168.1.1']);
     expect(loadAppConfig({ ...valid, TRUST_PROXY: '2' }).trustProxy).toBe(2);
     expect(loadAppConfig({ ...valid, TRUST_PROXY: 'true' }).trustProxy).toBe(true);
   });

@@ -1,4 +1,5 @@
 import type { EncryptionKey, OidcModuleOptions, StateStoreKind, UnlinkedIdentityPolicy } from '../oidc/oidc.options';
+import ipaddr from 'ipaddr.js';
 import { parseDuration } from './duration';
 
 export interface DatabaseTimeouts {
@@ -196,12 +197,25 @@ export function parseTrustProxy(value: string | undefined, problems: string[]): 
   if (value === 'true') return true;
   if (/^\d+$/.test(value)) return Number(value);
   const entries = value.split(',').map((e) => e.trim()).filter(Boolean);
-  const bad = entries.filter((e) => !['loopback', 'linklocal', 'uniquelocal'].includes(e) && !/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(e));
+  const bad = entries.filter((e) => !['loopback', 'linklocal', 'uniquelocal'].includes(e) && !isAddressOrSubnet(e));
   if (bad.length || entries.length === 0) {
     problems.push(`TRUST_PROXY must be true, false, a hop count, or a list of addresses/subnets (loopback, 10.0.0.0/8, …), got "${value}"`);
     return false;
   }
   return entries;
+}
+
+/** An IPv4/IPv6 address, or a subnet in CIDR form with a prefix that fits the address family. */
+function isAddressOrSubnet(entry: string): boolean {
+  if (entry.includes('/')) {
+    try {
+      ipaddr.parseCIDR(entry);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  return ipaddr.isValid(entry);
 }
 
 export function loadDatabaseUrl(env: Env = process.env): string {
@@ -227,6 +241,11 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
   const clientId = r.required('OIDC_CLIENT_ID');
   const clientSecret = r.required('OIDC_CLIENT_SECRET');
   const redirectUri = r.url('OIDC_REDIRECT_URI', r.required('OIDC_REDIRECT_URI'), allowInsecureHttp) ?? '';
+  // The callback route is `auth/oidc/callback` under the host's global prefix, if any; the login
+  // transaction and bind cookies are scoped to paths derived from it.
+  if (redirectUri && !new URL(redirectUri).pathname.endsWith('/auth/oidc/callback')) {
+    r.problems.push(`OIDC_REDIRECT_URI must be the URL of the callback route, ending in /auth/oidc/callback (no trailing slash), got "${redirectUri}"`);
+  }
   const scopes = r.string('OIDC_SCOPES', 'openid profile email');
   if (!scopes.split(/\s+/).includes('openid')) r.problems.push('OIDC_SCOPES must include "openid"');
 
@@ -250,9 +269,15 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
     }
   }
 
-  const sessionCookieName = r.string('SESSION_COOKIE_NAME', 'session');
+  const cookieSecure = !redirectUri.startsWith('http:');
+  // Over https the session cookie defaults to the __Host- prefix: a sibling subdomain or a network
+  // attacker cannot set or shadow it (no Domain, Secure, Path=/).
+  const sessionCookieName = r.string('SESSION_COOKIE_NAME', cookieSecure ? '__Host-session' : 'session');
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(sessionCookieName)) {
     r.problems.push('SESSION_COOKIE_NAME must be 1-64 letters, digits, _ or -');
+  }
+  if (/^__(Host|Secure)-/.test(sessionCookieName) && !cookieSecure) {
+    r.problems.push(`SESSION_COOKIE_NAME "${sessionCookieName}" needs https (browsers drop __Host-/__Secure- cookies over http)`);
   }
 
   const trustProxy = parseTrustProxy(r.raw('TRUST_PROXY'), r.problems);
@@ -282,7 +307,7 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
     loginErrorUrl: r.url('OIDC_LOGIN_ERROR_URL', r.raw('OIDC_LOGIN_ERROR_URL'), allowInsecureHttp),
     sessionTtlMs: r.duration('SESSION_TTL', '7d'),
     sessionCookieName,
-    cookieSecure: !redirectUri.startsWith('http:'),
+    cookieSecure,
     clockToleranceSec: r.int('OIDC_CLOCK_TOLERANCE_SECONDS', 30, 0, 300),
     allowedOrigins: r.origins('OIDC_ALLOWED_ORIGINS', allowInsecureHttp),
     sessionIdleTimeoutMs: r.durationOrOff('SESSION_IDLE_TIMEOUT', '8h'),

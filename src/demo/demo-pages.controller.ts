@@ -46,7 +46,10 @@ document.getElementById('logout').onclick = async () => {
 <p><button id="create" hidden>Create a new account instead</button></p>
 <pre id="out"></pre>
 <script>
-const token = new URLSearchParams(location.search).get('token');
+// The token leaves the address bar (and the history) but stays for a reload of this tab.
+const fromUrl = new URLSearchParams(location.search).get('token');
+if (fromUrl) sessionStorage.setItem('bindToken', fromUrl);
+const token = fromUrl || sessionStorage.getItem('bindToken');
 history.replaceState(null, '', '/bind');
 const out = (v) => (document.getElementById('out').textContent = JSON.stringify(v, null, 2));
 const done = async (r) => { const b = await r.json(); if (r.ok) location.href = b.returnTo; else out(b); };

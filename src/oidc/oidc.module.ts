@@ -6,6 +6,7 @@ import { BindController } from './controllers/bind.controller';
 import { LoginController } from './controllers/login.controller';
 import { LogoutController } from './controllers/logout.controller';
 import { SessionController } from './controllers/session.controller';
+import { keyLogTags } from './crypto/secrets';
 import { TokenCipher } from './crypto/token-cipher';
 import { OIDC_ENTITIES } from './entities';
 import { BrowserErrorFilter, OidcExceptionFilter } from './errors/oidc-exception.filter';
@@ -97,6 +98,7 @@ export class OidcModule extends OidcConfigurableModule implements NestModule, On
     private readonly state: StateStore,
   ) {
     super();
+    keyLogTags(this.options.tokenEncryptionKeys[0].key);
   }
 
   /** Body and cookie parsing, no-store and the module's error shapes, on the module's own routes only. */

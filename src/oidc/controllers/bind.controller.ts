@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Post, Query, Req, Res, UseFilters, UseGuards, UsePipes } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Logger, Post, Query, Req, Res, UseFilters, UseGuards, UsePipes } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { BindConfirmDto, BindCreateDto, BindInfoDto, BindResultDto, BindTokenQueryDto } from '../dto/bind.dto';
@@ -10,11 +10,15 @@ import { SessionCookieService } from '../services/session-cookie.service';
 import { SessionService } from '../services/session.service';
 import { strictValidation } from './validation';
 
+let warnedForwardedFor = false;
+
 @ApiTags('account binding')
 @Controller('auth/oidc/bind')
 @UseFilters(OidcExceptionFilter)
 @UsePipes(strictValidation)
 export class BindController {
+  private readonly logger = new Logger('Bind');
+
   constructor(
     private readonly binds: BindService,
     private readonly cookies: SessionCookieService,
@@ -77,6 +81,13 @@ export class BindController {
   }
 
   private requester(req: Request, token: string): BindRequester {
+    if (!warnedForwardedFor && req.headers['x-forwarded-for'] && !req.app?.get('trust proxy')) {
+      warnedForwardedFor = true;
+      this.logger.warn({
+        msg: 'client_ip.forwarded_for_ignored',
+        detail: 'requests carry X-Forwarded-For but TRUST_PROXY is off: every client behind the proxy shares its address for the bind limits',
+      });
+    }
     return { browserBinding: this.cookies.bindBinding(req, token), clientIp: req.ip ?? 'unknown' };
   }
 

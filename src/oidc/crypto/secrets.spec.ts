@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hashPassword, randomToken, sha256, verifyPassword } from './secrets';
+import { hashPassword, keyLogTags, logTag, randomToken, sha256, verifyPassword } from './secrets';
 
 describe('secrets', () => {
   it('random tokens carry 256 bits and differ', () => {
@@ -25,5 +25,19 @@ describe('secrets', () => {
 
   it('hashes to 64 hex characters', () => {
     expect(sha256('x')).toHaveLength(64);
+  });
+});
+
+describe('logTag', () => {
+  it('is stable for one value, differs between values, and is keyed (not the plain hash)', () => {
+    keyLogTags(Buffer.alloc(32, 1));
+    const tag = logTag('alice@corp.example');
+    expect(tag).toMatch(/^[0-9a-f]{12}$/);
+    expect(logTag('alice@corp.example')).toBe(tag);
+    expect(logTag('bob@corp.example')).not.toBe(tag);
+    expect(tag).not.toBe(sha256('alice@corp.example').slice(0, 12));
+    keyLogTags(Buffer.alloc(32, 2));
+    expect(logTag('alice@corp.example')).not.toBe(tag);
+    expect(logTag(undefined)).toBeUndefined();
   });
 });

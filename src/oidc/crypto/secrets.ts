@@ -1,4 +1,4 @@
-import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, hkdfSync, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 
 const scryptAsync = promisify(scrypt) as (
@@ -18,9 +18,20 @@ export function sha256(value: string): string {
   return createHash('sha256').update(value, 'utf8').digest('hex');
 }
 
-/** A short, non-reversible tag for logs (e.g. of a sub or sid). */
+let logTagKey: Buffer | undefined;
+
+/**
+ * Keys the log tags with a secret derived from the token-encryption key (HKDF), so that a tag of an
+ * email or a sub cannot be reversed by hashing guesses. Called once by OidcModule at startup.
+ */
+export function keyLogTags(encryptionKey: Buffer): void {
+  logTagKey = Buffer.from(hkdfSync('sha256', encryptionKey, Buffer.alloc(0), 'oidc-rp log tags', 32));
+}
+
+/** A short tag for logs (of a sub, sid or account): equal values give equal tags, and it reveals nothing. */
 export function logTag(value: string | undefined | null): string | undefined {
-  return value ? sha256(value).slice(0, 12) : undefined;
+  if (!value) return undefined;
+  return (logTagKey ? createHmac('sha256', logTagKey).update(value, 'utf8').digest('hex') : sha256(value)).slice(0, 12);
 }
 
 const SCRYPT = { N: 1 << 15, r: 8, p: 1, keylen: 32 };

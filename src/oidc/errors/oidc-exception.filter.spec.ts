@@ -17,6 +17,8 @@ describe('toErrorBody: a state-store or database outage is a 503 without interna
     ['Postgres refused', withCode('connect ECONNREFUSED 127.0.0.1:5432', 'ECONNREFUSED')],
     ['Postgres pool timeout', new Error('timeout exceeded when trying to connect')],
     ['Postgres connection dropped mid-query', new QueryFailedError('SELECT 1', [], new Error('Connection terminated unexpectedly'))],
+    ['Postgres statement_timeout', new QueryFailedError('SELECT 1', [], withCode('canceling statement due to statement timeout', '57014'))],
+    ['Postgres client read timeout', new Error('Query read timeout')],
     ['Postgres admin shutdown', new QueryFailedError('SELECT 1', [], withCode('terminating connection due to administrator command', '57P01'))],
   ])('%s → 503', (_case, error) => {
     expect(toErrorBody(error)).toEqual({ status: 503, body: unavailable });

@@ -6,6 +6,7 @@ import type { OidcModuleOptions } from '../oidc.options';
 import { type AccountVerifier, OIDC_ACCOUNT_VERIFIER } from '../oidc.tokens';
 import { AttemptLimiterStore } from '../stores/attempt-limiter.store';
 import { type BindSession, BindSessionStore } from '../stores/bind-session.store';
+import { clientIpBucket } from '../util/client-ip';
 import { LockStore } from '../stores/lock.store';
 import { SessionRepository } from '../repositories/session.repository';
 import { redisKeys, vaultOwner } from '../stores/redis-keys';
@@ -119,7 +120,7 @@ export class BindService {
     const [perToken, perAccount, perIp] = await Promise.all([
       this.attempts.hit(redisKeys.bindAttemptsByToken(tokenHash), this.options.bindTokenTtlMs),
       this.attempts.hit(redisKeys.bindAttemptsByAccount(sha256(normalized)), this.options.bindAccountWindowMs),
-      this.attempts.hit(redisKeys.bindAttemptsByIp(sha256(clientIp)), this.options.bindAccountWindowMs),
+      this.attempts.hit(redisKeys.bindAttemptsByIp(sha256(clientIpBucket(clientIp))), this.options.bindAccountWindowMs),
     ]);
     if (
       perToken > this.options.bindMaxAttemptsPerToken ||
