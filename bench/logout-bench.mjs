@@ -1,7 +1,8 @@
-// Benchmark: back-channel logout and authenticated GET /auth/session at 1,000 and 1,000,000 sessions.
-// Runs the built app (node dist/main.js) and the development OP against a dedicated database
-// (oidc_rp_bench, recreated), seeds the sessions with SQL, and prints median/p99 latencies and the
-// EXPLAIN of the lookup and revocation queries.   npm run build && npm run bench [-- --sizes 1000,1000000]
+// Benchmark: back-channel logout and authenticated GET /auth/session at 1,000 and 1,000,000 sessions,
+// once per state store (Redis, Postgres). Runs the built app (node dist/main.js) and the development OP
+// against a dedicated database (oidc_rp_bench, recreated for each store), seeds the sessions with SQL,
+// and prints median/p99 latencies and the EXPLAIN of the lookup and revocation statements.
+//   npm run build && npm run bench [-- --sizes 1000,1000000 --stores redis,postgres]
 import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
@@ -12,8 +13,11 @@ import { parseArgs } from 'node:util';
 import { importJWK, SignJWT } from 'jose';
 import pg from 'pg';
 
-const { values } = parseArgs({ options: { sizes: { type: 'string', default: '1000,1000000' }, samples: { type: 'string', default: '400' } } });
+const { values } = parseArgs({
+  options: { sizes: { type: 'string', default: '1000,1000000' }, samples: { type: 'string', default: '400' }, stores: { type: 'string', default: 'redis,postgres' } },
+});
 const sizes = values.sizes.split(',').map(Number);
+const stores = values.stores.split(',');
 const SAMPLES = Number(values.samples);
 const ADMIN = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const DB = 'oidc_rp_bench';
@@ -148,7 +152,14 @@ async function explain(db, size, revoked) {
   const plans = {
     'find live sessions by (issuer, sid)': [`SELECT id FROM sessions WHERE issuer = $1 AND oidc_sid = $2 AND oidc_sid IS NOT NULL AND revoked_at IS NULL`, [ISSUER, `bench-sid-${live}`]],
     'session lookup (per request)': [`SELECT s.id FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()`, [createHash('sha256').update(tokenOf(live)).digest('hex')]],
-    'revoke by (issuer, sid)': [`UPDATE sessions SET revoked_at = now(), revoked_reason = 'backchannel_logout' WHERE issuer = $1 AND oidc_sid = $2 AND oidc_sid IS NOT NULL AND revoked_at IS NULL RETURNING id`, [ISSUER, `bench-sid-${live}`]],
+    // The statement a back-channel logout runs: jti claim, revocation, outbox and ended-OP-session record at once.
+    'back-channel logout by (issuer, sid), one statement': [
+      `WITH claim AS (INSERT INTO backchannel_logout_jtis (issuer, jti_hash, expires_at) VALUES ($1, md5(random()::text) || md5(random()::text), now() + interval '5 minutes') ON CONFLICT DO NOTHING RETURNING 1),
+            revoked AS (UPDATE sessions SET revoked_at = now(), revoked_reason = 'backchannel_logout' WHERE issuer = $1 AND oidc_sid = $2 AND oidc_sid IS NOT NULL AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM claim) RETURNING id),
+            queued AS (INSERT INTO session_token_outbox (session_id, reason) SELECT id, 'backchannel_logout' FROM revoked ON CONFLICT DO NOTHING)
+       SELECT EXISTS (SELECT 1 FROM claim), ARRAY(SELECT id::text FROM revoked)`,
+      [ISSUER, `bench-sid-${live}`],
+    ],
     'revoke by (issuer, subject)': [`UPDATE sessions SET revoked_at = now(), revoked_reason = 'backchannel_logout' WHERE issuer = $1 AND subject = $2 AND revoked_at IS NULL RETURNING id`, [ISSUER, 'bench-sub-20']],
   };
   for (const [name, [sql, params]] of Object.entries(plans)) {
@@ -159,16 +170,12 @@ async function explain(db, size, revoked) {
   }
 }
 
-async function main() {
+async function runStore(store, key, kid) {
   await freshDatabase();
-  start(['dev-idp/server.mjs'], { DEV_IDP_PORT: String(OP_PORT), DEV_IDP_ISSUER: ISSUER, DEV_IDP_CLIENT_ID: CLIENT, DEV_IDP_JWKS_FILE: jwksFile, DEV_IDP_APP_URL: APP });
-  await waitFor(`${ISSUER}/.well-known/openid-configuration`, (s) => s === 200);
-  const jwk = JSON.parse(readFileSync(jwksFile, 'utf8')).keys[0];
-  const key = await importJWK(jwk, 'RS256');
-  start(['dist/main.js'], {
+  const app = start(['dist/main.js'], {
     PORT: String(APP_PORT),
     DATABASE_URL: dbUrl,
-    REDIS_URL: 'redis://127.0.0.1:6379/14',
+    ...(store === 'redis' ? { REDIS_URL: 'redis://127.0.0.1:6379/14' } : { STATE_STORE: 'postgres', REDIS_URL: '' }),
     OIDC_ISSUER: ISSUER,
     OIDC_CLIENT_ID: CLIENT,
     OIDC_CLIENT_SECRET: 'demo-app-secret-change-me',
@@ -184,25 +191,47 @@ async function main() {
   const results = [];
   const revoked = new Set();
   let seeded = 0;
+  console.log(`\n=== state store: ${store}`);
   for (const size of sizes) {
     const started = Date.now();
     await seedTo(db, seeded, size);
     seeded = size;
     console.log(`\n${size.toLocaleString('en')} sessions (seeded in ${((Date.now() - started) / 1000).toFixed(1)} s)`);
-    const r = await measure(size, key, jwk.kid, revoked);
+    const r = await measure(size, key, kid, revoked);
     results.push({ size, ...r });
     console.log(`  GET /auth/session          median ${r.session.median.toFixed(2)} ms   p99 ${r.session.p99.toFixed(2)} ms`);
     console.log(`  back-channel logout (sid)  median ${r.logout.median.toFixed(2)} ms   p99 ${r.logout.p99.toFixed(2)} ms`);
     await explain(db, size, revoked);
   }
-  if (results.length > 1) {
-    const [first, last] = [results[0], results[results.length - 1]];
-    const ratio = (a, b) => `${(a / b).toFixed(2)}×`;
-    console.log(`\nratio ${last.size.toLocaleString('en')} / ${first.size.toLocaleString('en')}:`);
-    console.log(`  GET /auth/session          median ${ratio(last.session.median, first.session.median)}   p99 ${ratio(last.session.p99, first.session.p99)}`);
-    console.log(`  back-channel logout (sid)  median ${ratio(last.logout.median, first.logout.median)}   p99 ${ratio(last.logout.p99, first.logout.p99)}`);
-  }
   await db.end();
+  app.kill('SIGTERM');
+  await new Promise((resolve) => app.once('exit', resolve));
+  return results;
+}
+
+async function main() {
+  start(['dev-idp/server.mjs'], { DEV_IDP_PORT: String(OP_PORT), DEV_IDP_ISSUER: ISSUER, DEV_IDP_CLIENT_ID: CLIENT, DEV_IDP_JWKS_FILE: jwksFile, DEV_IDP_APP_URL: APP });
+  await waitFor(`${ISSUER}/.well-known/openid-configuration`, (s) => s === 200);
+  const jwk = JSON.parse(readFileSync(jwksFile, 'utf8')).keys[0];
+  const key = await importJWK(jwk, 'RS256');
+  const summary = [];
+  for (const store of stores) summary.push({ store, results: await runStore(store, key, jwk.kid) });
+
+  const ratio = (a, b) => `${(a / b).toFixed(2)}×`;
+  console.log('\nsummary (median / p99, ms)');
+  for (const { store, results } of summary) {
+    for (const r of results) {
+      console.log(
+        `  ${store.padEnd(8)} ${r.size.toLocaleString('en').padStart(9)} sessions   GET /auth/session ${r.session.median.toFixed(2)} / ${r.session.p99.toFixed(2)}   back-channel logout ${r.logout.median.toFixed(2)} / ${r.logout.p99.toFixed(2)}`,
+      );
+    }
+    if (results.length > 1) {
+      const [first, last] = [results[0], results[results.length - 1]];
+      console.log(
+        `  ${store.padEnd(8)} ratio ${last.size.toLocaleString('en')} / ${first.size.toLocaleString('en')}: GET /auth/session median ${ratio(last.session.median, first.session.median)}, p99 ${ratio(last.session.p99, first.session.p99)}; back-channel logout median ${ratio(last.logout.median, first.logout.median)}, p99 ${ratio(last.logout.p99, first.logout.p99)}`,
+      );
+    }
+  }
 }
 
 main()
