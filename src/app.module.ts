@@ -6,6 +6,9 @@ import { dataSourceOptions } from './database.options';
 import { DemoApiController } from './demo/demo-api.controller';
 import { DemoPagesController } from './demo/demo-pages.controller';
 import { HealthController } from './health/health.controller';
+import { MetricsController } from './metrics/metrics.controller';
+import { MetricsServer } from './metrics/metrics';
+import { TerminusModule } from '@nestjs/terminus';
 import { OidcModule } from './oidc';
 
 /** The host app: typed config, the Postgres connection, `OidcModule`, and `/health`. */
@@ -20,12 +23,20 @@ export class AppModule {
           inject: [ConfigService],
           useFactory: (c: ConfigService) => dataSourceOptions(c.getOrThrow<string>('databaseUrl'), [], c.getOrThrow('database')),
         }),
+        TerminusModule.forRoot({ logger: false }),
         OidcModule.forRootAsync({
           inject: [ConfigService],
           useFactory: (c: ConfigService) => c.getOrThrow('oidc'),
         }),
       ],
-      controllers: [HealthController, DemoPagesController, DemoApiController],
+      controllers: [
+        HealthController,
+        DemoPagesController,
+        DemoApiController,
+        // /metrics on the app's port unless disabled or moved to METRICS_PORT (see app.factory.ts).
+        ...(config.metrics.enabled && config.metrics.port === undefined ? [MetricsController] : []),
+      ],
+      providers: [MetricsServer],
     };
   }
 }

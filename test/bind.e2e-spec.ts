@@ -275,9 +275,9 @@ describe('account binding (OIDC_UNLINKED_IDENTITY=bind)', () => {
   it('Swagger documents every bind route with its error statuses', async () => {
     const doc = await fetch(`${app.url}/docs-json`).then(jsonBody);
     const statuses = (path: string, method: string) => Object.keys(doc.paths[path][method].responses).sort();
-    expect(statuses('/auth/oidc/bind', 'get')).toEqual(['200', '400', '410', '503']);
+    expect(statuses('/auth/oidc/bind', 'get')).toEqual(['200', '400', '410', '429', '503']);
     expect(statuses('/auth/oidc/bind/confirm', 'post')).toEqual(['200', '400', '401', '403', '409', '410', '413', '415', '429', '503']);
-    expect(statuses('/auth/oidc/bind/create', 'post')).toEqual(['200', '400', '403', '409', '410', '413', '415', '503']);
+    expect(statuses('/auth/oidc/bind/create', 'post')).toEqual(['200', '400', '403', '409', '410', '413', '415', '429', '503']);
     expect(statuses('/auth/oidc/logout', 'post')).toEqual(['200', '400', '401', '403', '413', '415', '503']);
   });
 });

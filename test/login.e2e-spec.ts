@@ -254,12 +254,12 @@ describe('login (authorization code + PKCE) against the development OP', () => {
       ].sort(),
     );
     const statuses = (path: string, method: string) => Object.keys(doc.paths[path][method].responses).sort();
-    expect(statuses('/auth/oidc/login', 'get')).toEqual(['302', '400', '503']);
+    expect(statuses('/auth/oidc/login', 'get')).toEqual(['302', '400', '429', '503']);
     expect(statuses('/auth/oidc/callback', 'get')).toEqual(['302', '400', '401', '403', '409', '429', '503']);
     expect(statuses('/auth/session', 'get')).toEqual(['200', '401', '503']);
     expect(statuses('/auth/sessions', 'get')).toEqual(['200', '401', '503']);
     expect(statuses('/auth/sessions/{id}', 'delete')).toEqual(['204', '400', '401', '403', '404', '415', '503']);
-    expect(statuses('/auth/oidc/backchannel-logout', 'post')).toEqual(['200', '400', '503']);
+    expect(statuses('/auth/oidc/backchannel-logout', 'post')).toEqual(['200', '400', '429', '503']);
     expect(statuses('/health', 'get')).toEqual(['200', '503']);
     expect(doc.paths['/auth/oidc/bind/confirm'].post.requestBody.content['application/json'].schema.$ref).toMatch(/BindConfirmDto/);
   });

@@ -1,4 +1,4 @@
-import type { EncryptionKey, OidcModuleOptions, StateStoreKind, UnlinkedIdentityPolicy } from '../oidc/oidc.options';
+import type { EncryptionKey, OidcModuleOptions, RateLimit, StateStoreKind, UnlinkedIdentityPolicy } from '../oidc/oidc.options';
 import ipaddr from 'ipaddr.js';
 import { parseDuration } from './duration';
 
@@ -9,8 +9,12 @@ export interface DatabaseTimeouts {
   connectTimeoutMs: number;
 }
 
+/** Where `GET /metrics` is served: off, on the app's port, or on a port of its own. */
+export type MetricsExposure = { enabled: false } | { enabled: true; port?: number };
+
 export interface AppConfig {
   port: number;
+  metrics: MetricsExposure;
   databaseUrl: string;
   database: DatabaseTimeouts;
   /** Express `trust proxy` value: which proxies' `X-Forwarded-For` decides the client IP. */
@@ -126,6 +130,19 @@ class EnvReader {
   durationOrOff(name: string, fallback: string): number {
     const value = this.raw(name) ?? fallback;
     return value === '0' ? 0 : this.duration(name, fallback);
+  }
+
+  /** `N/duration` (e.g. `120/1m`): at most N requests per window; `0` = off. */
+  rateLimit(name: string, fallback: string): RateLimit {
+    const value = this.raw(name) ?? fallback;
+    if (value === '0') return { limit: 0, windowMs: 60_000 };
+    const match = /^(\d{1,7})\/(.+)$/.exec(value);
+    const windowMs = match ? parseDuration(match[2]) : undefined;
+    if (!match || Number(match[1]) < 1 || windowMs === undefined || windowMs < 1000) {
+      this.problems.push(`${name} must look like 120/1m (requests per window of at least 1s) or 0 (off), got "${value}"`);
+      return { limit: 0, windowMs: 60_000 };
+    }
+    return { limit: Number(match[1]), windowMs };
   }
 
   /** Comma-separated list of origins (`scheme://host[:port]`, no path). */
@@ -320,6 +337,8 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
     backchannelMaxAgeMs: r.duration('OIDC_BACKCHANNEL_MAX_AGE', '2m'),
     bindMaxTokensPerIdentity: r.int('OIDC_BIND_MAX_TOKENS_PER_IDENTITY', 10, 1, 1000),
     bindMaxAttemptsPerIp: r.int('OIDC_BIND_MAX_IP_ATTEMPTS', 30, 1, 10000),
+    rateLimit: r.rateLimit('OIDC_RATE_LIMIT', '600/1m'),
+    backchannelRateLimit: r.rateLimit('OIDC_BACKCHANNEL_RATE_LIMIT', '6000/1m'),
   };
   const database: DatabaseTimeouts = {
     statementTimeoutMs: r.duration('DATABASE_STATEMENT_TIMEOUT', '5s'),
@@ -336,6 +355,11 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
   if (oidc.redisCommandTimeoutMs < 100) r.problems.push('REDIS_COMMAND_TIMEOUT must be at least 100ms');
   if (database.statementTimeoutMs < 100) r.problems.push('DATABASE_STATEMENT_TIMEOUT must be at least 100ms');
 
+  const metricsEnabled = r.bool('METRICS_ENABLED', true);
+  const metricsPort = r.raw('METRICS_PORT') === undefined ? undefined : r.int('METRICS_PORT', 0, 1, 65535);
+  if (metricsPort !== undefined && metricsPort === port) r.problems.push('METRICS_PORT must differ from PORT (leave it unset to serve /metrics on the app port)');
+  const metrics: MetricsExposure = metricsEnabled ? { enabled: true, port: metricsPort } : { enabled: false };
+
   if (r.problems.length) throw new ConfigError(r.problems);
-  return { port, databaseUrl, database, trustProxy, oidc };
+  return { port, metrics, databaseUrl, database, trustProxy, oidc };
 }

@@ -1,4 +1,5 @@
-import { Controller, Get, Res } from '@nestjs/common';
+import { Controller, Get, Header, Res } from '@nestjs/common';
+import { HealthCheck, type HealthCheckResult, HealthCheckService, HealthIndicatorService, TypeOrmHealthIndicator } from '@nestjs/terminus';
 import { ConfigService } from '@nestjs/config';
 import { ApiOkResponse, ApiOperation, ApiProperty, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
@@ -23,7 +24,43 @@ export class HealthController {
     private readonly state: StateStore,
     private readonly idp: IdpClientService,
     private readonly config: ConfigService,
+    private readonly checks: HealthCheckService,
+    private readonly indicators: HealthIndicatorService,
+    private readonly typeorm: TypeOrmHealthIndicator,
   ) {}
+
+  /** Liveness: the process answers. Nothing external is checked, so an outage never restarts instances. */
+  @Get('live')
+  @Header('Cache-Control', 'no-store')
+  @HealthCheck()
+  @ApiOperation({ summary: 'Liveness: the process is up (for a restart policy)' })
+  live(): Promise<HealthCheckResult> {
+    return this.checks.check([]);
+  }
+
+  /**
+   * Readiness: Postgres and the state store answer (503 otherwise, so a load balancer stops sending
+   * traffic). The OP is reported but never makes the instance unready: an OP outage affects every
+   * instance alike, and sessions keep working without it.
+   */
+  @Get('ready')
+  @Header('Cache-Control', 'no-store')
+  @HealthCheck()
+  @ApiOperation({ summary: 'Readiness: Postgres and the state store; the OP shows as degraded, never unready' })
+  ready(): Promise<HealthCheckResult> {
+    return this.checks.check([
+      () => this.typeorm.pingCheck('postgres', { timeout: 3_000 }),
+      async () => {
+        const indicator = this.indicators.check('stateStore');
+        const kind = this.config.getOrThrow<OidcModuleOptions>('oidc').stateStore;
+        return (await check(() => this.state.ping())) === 'up' ? indicator.up({ kind }) : indicator.down({ kind });
+      },
+      async () => {
+        const discovery = await check(() => this.idp.probe());
+        return this.indicators.check('openidProvider').up({ discovery, degraded: discovery === 'down' });
+      },
+    ]);
+  }
 
   @Get()
   @ApiOperation({ summary: 'Postgres, state store and OP discovery status' })

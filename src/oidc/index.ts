@@ -15,3 +15,4 @@ export type { AuthenticatedSession } from './services/session.service';
 export { SessionService } from './services/session.service';
 export { IdpClientService } from './services/idp-client.service';
 export { hashPassword } from './crypto/secrets';
+export { OidcMetrics } from './observability/oidc-metrics.service';

@@ -11,10 +11,15 @@ import { TokenCipher } from './crypto/token-cipher';
 import { OIDC_ENTITIES } from './entities';
 import { BrowserErrorFilter, OidcExceptionFilter } from './errors/oidc-exception.filter';
 import { AccessTokenPipe } from './guards/access-token.decorator';
+import { RateLimitGuard, rateLimitOptions } from './guards/rate-limit.guard';
 import { SameOriginGuard } from './guards/same-origin.guard';
+import { RateLimitStore } from './stores/rate-limit.store';
+import { getOptionsToken, getStorageToken } from '@nestjs/throttler';
 import { SessionPurgeJob } from './jobs/session-purge.job';
 import { TokenOutboxJob } from './jobs/token-outbox.job';
-import { apiRouteMiddleware, backchannelRouteMiddleware } from './middleware/module-http.middleware';
+import { ApiRouteMiddleware, BackchannelRouteMiddleware } from './middleware/module-http.middleware';
+import { OidcAudit } from './observability/audit.service';
+import { OidcMetrics } from './observability/oidc-metrics.service';
 import { SessionGuard } from './guards/session.guard';
 import { SessionStrategy } from './guards/session.strategy';
 import { StatePurgeJob } from './jobs/state-purge.job';
@@ -86,8 +91,14 @@ import { TokenVaultStore } from './stores/token-vault.store';
     BrowserErrorFilter,
     TokenOutboxJob,
     SessionPurgeJob,
+    OidcMetrics,
+    OidcAudit,
+    RateLimitStore,
+    { provide: getStorageToken(), useExisting: RateLimitStore },
+    { provide: getOptionsToken(), inject: [OIDC_MODULE_OPTIONS], useFactory: rateLimitOptions },
+    RateLimitGuard,
   ],
-  exports: [SessionGuard, SessionService, OidcTokenService, AccessTokenPipe, IdpClientService, StateStore],
+  exports: [SessionGuard, SessionService, OidcTokenService, AccessTokenPipe, IdpClientService, StateStore, OidcMetrics],
 })
 export class OidcModule extends OidcConfigurableModule implements NestModule, OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('OidcModule');
@@ -103,8 +114,8 @@ export class OidcModule extends OidcConfigurableModule implements NestModule, On
 
   /** Body and cookie parsing, no-store and the module's error shapes, on the module's own routes only. */
   configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(apiRouteMiddleware).forRoutes(LoginController, BindController, LogoutController, SessionController);
-    consumer.apply(backchannelRouteMiddleware).forRoutes(BackchannelLogoutController);
+    consumer.apply(ApiRouteMiddleware).forRoutes(LoginController, BindController, LogoutController, SessionController);
+    consumer.apply(BackchannelRouteMiddleware).forRoutes(BackchannelLogoutController);
   }
 
   /**

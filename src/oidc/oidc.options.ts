@@ -3,6 +3,12 @@ export type UnlinkedIdentityPolicy = 'bind' | 'create' | 'reject';
 /** Where login state, bind sessions, the token vault, counters and markers live. */
 export type StateStoreKind = 'redis' | 'postgres';
 
+/** At most `limit` requests per `windowMs` (0 = no limit). */
+export interface RateLimit {
+  limit: number;
+  windowMs: number;
+}
+
 export interface EncryptionKey {
   /** Key id written into every stored value, so rotation knows which key decrypts it. */
   id: string;
@@ -70,6 +76,10 @@ export interface OidcModuleOptions {
   backchannelAllowMissingExp: boolean;
   /** How old (by `iat`) a logout token without `exp` may be, with the opt-in above. */
   backchannelMaxAgeMs: number;
+  /** Per client IP and route, on login, callback and bind routes. */
+  rateLimit: RateLimit;
+  /** Per client IP, on the back-channel logout route (the OP's address). */
+  backchannelRateLimit: RateLimit;
   /** Bind tokens minted per OP identity (issuer, subject) within `bindAccountWindowMs`, then 429. */
   bindMaxTokensPerIdentity: number;
   /** Confirm attempts per client IP within `bindAccountWindowMs`, then 429. */

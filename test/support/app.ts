@@ -39,6 +39,8 @@ export function testEnv(overrides: Env = {}, index = 0): Env {
     OIDC_POST_LOGOUT_REDIRECT_URI: `${appUrl(index)}/logged-out`,
     OIDC_UNLINKED_IDENTITY: 'create',
     OIDC_BIND_PAGE_URL: `${appUrl(index)}/bind`,
+    // The suites sign in hundreds of times a minute from 127.0.0.1; the rate-limit suite sets its own.
+    OIDC_RATE_LIMIT: '100000/1m',
     ...overrides,
   };
 }
@@ -71,7 +73,7 @@ export function testState(): StateInspector {
 /** Skips a suite that needs Redis itself on the Postgres-state-store project, and says why. */
 export function needsRedis(suite: string): boolean {
   if (e2e().stateStore === 'redis') return true;
-  console.warn(`[e2e-pg] SKIPPED "${suite}": it cuts the connection to Redis, which this project (STATE_STORE=postgres) does not use`);
+  console.warn(`[${e2e().stateStore} state store] SKIPPED "${suite}": it needs Redis itself, and this project's apps use the Postgres state store`);
   return false;
 }
 

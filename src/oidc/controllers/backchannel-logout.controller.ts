@@ -1,4 +1,5 @@
-import { Controller, Header, HttpCode, Post, Req, UseFilters } from '@nestjs/common';
+import { Controller, Header, HttpCode, Post, Req, UseFilters, UseGuards } from '@nestjs/common';
+import { BackchannelRateLimit, RateLimitGuard } from '../guards/rate-limit.guard';
 import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { BackchannelLogoutDto } from '../dto/logout.dto';
@@ -13,6 +14,8 @@ const BACKCHANNEL_LOGOUT_PATH = 'auth/oidc/backchannel-logout';
 @ApiTags('logout')
 @Controller(BACKCHANNEL_LOGOUT_PATH)
 @UseFilters(BackchannelErrorFilter)
+@UseGuards(RateLimitGuard)
+@BackchannelRateLimit()
 export class BackchannelLogoutController {
   constructor(private readonly backchannel: BackchannelLogoutService) {}
 
@@ -30,7 +33,8 @@ export class BackchannelLogoutController {
   @ApiBody({ type: BackchannelLogoutDto })
   @ApiOkResponse({ description: 'Logged out (empty body, Cache-Control: no-store)' })
   @ApiResponse({ status: 400, type: BackchannelErrorDto, description: 'invalid_request: any validation failure, replay, non-form or oversized body' })
-  @ApiResponse({ status: 503, type: BackchannelErrorDto, description: 'temporarily_unavailable: the revocation could not be written; retry' })
+  @ApiResponse({ status: 429, type: BackchannelErrorDto, description: 'temporarily_unavailable: rate limit (OIDC_BACKCHANNEL_RATE_LIMIT) reached; retry after Retry-After' })
+  @ApiResponse({ status: 503, type: BackchannelErrorDto, description: 'temporarily_unavailable: the revocation could not be written, or the signing key is not (yet) known; retry' })
   async logout(@Req() req: Request): Promise<void> {
     if (!req.is('application/x-www-form-urlencoded')) {
       throw new OidcError('invalid_request', 'The body must be application/x-www-form-urlencoded');

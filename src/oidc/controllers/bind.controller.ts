@@ -4,6 +4,7 @@ import type { Request, Response } from 'express';
 import { BindConfirmDto, BindCreateDto, BindInfoDto, BindResultDto, BindTokenQueryDto } from '../dto/bind.dto';
 import { ErrorDto } from '../dto/session.dto';
 import { OidcExceptionFilter } from '../errors/oidc-exception.filter';
+import { RateLimitGuard } from '../guards/rate-limit.guard';
 import { SameOriginGuard } from '../guards/same-origin.guard';
 import { type BindOutcome, type BindRequester, BindService } from '../services/bind.service';
 import { SessionCookieService } from '../services/session-cookie.service';
@@ -15,6 +16,7 @@ let warnedForwardedFor = false;
 @ApiTags('account binding')
 @Controller('auth/oidc/bind')
 @UseFilters(OidcExceptionFilter)
+@UseGuards(RateLimitGuard)
 @UsePipes(strictValidation)
 export class BindController {
   private readonly logger = new Logger('Bind');
@@ -30,6 +32,7 @@ export class BindController {
   @ApiOkResponse({ type: BindInfoDto })
   @ApiResponse({ status: 400, type: ErrorDto, description: 'invalid_request: malformed token' })
   @ApiResponse({ status: 410, type: ErrorDto, description: 'bind_token_invalid: expired, already used, or not started in this browser' })
+  @ApiResponse({ status: 429, type: ErrorDto, description: 'too_many_requests: rate limit (OIDC_RATE_LIMIT) reached; see Retry-After' })
   @ApiResponse({ status: 503, type: ErrorDto, description: 'service_unavailable: Postgres or Redis unreachable' })
   async info(@Query() query: BindTokenQueryDto, @Req() req: Request): Promise<BindInfoDto> {
     return this.binds.info(query.token, this.requester(req, query.token));
@@ -51,7 +54,7 @@ export class BindController {
   @ApiResponse({ status: 403, type: ErrorDto, description: 'csrf_rejected: cross-site request' })
   @ApiResponse({ status: 409, type: ErrorDto, description: 'identity_conflict, bind_in_progress' })
   @ApiResponse({ status: 410, type: ErrorDto, description: 'bind_token_invalid' })
-  @ApiResponse({ status: 429, type: ErrorDto, description: 'too_many_attempts' })
+  @ApiResponse({ status: 429, type: ErrorDto, description: 'too_many_attempts (per token, account or IP), too_many_requests (rate limit); see Retry-After' })
   @ApiResponse({ status: 413, type: ErrorDto, description: 'payload_too_large: body over 32 kB' })
   @ApiResponse({ status: 503, type: ErrorDto, description: 'service_unavailable: Postgres or Redis unreachable' })
   @ApiResponse({ status: 415, type: ErrorDto, description: 'unsupported_media_type: the body must be application/json' })
@@ -74,6 +77,7 @@ export class BindController {
   @ApiResponse({ status: 413, type: ErrorDto, description: 'payload_too_large: body over 32 kB' })
   @ApiResponse({ status: 409, type: ErrorDto, description: 'email_in_use, identity_conflict, bind_in_progress' })
   @ApiResponse({ status: 410, type: ErrorDto, description: 'bind_token_invalid' })
+  @ApiResponse({ status: 429, type: ErrorDto, description: 'too_many_requests: rate limit (OIDC_RATE_LIMIT) reached; see Retry-After' })
   @ApiResponse({ status: 503, type: ErrorDto, description: 'service_unavailable: Postgres or Redis unreachable' })
   @ApiResponse({ status: 415, type: ErrorDto, description: 'unsupported_media_type: the body must be application/json' })
   async create(@Body() body: BindCreateDto, @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<BindResultDto> {

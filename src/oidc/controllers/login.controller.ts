@@ -1,4 +1,5 @@
-import { Controller, Get, Query, Req, Res, UseFilters } from '@nestjs/common';
+import { Controller, Get, Query, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
+import { RateLimitGuard } from '../guards/rate-limit.guard';
 import { ApiFoundResponse, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { ErrorDto } from '../dto/session.dto';
@@ -11,6 +12,7 @@ import { SessionService } from '../services/session.service';
 @ApiTags('login')
 @Controller('auth/oidc')
 @UseFilters(BrowserErrorFilter)
+@UseGuards(RateLimitGuard)
 export class LoginController {
   constructor(
     private readonly login: LoginService,
@@ -28,6 +30,7 @@ export class LoginController {
   @ApiQuery({ name: 'return_to', required: false, description: 'Relative path, or absolute URL on OIDC_RETURN_TO_ALLOWED_HOSTS' })
   @ApiFoundResponse({ description: 'Redirect to the OP authorization endpoint' })
   @ApiResponse({ status: 400, type: ErrorDto, description: 'invalid_return_to' })
+  @ApiResponse({ status: 429, type: ErrorDto, description: 'too_many_requests: rate limit (OIDC_RATE_LIMIT) reached; see Retry-After' })
   @ApiResponse({ status: 503, type: ErrorDto, description: 'provider_unavailable (the OP is unreachable or too slow), service_unavailable (Postgres or the state store)' })
   async start(@Query('return_to') returnTo: string | string[] | undefined, @Res() res: Response): Promise<void> {
     if (Array.isArray(returnTo)) throw new OidcError('invalid_return_to', 'return_to must be given at most once');
@@ -49,7 +52,7 @@ export class LoginController {
   @ApiResponse({ status: 400, type: ErrorDto, description: 'login_session_missing, invalid_state, provider_error, code_exchange_failed' })
   @ApiResponse({ status: 403, type: ErrorDto, description: 'access_denied (user refused at the OP), identity_not_linked (policy reject)' })
   @ApiResponse({ status: 409, type: ErrorDto, description: 'email_in_use (policy create, email taken by a local account)' })
-  @ApiResponse({ status: 429, type: ErrorDto, description: 'too_many_attempts: too many bind tokens for this identity' })
+  @ApiResponse({ status: 429, type: ErrorDto, description: 'too_many_attempts (too many bind tokens for this identity), too_many_requests (rate limit); see Retry-After' })
   @ApiResponse({ status: 401, type: ErrorDto, description: 'op_session_ended: a back-channel logout ended this OP session while the login was in flight' })
   @ApiResponse({ status: 503, type: ErrorDto, description: 'provider_unavailable (the OP is unreachable or too slow), service_unavailable (Postgres or the state store)' })
   async callback(@Req() req: Request, @Res() res: Response): Promise<void> {

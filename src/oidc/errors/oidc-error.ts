@@ -17,6 +17,7 @@ export const OIDC_ERROR_STATUS = {
   bind_token_invalid: 410,
   invalid_credentials: 401,
   too_many_attempts: 429,
+  too_many_requests: 429,
   identity_conflict: 409,
   bind_in_progress: 409,
   create_not_allowed: 403,

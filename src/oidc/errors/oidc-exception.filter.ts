@@ -3,6 +3,7 @@ import type { Request, Response } from 'express';
 import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
 import { SessionCookieService } from '../services/session-cookie.service';
+import { OidcAudit } from '../observability/audit.service';
 import { OidcError, type OidcErrorCode } from './oidc-error';
 
 export interface ErrorBody {
@@ -24,7 +25,8 @@ export function toErrorBody(exception: unknown, logger?: Logger): { status: numb
     const response = exception.getResponse();
     const raw = typeof response === 'object' && response !== null ? (response as { message?: unknown }).message : response;
     const message = Array.isArray(raw) ? raw.join('; ') : String(raw ?? exception.message);
-    const code: string = status === 400 ? 'invalid_request' : status === 413 ? 'payload_too_large' : status === 404 ? 'not_found' : 'http_error';
+    const code: string =
+      status === 400 ? 'invalid_request' : status === 413 ? 'payload_too_large' : status === 404 ? 'not_found' : status === 429 ? 'too_many_requests' : 'http_error';
     logger?.warn({ msg: 'request.rejected', error: code, status });
     return { status, body: { error: code, message } };
   }
@@ -66,16 +68,25 @@ export function sendJsonError(res: Response, exception: unknown, logger: Logger)
 }
 
 /** Writes the Back-Channel Logout 1.0 error body (`{error, error_description}`), one log line per outcome. */
-export function sendBackchannelError(res: Response, exception: unknown, logger: Logger): void {
+export function sendBackchannelError(res: Response, exception: unknown, logger: Logger, audit?: OidcAudit): void {
   const { status, body } = toErrorBody(exception);
+  const replay = exception instanceof OidcError && exception.code === 'logout_token_replayed';
   // Anyone can post a token with a made-up kid: a warning, not an error that pages someone.
   if (exception instanceof OidcError && exception.logFields.reason === 'unknown_kid') logger.warn({ msg: 'bcl.unknown_kid', status, reason: body.message });
   else if (status >= 500) logger.error({ msg: 'bcl.failed', status, reason: body.message, name: (exception as Error)?.name });
-  else if (exception instanceof OidcError && exception.code === 'logout_token_replayed') logger.warn({ msg: 'bcl.replay' });
+  else if (replay) logger.warn({ msg: 'bcl.replay' });
   else logger.warn({ msg: 'bcl.rejected', reason: body.message });
-  const error = status >= 500 ? (status === 503 ? 'temporarily_unavailable' : 'server_error') : 'invalid_request';
+  audit?.record({
+    event: 'backchannel_logout',
+    outcome: status >= 500 || status === 429 ? 'unavailable' : replay ? 'replay' : 'rejected',
+    reason: status >= 500 || status === 429 || replay ? undefined : body.message,
+  });
+  // Retryable answers keep their status (503, and 429 from the rate limit, with Retry-After); every
+  // other refusal is the spec's final 400.
+  const retryable = status === 503 || status === 429;
+  const error = retryable ? 'temporarily_unavailable' : status >= 500 ? 'server_error' : 'invalid_request';
   if (status === 503) res.setHeader('Retry-After', '5');
-  res.status(status >= 500 ? status : 400).setHeader('Cache-Control', 'no-store').json({ error, error_description: body.message });
+  res.status(retryable || status >= 500 ? status : 400).setHeader('Cache-Control', 'no-store').json({ error, error_description: body.message });
 }
 
 /** JSON errors for the module's API routes (applied per controller, never app-wide). */
@@ -99,11 +110,13 @@ export class BrowserErrorFilter implements ExceptionFilter {
   constructor(
     @Inject(OIDC_MODULE_OPTIONS) private readonly options: OidcModuleOptions,
     private readonly cookies: SessionCookieService,
+    private readonly audit: OidcAudit,
   ) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<Response>();
     const { status, body } = toErrorBody(exception, this.logger);
+    this.audit.record({ event: 'login', outcome: 'failure', error: body.error });
     res.setHeader('Cache-Control', 'no-store');
     this.cookies.clearLoginTransaction(host.switchToHttp().getRequest<Request>(), res);
     if (this.options.loginErrorUrl) {
@@ -121,7 +134,9 @@ export class BrowserErrorFilter implements ExceptionFilter {
 export class BackchannelErrorFilter implements ExceptionFilter {
   private readonly logger = new Logger('BackchannelLogout');
 
+  constructor(private readonly audit: OidcAudit) {}
+
   catch(exception: unknown, host: ArgumentsHost): void {
-    sendBackchannelError(host.switchToHttp().getResponse<Response>(), exception, this.logger);
+    sendBackchannelError(host.switchToHttp().getResponse<Response>(), exception, this.logger, this.audit);
   }
 }

@@ -1,6 +1,7 @@
 import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import type { Request } from 'express';
 import { OidcError } from '../errors/oidc-error';
+import { OidcAudit } from '../observability/audit.service';
 import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
 
@@ -14,7 +15,10 @@ import type { OidcModuleOptions } from '../oidc.options';
 export class SameOriginGuard implements CanActivate {
   private readonly origins: ReadonlySet<string>;
 
-  constructor(@Inject(OIDC_MODULE_OPTIONS) options: OidcModuleOptions) {
+  constructor(
+    @Inject(OIDC_MODULE_OPTIONS) options: OidcModuleOptions,
+    private readonly audit: OidcAudit,
+  ) {
     this.origins = new Set([new URL(options.redirectUri).origin, ...options.allowedOrigins]);
   }
 
@@ -25,6 +29,7 @@ export class SameOriginGuard implements CanActivate {
     // Sec-Fetch-Site only when it does not.
     const crossSite = origin !== undefined ? !this.origins.has(origin.toLowerCase()) : req.headers['sec-fetch-site'] === 'cross-site';
     if (crossSite) {
+      this.audit.record({ event: 'csrf_refused', error: 'csrf_rejected', route: req.path });
       throw new OidcError('csrf_rejected', 'Cross-site requests are not accepted on this route', {
         origin: origin?.slice(0, 200),
         fetchSite: req.headers['sec-fetch-site'],
@@ -32,6 +37,7 @@ export class SameOriginGuard implements CanActivate {
     }
     const hasBody = req.headers['content-type'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
     if (hasBody && !req.is('application/json')) {
+      this.audit.record({ event: 'csrf_refused', error: 'unsupported_media_type', route: req.path });
       throw new OidcError('unsupported_media_type', 'The request body must be application/json');
     }
     return true;

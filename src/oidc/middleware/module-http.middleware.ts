@@ -1,42 +1,79 @@
-import { Logger } from '@nestjs/common';
+import { Injectable, Logger, type NestMiddleware } from '@nestjs/common';
 import cookieParser from 'cookie-parser';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { json, urlencoded } from 'express';
 import { sendBackchannelError, sendJsonError } from '../errors/oidc-exception.filter';
+import { OidcAudit } from '../observability/audit.service';
+import { OidcMetrics } from '../observability/oidc-metrics.service';
+import { requestContext } from '../observability/request-context';
 
 /** Request bodies are small on the module's routes; anything larger is refused before a controller runs. */
 export const MODULE_BODY_LIMIT = '32kb';
 
-type ErrorWriter = (res: Response, exception: unknown, logger: Logger) => void;
-
 /**
  * What the module's own routes need before a controller runs, applied to its controllers only (never
  * app-wide): cookie and body parsing with a size limit, `Cache-Control: no-store` (every module
- * response carries session, user or login data), and the module's error shape for a body that cannot
- * be parsed. A body the host already parsed is left alone.
+ * response carries session, user or login data), the module's error shape for a body that cannot be
+ * parsed, the request's duration metric, and the caller (IP, user agent) for the audit trail. A body
+ * the host already parsed is left alone.
  */
-function moduleMiddleware(parsers: RequestHandler[], writeError: ErrorWriter, logger: Logger) {
-  return (req: Request, res: Response, next: NextFunction): void => {
+abstract class ModuleHttpMiddleware implements NestMiddleware {
+  protected abstract readonly parsers: RequestHandler[];
+
+  constructor(protected readonly metrics: OidcMetrics) {}
+
+  protected abstract writeError(res: Response, error: unknown): void;
+
+  use(req: Request, res: Response, next: NextFunction): void {
+    const stop = this.metrics.requestDuration.startTimer();
+    res.once('finish', () => stop({ method: req.method, route: routeOf(req), status: String(res.statusCode) }));
     res.setHeader('Cache-Control', 'no-store');
     res.setHeader('Pragma', 'no-cache');
+    const context = { clientIp: req.ip, userAgent: req.headers['user-agent']?.slice(0, 200) };
     const run = (index: number): void => {
-      if (index === parsers.length) return next();
-      parsers[index](req, res, (error?: unknown) => (error ? writeError(res, error, logger) : run(index + 1)));
+      if (index === this.parsers.length) return requestContext.run(context, next);
+      this.parsers[index](req, res, (error?: unknown) => (error ? requestContext.run(context, () => this.writeError(res, error)) : run(index + 1)));
     };
     run(0);
-  };
+  }
 }
 
 /** Login, callback, bind, logout and session routes: JSON bodies and cookies. */
-export const apiRouteMiddleware = moduleMiddleware(
-  [cookieParser(), json({ limit: MODULE_BODY_LIMIT })],
-  sendJsonError,
-  new Logger('OidcError'),
-);
+@Injectable()
+export class ApiRouteMiddleware extends ModuleHttpMiddleware {
+  protected readonly parsers = [cookieParser(), json({ limit: MODULE_BODY_LIMIT })];
+  private readonly logger = new Logger('OidcError');
+
+  // Declared here so that Nest sees the parameter types (the abstract base is not decorated).
+  constructor(metrics: OidcMetrics) {
+    super(metrics);
+  }
+
+  protected writeError(res: Response, error: unknown): void {
+    sendJsonError(res, error, this.logger);
+  }
+}
 
 /** The back-channel logout route: a form body from the OP, errors in the spec's shape. */
-export const backchannelRouteMiddleware = moduleMiddleware(
-  [urlencoded({ extended: false, limit: MODULE_BODY_LIMIT })],
-  sendBackchannelError,
-  new Logger('BackchannelLogout'),
-);
+@Injectable()
+export class BackchannelRouteMiddleware extends ModuleHttpMiddleware {
+  protected readonly parsers = [urlencoded({ extended: false, limit: MODULE_BODY_LIMIT })];
+  private readonly logger = new Logger('BackchannelLogout');
+
+  constructor(
+    metrics: OidcMetrics,
+    private readonly audit: OidcAudit,
+  ) {
+    super(metrics);
+  }
+
+  protected writeError(res: Response, error: unknown): void {
+    sendBackchannelError(res, error, this.logger, this.audit);
+  }
+}
+
+/** The route pattern (bounded label), not the path with its ids. */
+function routeOf(req: Request): string {
+  const route = (req as Request & { route?: { path?: string } }).route?.path;
+  return route ? `${req.baseUrl}${route}` : 'unmatched';
+}

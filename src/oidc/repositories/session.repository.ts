@@ -96,6 +96,12 @@ export class SessionRepository {
     return { session, user };
   }
 
+  /** How many sessions are live (an index-only count on sessions_live_expiry_idx). */
+  async countLive(): Promise<number> {
+    const rows: Array<{ n: number }> = await this.repo.query(`SELECT count(*)::int AS n FROM sessions s WHERE ${LIVE}`);
+    return rows[0].n;
+  }
+
   async isLive(sessionId: string): Promise<boolean> {
     const rows: unknown[] = await this.repo.query(`SELECT 1 FROM sessions s WHERE s.id = $1 AND ${LIVE}`, [sessionId]);
     return rows.length > 0;

@@ -4,6 +4,7 @@ import { OidcError } from '../errors/oidc-error';
 import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
 import { SessionRepository } from '../repositories/session.repository';
+import { OidcAudit } from '../observability/audit.service';
 import { LOGIN_STATE_TTL_SECONDS } from '../stores/login-state.store';
 import { LogoutTokenVerifier } from './logout-token-verifier.service';
 import { SessionService } from './session.service';
@@ -24,6 +25,7 @@ export class BackchannelLogoutService {
     private readonly verifier: LogoutTokenVerifier,
     private readonly sessionRows: SessionRepository,
     private readonly sessions: SessionService,
+    private readonly audit: OidcAudit,
   ) {}
 
   async handle(logoutToken: string): Promise<{ revokedSessions: number }> {
@@ -59,6 +61,7 @@ export class BackchannelLogoutService {
       subTag: logTag(claims.sub),
       sidTag: logTag(claims.sid),
     });
+    this.audit.record({ event: 'backchannel_logout', outcome: 'accepted', by: claims.sid ? 'sid' : 'sub', revokedSessions: outcome.revoked.length });
     return { revokedSessions: outcome.revoked.length };
   }
 }

@@ -8,6 +8,7 @@ import { AttemptLimiterStore } from '../stores/attempt-limiter.store';
 import { type BindSession, BindSessionStore } from '../stores/bind-session.store';
 import { clientIpBucket } from '../util/client-ip';
 import { LockStore } from '../stores/lock.store';
+import { OidcAudit } from '../observability/audit.service';
 import { SessionRepository } from '../repositories/session.repository';
 import { redisKeys, vaultOwner } from '../stores/redis-keys';
 import { TokenVaultStore } from '../stores/token-vault.store';
@@ -61,6 +62,7 @@ export class BindService {
     private readonly sessionRows: SessionRepository,
     private readonly attempts: AttemptLimiterStore,
     private readonly locks: LockStore,
+    private readonly audit: OidcAudit,
     private readonly vault: TokenVaultStore,
     private readonly sessions: SessionService,
     private readonly completion: LoginCompletionService,
@@ -128,14 +130,16 @@ export class BindService {
       perIp > this.options.bindMaxAttemptsPerIp
     ) {
       this.logger.warn({ msg: 'bind.rate_limited', perToken, perAccount, perIp, clientIp, accountTag });
+      this.audit.record({ event: 'bind', method: 'confirm', outcome: 'rate_limited', accountTag });
       throw new OidcError('too_many_attempts', 'Too many attempts; wait and start the login again');
     }
     const account = await this.verifier.verify(normalized, password);
     if (!account) {
       this.logger.warn({ msg: 'bind.confirm_failed', attempt: perToken, clientIp, accountTag });
+      this.audit.record({ event: 'bind', method: 'confirm', outcome: 'failure', accountTag, error: 'invalid_credentials' });
       throw new OidcError('invalid_credentials', 'The identifier or the password is wrong');
     }
-    return this.exclusively(tokenHash, (session) => this.completion.linkAndLogin(account.userId, session, this.stash(tokenHash)));
+    return this.exclusively(tokenHash, 'confirm', (session) => this.completion.linkAndLogin(account.userId, session, this.stash(tokenHash)));
   }
 
   /** Creates a local account from the verified claims, when allowed and the email is verified. */
@@ -147,14 +151,14 @@ export class BindService {
     if (!session.email || !session.emailVerified) {
       throw new OidcError('email_not_verified', 'The OpenID Provider did not verify this email, so no account can be created from it');
     }
-    return this.exclusively(tokenHash, (current) => this.completion.createAndLogin(current, this.stash(tokenHash)));
+    return this.exclusively(tokenHash, 'create', (current) => this.completion.createAndLogin(current, this.stash(tokenHash)));
   }
 
   /**
    * Runs the final step holding the token's lock, so that of two concurrent confirms/creates exactly
    * one issues a session; the bind token is consumed only when that step succeeded.
    */
-  private async exclusively(tokenHash: string, work: (session: BindSession) => Promise<IssuedSession>): Promise<BindOutcome> {
+  private async exclusively(tokenHash: string, method: 'confirm' | 'create', work: (session: BindSession) => Promise<IssuedSession>): Promise<BindOutcome> {
     const lockKey = redisKeys.bindLock(tokenHash);
     const owner = await this.locks.acquire(lockKey, BIND_LOCK_TTL_MS);
     if (!owner) throw new OidcError('bind_in_progress', 'This bind token is being used by another request');
@@ -170,6 +174,7 @@ export class BindService {
       const issued = await work(session);
       await this.binds.consume(tokenHash);
       this.logger.log({ msg: 'bind.completed', sessionId: issued.session.id });
+      this.audit.record({ event: 'bind', method, outcome: 'success', sessionId: issued.session.id });
       return { issued, returnTo: session.returnTo };
     } finally {
       await this.locks.release(lockKey, owner);

@@ -8,6 +8,7 @@ import { uniqueViolation } from '../repositories/db-errors';
 import { IdentityRepository } from '../repositories/identity.repository';
 import { UserRepository } from '../repositories/user.repository';
 import { SessionRepository } from '../repositories/session.repository';
+import { OidcAudit } from '../observability/audit.service';
 import { vaultOwner } from '../stores/redis-keys';
 import { TokenVaultStore } from '../stores/token-vault.store';
 import type { VerifiedIdentity } from './idp-client.service';
@@ -36,6 +37,7 @@ export class LoginCompletionService {
     private readonly sessions: SessionService,
     private readonly vault: TokenVaultStore,
     private readonly sessionRows: SessionRepository,
+    private readonly audit: OidcAudit,
   ) {}
 
   /** The identity is already linked to `userId`. */
@@ -99,6 +101,7 @@ export class LoginCompletionService {
       this.logger.error({ msg: 'after_login_hook.failed', sessionId: issued.session.id, name: (error as Error)?.name });
     }
     this.logger.log({ msg: 'login.success', sessionId: issued.session.id, userId, via });
+    this.audit.record({ event: 'login', outcome: 'success', via, sessionId: issued.session.id, userId });
     return issued;
   }
 

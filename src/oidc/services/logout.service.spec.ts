@@ -1,3 +1,4 @@
+import type { OidcAudit } from '../observability/audit.service';
 import { Configuration } from 'openid-client';
 import { describe, expect, it, vi } from 'vitest';
 import type { OidcModuleOptions } from '../oidc.options';
@@ -28,7 +29,8 @@ function harness(idp: IdpClientService) {
   const vault = { take: vi.fn(async (_owner: string, kind: string) => (kind === 'id_token' ? 'eyJ.id.token' : undefined)), deleteAll: vi.fn() } as unknown as TokenVaultStore;
   const rows = { revokeOwn: vi.fn(async () => ['s1']), revokeAllOfUser: vi.fn(async () => ['s1', 's2']) } as unknown as SessionRepository;
   const sessions = { retire: vi.fn() } as unknown as SessionService;
-  return { service: new LogoutService(idp, sessions, rows, vault), vault, rows };
+  const audit = { record: vi.fn() } as unknown as OidcAudit;
+  return { service: new LogoutService(idp, sessions, rows, vault, audit), vault, rows };
 }
 
 describe('LogoutService end-session checks', () => {

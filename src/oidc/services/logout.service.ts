@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { vaultOwner } from '../stores/redis-keys';
 import { TokenVaultStore } from '../stores/token-vault.store';
 import { SessionRepository } from '../repositories/session.repository';
+import { OidcAudit } from '../observability/audit.service';
 import { type EndSessionSupport, IdpClientService } from './idp-client.service';
 import { type AuthenticatedSession, SessionService } from './session.service';
 
@@ -24,6 +25,7 @@ export class LogoutService {
     private readonly sessions: SessionService,
     private readonly sessionRows: SessionRepository,
     private readonly vault: TokenVaultStore,
+    private readonly audit: OidcAudit,
   ) {}
 
   async logout(current: AuthenticatedSession, everywhere: boolean): Promise<LogoutResult> {
@@ -55,6 +57,7 @@ export class LogoutService {
       revokedSessions: revoked.length,
       endSessionUrlIssued: Boolean(endSessionUrl),
     });
+    this.audit.record({ event: 'logout', everywhere, sessionId: session.id, revokedSessions: revoked.length, endSessionUrl: Boolean(endSessionUrl) });
     return { endSessionUrl, revokedSessions: revoked.length };
   }
 

@@ -4,6 +4,7 @@ import { OidcError } from '../errors/oidc-error';
 import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
 import { SessionRepository } from '../repositories/session.repository';
+import { OidcAudit } from '../observability/audit.service';
 import { LockStore } from '../stores/lock.store';
 import { redisKeys, vaultOwner } from '../stores/redis-keys';
 import { accessTokenEntry, readAccessToken, TokenVaultStore, type VaultEntry } from '../stores/token-vault.store';
@@ -30,6 +31,7 @@ export class OidcTokenService {
     private readonly idp: IdpClientService,
     private readonly sessions: SessionService,
     private readonly sessionRows: SessionRepository,
+    private readonly audit: OidcAudit,
   ) {}
 
   /**
@@ -92,9 +94,11 @@ export class OidcTokenService {
     } catch (error) {
       if (error instanceof OidcError && error.code === 'refresh_failed') {
         this.logger.warn({ msg: 'token.refresh_rejected', sessionId: session.id, opError: error.logFields.opError });
+        this.audit.record({ event: 'token_refresh', outcome: 'rejected', sessionId: session.id });
         await this.sessions.retire(await this.sessionRows.revokeById(session.id, 'refresh_failed'), 'refresh_failed');
       } else {
         this.logger.error({ msg: 'token.refresh_unavailable', sessionId: session.id });
+        this.audit.record({ event: 'token_refresh', outcome: 'unavailable', sessionId: session.id });
       }
       throw error;
     }
@@ -106,6 +110,7 @@ export class OidcTokenService {
     }
     await this.vault.putAll(owner, entries, session.expiresAt);
     this.logger.log({ msg: 'token.refreshed', sessionId: session.id, rotated: Boolean(refreshed.refreshToken) });
+    this.audit.record({ event: 'token_refresh', outcome: 'success', sessionId: session.id });
     return refreshed.accessToken;
   }
 }

@@ -7,6 +7,7 @@ import { OidcError } from '../errors/oidc-error';
 import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
 import { type RevokeReason, SessionRepository } from '../repositories/session.repository';
+import { OidcAudit } from '../observability/audit.service';
 import { vaultOwner } from '../stores/redis-keys';
 import { accessTokenEntry, TokenVaultStore, type VaultEntry } from '../stores/token-vault.store';
 import { IdpClientService, type TokenSet } from './idp-client.service';
@@ -49,6 +50,7 @@ export class SessionService {
     private readonly sessions: SessionRepository,
     private readonly vault: TokenVaultStore,
     private readonly idp: IdpClientService,
+    private readonly audit: OidcAudit,
   ) {}
 
   /** Creates the session row (inside the caller's transaction when given). Tokens are cached separately, after commit. */
@@ -142,6 +144,7 @@ export class SessionService {
    */
   async retire(sessionIds: string[], reason: RevokeReason): Promise<void> {
     if (sessionIds.length === 0) return;
+    this.audit.record({ event: 'session_revoked', reason, sessions: sessionIds.length });
     try {
       await this.vault.deleteKinds(sessionIds.map(vaultOwner.session), ['id_token', 'access_token']);
     } catch (error) {

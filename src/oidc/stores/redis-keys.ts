@@ -10,6 +10,8 @@ export const redisKeys = {
   vault: (ownerId: string, kind: VaultTokenKind) => `${PREFIX}vault:${ownerId}:${kind}`,
   bindSession: (tokenHash: string) => `${PREFIX}bind:${tokenHash}`,
   bindLock: (tokenHash: string) => `${PREFIX}bind-lock:${tokenHash}`,
+  /** A rate-limit counter: the throttler's key (a hash of route and client) and the window's number. */
+  rateLimit: (key: string, window: number) => `${PREFIX}rate:${key}:${window}`,
   /** Single flight of a session's refresh grant, across instances. */
   refreshLock: (sessionId: string) => `${PREFIX}refresh-lock:${sessionId}`,
   bindAttemptsByToken: (tokenHash: string) => `${PREFIX}bind-attempts:token:${tokenHash}`,

@@ -1,0 +1,50 @@
+import { createServer, type Server } from 'node:http';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import type { MetricsExposure } from '../config/app-config';
+import { OidcMetrics } from '../oidc';
+
+/** The host's registry: Node process metrics plus OidcModule's own (merged at each scrape). */
+export function metricsRegistry(oidc: OidcMetrics): () => Promise<{ contentType: string; body: string }> {
+  const host = new Registry();
+  collectDefaultMetrics({ register: host });
+  return async () => {
+    const merged = Registry.merge([host, oidc.registry]);
+    return { contentType: merged.contentType, body: await merged.metrics() };
+  };
+}
+
+/** `GET /metrics` on a port of its own (METRICS_PORT), so that it need not be reachable from outside. */
+@Injectable()
+export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutdown {
+  private server?: Server;
+
+  constructor(
+    private readonly config: ConfigService,
+    private readonly oidc: OidcMetrics,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    const metrics = this.config.getOrThrow<MetricsExposure>('metrics');
+    if (metrics.enabled && metrics.port !== undefined) this.server = await serveMetrics(metrics.port, metricsRegistry(this.oidc));
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}
+
+function serveMetrics(port: number, scrape: () => Promise<{ contentType: string; body: string }>): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.method !== 'GET' || req.url !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    scrape().then(
+      ({ contentType, body }) => res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' }).end(body),
+      () => res.writeHead(500).end(),
+    );
+  });
+  return new Promise((resolve) => server.listen(port, () => resolve(server)));
+}
