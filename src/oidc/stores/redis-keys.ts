@@ -11,7 +11,7 @@ export const redisKeys = {
   bindSession: (tokenHash: string) => `${PREFIX}bind:${tokenHash}`,
   bindLock: (tokenHash: string) => `${PREFIX}bind-lock:${tokenHash}`,
   /** A rate-limit counter: the throttler's key (a hash of route and client) and the window's number. */
-  rateLimit: (key: string, window: number) => `${PREFIX}rate:${key}:${window}`,
+  rateLimit: (key: string, windowMs: number, window: number) => `${PREFIX}rate:${key}:${windowMs}:${window}`,
   /** Single flight of a session's refresh grant, across instances. */
   refreshLock: (sessionId: string) => `${PREFIX}refresh-lock:${sessionId}`,
   bindAttemptsByToken: (tokenHash: string) => `${PREFIX}bind-attempts:token:${tokenHash}`,
