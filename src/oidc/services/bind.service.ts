@@ -20,8 +20,12 @@ export interface BindInfo {
   email: string | null;
   name: string | null;
   actions: { confirm: boolean; create: boolean };
+  /** Why `create` is false, so that the bind page can say so; null when it is allowed. */
+  createUnavailableReason: CreateUnavailableReason | null;
   expiresAt: Date;
 }
+
+export type CreateUnavailableReason = 'create_not_allowed' | 'email_missing' | 'email_not_verified';
 
 export interface BindOutcome {
   issued: IssuedSession;
@@ -107,6 +111,7 @@ export class BindService {
       email: session.email ? maskEmail(session.email) : null,
       name: session.name,
       actions: { confirm: true, create: this.canCreate(session) },
+      createUnavailableReason: this.createUnavailableReason(session),
       expiresAt: new Date(session.expiresAt),
     };
   }
@@ -191,7 +196,14 @@ export class BindService {
   }
 
   private canCreate(session: BindSession): boolean {
-    return this.options.bindAllowCreate && Boolean(session.email) && session.emailVerified;
+    return this.createUnavailableReason(session) === null;
+  }
+
+  private createUnavailableReason(session: BindSession): CreateUnavailableReason | null {
+    if (!this.options.bindAllowCreate) return 'create_not_allowed';
+    if (!session.email) return 'email_missing';
+    if (!session.emailVerified) return 'email_not_verified';
+    return null;
   }
 
   private gone(): OidcError {
