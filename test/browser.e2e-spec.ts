@@ -95,6 +95,8 @@ describe.skipIf(!hasChromium)('the demo in Chromium', () => {
     const current = page.locator('#sessions tbody tr.current');
     await current.waitFor();
     expect(await current.textContent()).toContain('This device');
+    // The session list names the browser from the User-Agent recorded at sign-in.
+    expect(await current.textContent()).toMatch(/Chrome \d+ on Linux/);
     expect(await page.locator('#sessions tbody tr').count()).toBe(1);
 
     // A second device of the same user appears, and "Sign out this one" ends it.
@@ -174,7 +176,7 @@ describe.skipIf(!hasChromium)('the demo in Chromium', () => {
     await shot('10-bind-unverified-wrong-password');
 
     // A token that is not (or no longer) valid: a clear message and a way to sign in again.
-    await page.evaluate(() => sessionStorage.setItem('bindToken', 'A'.repeat(43)));
+    await page.evaluate(`sessionStorage.setItem('bindToken', '${'A'.repeat(43)}')`);
     await page.reload();
     await page.locator('#dead').waitFor();
     expect(await page.locator('#dead-text').textContent()).toContain('expired or was already completed');

@@ -61,6 +61,8 @@ describe('login (authorization code + PKCE) against the development OP', () => {
     const list = JSON.parse((await first.browser.request(`${running.url}/auth/sessions`)).text).sessions;
     expect(list.map((s: { id: string }) => s.id).sort()).toEqual([a.id, b.id].sort());
     expect(list.find((s: { id: string }) => s.id === a.id).current).toBe(true);
+    // Each session keeps the User-Agent it signed in with (Node's fetch sends "node").
+    expect(list.map((s: { userAgent: string | null }) => s.userAgent)).toEqual(['node', 'node']);
   });
 
   it('replaying the callback (same state) is refused and creates no session', async () => {

@@ -33,7 +33,6 @@ const BODY = `
       <thead><tr><th>Device</th><th>Signed in</th><th>Last seen</th><th>Expires</th><th></th></tr></thead>
       <tbody></tbody>
     </table>
-    <p class="muted">The app does not record which browser a session belongs to; only this one is recognised.</p>
     <p id="sessions-error" class="alert" role="alert" hidden></p>
   </section>
 
@@ -107,14 +106,14 @@ async function loadSessions() {
     const tr = document.createElement('tr');
     tr.dataset.sessionId = s.id;
     const device = document.createElement('td');
+    device.textContent = browserName(s.userAgent) + ' ';
+    if (s.userAgent) device.title = s.userAgent;
     if (s.current) {
       tr.className = 'current';
       const badge = document.createElement('span');
       badge.className = 'badge';
       badge.textContent = 'This device';
       device.append(badge);
-    } else {
-      device.textContent = 'Another device';
     }
     const cells = [when(s.createdAt), when(s.lastSeenAt), when(s.expiresAt)].map((text) => {
       const td = document.createElement('td');
@@ -134,6 +133,16 @@ async function loadSessions() {
     return tr;
   });
   $('sessions').tBodies[0].replaceChildren(...rows);
+}
+
+/** "Chrome 156 on Linux" from a User-Agent; the full string is the cell's tooltip. */
+function browserName(userAgent) {
+  if (!userAgent) return 'Unknown browser';
+  const browser = /(Edg|OPR|Firefox|HeadlessChrome|Chrome|Version)[/]([0-9]+)/.exec(userAgent);
+  const name = browser ? ({ Edg: 'Edge', OPR: 'Opera', Version: 'Safari' }[browser[1]] || browser[1]) + ' ' + browser[2] : userAgent.slice(0, 40);
+  const os = /(Windows|Android|iPhone|iPad|Mac OS X|CrOS|Linux)/.exec(userAgent);
+  const osName = os ? ({ 'Mac OS X': 'macOS', CrOS: 'ChromeOS' }[os[1]] || os[1]) : '';
+  return osName ? name + ' on ' + osName : name;
 }
 
 async function revoke(id, button) {

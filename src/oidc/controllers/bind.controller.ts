@@ -88,7 +88,7 @@ export class BindController {
         detail: 'requests carry X-Forwarded-For but TRUST_PROXY is off: every client behind the proxy shares its address for the bind limits',
       });
     }
-    return { browserBinding: this.cookies.bindBinding(req, token), clientIp: req.ip ?? 'unknown' };
+    return { browserBinding: this.cookies.bindBinding(req, token), clientIp: req.ip ?? 'unknown', userAgent: req.get('user-agent') };
   }
 
   private async respond(req: Request, res: Response, token: string, outcome: BindOutcome): Promise<BindResultDto> {

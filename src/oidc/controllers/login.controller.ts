@@ -54,7 +54,7 @@ export class LoginController {
   @ApiErrorResponse(503, ['provider_unavailable', 'service_unavailable'], 'the OP is unreachable or too slow; Postgres or the state store is unreachable')
   async callback(@Req() req: Request, @Res() res: Response): Promise<void> {
     const rawQuery = req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?')) : '';
-    const outcome = await this.login.callback(new URLSearchParams(rawQuery), rawQuery, this.cookies.loginTransaction(req));
+    const outcome = await this.login.callback(new URLSearchParams(rawQuery), rawQuery, this.cookies.loginTransaction(req), req.get('user-agent'));
     this.cookies.clearLoginTransaction(req, res);
     if (outcome.kind === 'bind') {
       this.cookies.setBindBinding(res, outcome.bind.token, outcome.bind.browserBinding);

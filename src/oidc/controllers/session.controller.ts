@@ -35,7 +35,7 @@ export class SessionController {
   @ApiErrorResponse(503, ['service_unavailable'], 'Postgres or the state store unreachable')
   async list(@CurrentUser() { session, user }: AuthenticatedSession): Promise<SessionListDto> {
     const live = await this.sessions.listLive(user.id);
-    return { sessions: live.map((s) => ({ ...toInfo(s), lastSeenAt: s.lastSeenAt, current: s.id === session.id })) };
+    return { sessions: live.map((s) => ({ ...toInfo(s), lastSeenAt: s.lastSeenAt, userAgent: s.userAgent, current: s.id === session.id })) };
   }
 
   @Delete('sessions/:id')

@@ -44,6 +44,8 @@ export interface BindStart {
 export interface BindRequester {
   browserBinding: string | undefined;
   clientIp: string;
+  /** The User-Agent header, kept on the session this bind issues. */
+  userAgent?: string;
 }
 
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
@@ -140,7 +142,7 @@ export class BindService {
       this.logger.warn({ msg: 'bind.confirm_failed', attempt: perToken, clientIp, accountTag });
       throw new OidcError('invalid_credentials', 'The identifier or the password is wrong');
     }
-    return this.exclusively(tokenHash, (session) => this.completion.linkAndLogin(account.userId, session, this.stash(tokenHash)));
+    return this.exclusively(tokenHash, (session) => this.completion.linkAndLogin(account.userId, { ...session, userAgent: requester.userAgent }, this.stash(tokenHash)));
   }
 
   /** Creates a local account from the verified claims, when allowed and the email is verified. */
@@ -152,7 +154,7 @@ export class BindService {
     if (!session.email || !session.emailVerified) {
       throw new OidcError('email_not_verified', 'The OpenID Provider did not verify this email, so no account can be created from it');
     }
-    return this.exclusively(tokenHash, (current) => this.completion.createAndLogin(current, this.stash(tokenHash)));
+    return this.exclusively(tokenHash, (current) => this.completion.createAndLogin({ ...current, userAgent: requester.userAgent }, this.stash(tokenHash)));
   }
 
   /**
