@@ -2,7 +2,7 @@ import { Controller, Header, HttpCode, Post, Req, UseFilters } from '@nestjs/com
 import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { BackchannelLogoutDto } from '../dto/logout.dto';
-import { ApiBackchannelErrorResponse } from '../dto/api-error-response';
+import { ApiBackchannelErrorResponse } from '../dto/api-error-response.decorator';
 import { OidcError } from '../errors/oidc-error';
 import { BackchannelErrorFilter } from '../errors/oidc-exception.filter';
 import { BackchannelLogoutService } from '../services/backchannel-logout.service';

@@ -2,7 +2,7 @@ import { Body, Controller, Get, HttpCode, Logger, Post, Query, Req, Res, UseFilt
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { BindConfirmDto, BindCreateDto, BindInfoDto, BindResultDto, BindTokenQueryDto } from '../dto/bind.dto';
-import { ApiErrorResponse } from '../dto/api-error-response';
+import { ApiErrorResponse } from '../dto/api-error-response.decorator';
 import { OidcExceptionFilter } from '../errors/oidc-exception.filter';
 import { SameOriginGuard } from '../guards/same-origin.guard';
 import { type BindOutcome, type BindRequester, BindService } from '../services/bind.service';

@@ -1,7 +1,7 @@
 import { Controller, Get, Query, Req, Res, UseFilters } from '@nestjs/common';
 import { ApiFoundResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { ApiErrorResponse } from '../dto/api-error-response';
+import { ApiErrorResponse } from '../dto/api-error-response.decorator';
 import { OidcError } from '../errors/oidc-error';
 import { BrowserErrorFilter } from '../errors/oidc-exception.filter';
 import { LoginService } from '../services/login.service';

@@ -2,7 +2,7 @@ import { Body, Controller, HttpCode, Post, Res, UseFilters, UseGuards, UsePipes 
 import { ApiBearerAuth, ApiCookieAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { LogoutRequestDto, LogoutResponseDto } from '../dto/logout.dto';
-import { ApiErrorResponse } from '../dto/api-error-response';
+import { ApiErrorResponse } from '../dto/api-error-response.decorator';
 import { OidcExceptionFilter } from '../errors/oidc-exception.filter';
 import { CurrentUser } from '../guards/current-user.decorator';
 import { SameOriginGuard } from '../guards/same-origin.guard';

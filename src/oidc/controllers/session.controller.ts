@@ -1,6 +1,6 @@
 import { Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, UseFilters, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiCookieAuth, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ApiErrorResponse } from '../dto/api-error-response';
+import { ApiErrorResponse } from '../dto/api-error-response.decorator';
 import { CurrentSessionDto, type SessionInfoDto, SessionListDto } from '../dto/session.dto';
 import type { SessionEntity } from '../entities/session.entity';
 import { OidcExceptionFilter } from '../errors/oidc-exception.filter';
