@@ -20,7 +20,7 @@ const client = {
   client_id: env.DEV_IDP_CLIENT_ID ?? 'demo-app',
   client_secret: env.DEV_IDP_CLIENT_SECRET ?? 'demo-app-secret-change-me',
   redirect_uris: list(env.DEV_IDP_REDIRECT_URIS, `${appUrl}/auth/oidc/callback`),
-  post_logout_redirect_uris: list(env.DEV_IDP_POST_LOGOUT_REDIRECT_URIS, `${appUrl}/`),
+  post_logout_redirect_uris: list(env.DEV_IDP_POST_LOGOUT_REDIRECT_URIS, `${appUrl}/logged-out,${appUrl}/`),
   backchannel_logout_uri: env.DEV_IDP_BACKCHANNEL_LOGOUT_URI ?? `${appUrl}/auth/oidc/backchannel-logout`,
   backchannel_logout_session_required: true,
   grant_types: ['authorization_code', 'refresh_token'],

@@ -24,7 +24,8 @@ const env = {
   OIDC_REDIRECT_URI: `${appUrl}/auth/oidc/callback`,
   OIDC_ALLOW_INSECURE_HTTP: 'true',
   OIDC_TOKEN_ENCRYPTION_KEYS: `dev:${randomBytes(32).toString('base64')}`,
-  OIDC_POST_LOGOUT_REDIRECT_URI: `${appUrl}/`,
+  OIDC_POST_LOGOUT_REDIRECT_URI: `${appUrl}/logged-out`,
+  OIDC_LOGIN_ERROR_URL: `${appUrl}/login-error`,
   OIDC_BIND_PAGE_URL: `${appUrl}/bind`,
   ...process.env,
 };
@@ -78,7 +79,7 @@ if (!stopping) {
 
 if (!stopping) {
   children.push(
-    spawn(process.execPath, ['dev-idp/server.mjs'], { cwd: root, env: { ...env, DEV_IDP_PORT: opPort, DEV_IDP_APP_URL: appUrl }, stdio: 'inherit' }),
+    spawn(process.execPath, ['dev-idp/server.mjs'], { cwd: root, env: { DEV_IDP_POST_LOGOUT_REDIRECT_URIS: env.OIDC_POST_LOGOUT_REDIRECT_URI, ...env, DEV_IDP_PORT: opPort, DEV_IDP_APP_URL: appUrl }, stdio: 'inherit' }),
     spawn(process.execPath, ['dist/main.js'], { cwd: root, env, stdio: 'inherit' }),
   );
   console.log(`app: ${appUrl}/auth/oidc/login   docs: ${appUrl}/docs   dev OP: ${opUrl} (users in dev-idp/users.json)`);

@@ -75,6 +75,7 @@ describe('account binding (OIDC_UNLINKED_IDENTITY=bind)', () => {
       email: 'u***0@example.com',
       name: 'User 20',
       actions: { confirm: true, create: true },
+      createUnavailableReason: null,
     });
 
     const confirmed = await post(app, '/auth/oidc/bind/confirm', { token, identifier: 'OWNER20@corp.example', password: 'correct horse battery' }, browser);
@@ -183,6 +184,7 @@ describe('account binding (OIDC_UNLINKED_IDENTITY=bind)', () => {
     const { token, browser } = await bindToken(app, 'unverified1');
     const info = JSON.parse((await bindInfo(app, token, browser)).text);
     expect(info.actions).toEqual({ confirm: true, create: false });
+    expect(info.createUnavailableReason).toBe('email_not_verified');
     const refused = await post(app, '/auth/oidc/bind/create', { token }, browser);
     expect(refused.status).toBe(403);
     expect(JSON.parse(refused.text).error).toBe('email_not_verified');
@@ -293,6 +295,7 @@ describe('account binding with creation disabled', () => {
     const { token, browser } = await bindToken(app, 'u33');
     const info = JSON.parse((await bindInfo(app, token, browser)).text);
     expect(info.actions.create).toBe(false);
+    expect(info.createUnavailableReason).toBe('create_not_allowed');
     const refused = await post(app, '/auth/oidc/bind/create', { token }, browser);
     expect(refused.status).toBe(403);
     expect(JSON.parse(refused.text).error).toBe('create_not_allowed');

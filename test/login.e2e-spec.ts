@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256 } from '../src/oidc/crypto/secrets';
+import { OIDC_ERROR_STATUS } from '../src/oidc/errors/oidc-error';
 import { Browser } from './support/browser';
 import { authorizeAtOp, bearer, loginThroughOp, submitOpLogin } from './support/flows';
 import { decodeJwt, e2e, type RunningApp, startApp, testState, vaultToken, withDb, jsonBody } from './support/app';
@@ -60,6 +61,8 @@ describe('login (authorization code + PKCE) against the development OP', () => {
     const list = JSON.parse((await first.browser.request(`${running.url}/auth/sessions`)).text).sessions;
     expect(list.map((s: { id: string }) => s.id).sort()).toEqual([a.id, b.id].sort());
     expect(list.find((s: { id: string }) => s.id === a.id).current).toBe(true);
+    // Each session keeps the User-Agent it signed in with (Node's fetch sends "node").
+    expect(list.map((s: { userAgent: string | null }) => s.userAgent)).toEqual(['node', 'node']);
   });
 
   it('replaying the callback (same state) is refused and creates no session', async () => {
@@ -265,6 +268,29 @@ describe('login (authorization code + PKCE) against the development OP', () => {
     expect(statuses('/auth/oidc/backchannel-logout', 'post')).toEqual(['200', '400', '429', '503']);
     expect(statuses('/health', 'get')).toEqual(['200', '503']);
     expect(doc.paths['/auth/oidc/bind/confirm'].post.requestBody.content['application/json'].schema.$ref).toMatch(/BindConfirmDto/);
+
+    // Every documented error response shows examples whose code is answered with that very status.
+    const statusOf: Record<string, number> = { ...OIDC_ERROR_STATUS, payload_too_large: 413, temporarily_unavailable: 503 };
+    let checked = 0;
+    for (const [path, methods] of Object.entries<any>(doc.paths)) {
+      for (const [method, operation] of Object.entries<any>(methods)) {
+        for (const [status, response] of Object.entries<any>(operation.responses)) {
+          if (Number(status) < 400 || path === '/health') continue;
+          const content = response.content?.['application/json'];
+          const examples = content?.examples ? Object.values<any>(content.examples).map((e) => e.value) : [content?.example];
+          for (const example of examples) {
+            expect(statusOf[example?.error], `${method.toUpperCase()} ${path} ${status}: ${JSON.stringify(example)}`).toBe(Number(status));
+            checked++;
+          }
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(40);
+    const example = (path: string, method: string, status: string) => doc.paths[path][method].responses[status].content['application/json'];
+    expect(example('/auth/oidc/bind/confirm', 'post', '429').examples.too_many_attempts.value.error).toBe('too_many_attempts');
+    expect(Object.keys(example('/auth/oidc/bind/create', 'post', '403').examples)).toEqual(['create_not_allowed', 'email_not_verified', 'csrf_rejected']);
+    expect(example('/auth/oidc/backchannel-logout', 'post', '503').example.error).toBe('temporarily_unavailable');
+    expect(example('/api/userinfo', 'get', '503').examples.service_unavailable.value.error).toBe('service_unavailable');
   });
 
   it('policy create never gives an email the OP did not verify to the new account', async () => {

@@ -1,6 +1,6 @@
 import { Controller, Get, Header, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiCookieAuth, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { AccessToken, type AuthenticatedSession, CurrentUser, IdpClientService, SessionGuard } from '../oidc';
+import { ApiBearerAuth, ApiCookieAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { AccessToken, ApiErrorResponse, type AuthenticatedSession, CurrentUser, IdpClientService, SessionGuard } from '../oidc';
 
 /**
  * The demo host's own API (not part of OidcModule): a downstream call made as the signed-in user,
@@ -21,8 +21,8 @@ export class DemoApiController {
     description: 'The access token is refreshed (once per session, across instances) when it is about to expire.',
   })
   @ApiOkResponse({ description: "The OP's UserInfo response", schema: { type: 'object', example: { sub: 'alice', email: 'alice@corp.example' } } })
-  @ApiResponse({ status: 401, description: 'unauthenticated, no_refresh_token, refresh_failed (the session was revoked): sign in again' })
-  @ApiResponse({ status: 503, description: 'service_unavailable: the OpenID Provider or a store is unreachable; the session is kept' })
+  @ApiErrorResponse(401, ['unauthenticated', 'no_refresh_token', 'refresh_failed'], 'the session is gone or was revoked: sign in again')
+  @ApiErrorResponse(503, ['service_unavailable', 'provider_unavailable'], 'the OpenID Provider or a store is unreachable; the session is kept')
   async userinfo(@CurrentUser() { session }: AuthenticatedSession, @AccessToken() accessToken: string): Promise<Record<string, unknown>> {
     return this.idp.fetchUserInfo(accessToken, session.subject);
   }

@@ -11,6 +11,7 @@ export { CurrentUser } from './guards/current-user.decorator';
 export { AccessToken, AccessTokenPipe } from './guards/access-token.decorator';
 export { OidcTokenService } from './services/oidc-token.service';
 export { OidcError } from './errors/oidc-error';
+export { ApiErrorResponse, type DocumentedErrorCode } from './dto/api-error-response.decorator';
 export type { AuthenticatedSession } from './services/session.service';
 export { SessionService } from './services/session.service';
 export { IdpClientService } from './services/idp-client.service';

@@ -1,9 +1,9 @@
-import { Controller, Header, HttpCode, Post, Req, UseFilters, UseGuards } from '@nestjs/common';
 import { BackchannelRateLimit, RateLimitGuard } from '../guards/rate-limit.guard';
-import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { Controller, Header, HttpCode, Post, Req, UseFilters, UseGuards } from '@nestjs/common';
+import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { BackchannelLogoutDto } from '../dto/logout.dto';
-import { BackchannelErrorDto } from '../dto/session.dto';
+import { ApiBackchannelErrorResponse } from '../dto/api-error-response.decorator';
 import { OidcError } from '../errors/oidc-error';
 import { BackchannelErrorFilter } from '../errors/oidc-exception.filter';
 import { BackchannelLogoutService } from '../services/backchannel-logout.service';
@@ -32,9 +32,9 @@ export class BackchannelLogoutController {
   @ApiConsumes('application/x-www-form-urlencoded')
   @ApiBody({ type: BackchannelLogoutDto })
   @ApiOkResponse({ description: 'Logged out (empty body, Cache-Control: no-store)' })
-  @ApiResponse({ status: 400, type: BackchannelErrorDto, description: 'invalid_request: any validation failure, replay, non-form or oversized body' })
-  @ApiResponse({ status: 429, type: BackchannelErrorDto, description: 'temporarily_unavailable: rate limit (OIDC_BACKCHANNEL_RATE_LIMIT) reached; retry after Retry-After' })
-  @ApiResponse({ status: 503, type: BackchannelErrorDto, description: 'temporarily_unavailable: the revocation could not be written, or the signing key is not (yet) known; retry' })
+  @ApiBackchannelErrorResponse(400, 'any validation failure, replay, non-form or oversized body', 'logout_token has expired')
+  @ApiBackchannelErrorResponse(429, 'rate limit (OIDC_BACKCHANNEL_RATE_LIMIT) reached; retry after Retry-After', 'Too many requests; retry in 30 s')
+  @ApiBackchannelErrorResponse(503, 'the revocation could not be written, or the signing key is unknown for now; retry', 'A backing service is unavailable; retry later')
   async logout(@Req() req: Request): Promise<void> {
     if (!req.is('application/x-www-form-urlencoded')) {
       throw new OidcError('invalid_request', 'The body must be application/x-www-form-urlencoded');

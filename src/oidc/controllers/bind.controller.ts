@@ -1,8 +1,8 @@
 import { Body, Controller, Get, HttpCode, Logger, Post, Query, Req, Res, UseFilters, UseGuards, UsePipes } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { BindConfirmDto, BindCreateDto, BindInfoDto, BindResultDto, BindTokenQueryDto } from '../dto/bind.dto';
-import { ErrorDto } from '../dto/session.dto';
+import { ApiErrorResponse } from '../dto/api-error-response.decorator';
 import { OidcExceptionFilter } from '../errors/oidc-exception.filter';
 import { RateLimitGuard } from '../guards/rate-limit.guard';
 import { SameOriginGuard } from '../guards/same-origin.guard';
@@ -30,10 +30,10 @@ export class BindController {
   @Get()
   @ApiOperation({ summary: 'What the bind page needs: issuer, masked email, name, allowed actions' })
   @ApiOkResponse({ type: BindInfoDto })
-  @ApiResponse({ status: 400, type: ErrorDto, description: 'invalid_request: malformed token' })
-  @ApiResponse({ status: 410, type: ErrorDto, description: 'bind_token_invalid: expired, already used, or not started in this browser' })
-  @ApiResponse({ status: 429, type: ErrorDto, description: 'too_many_requests: rate limit (OIDC_RATE_LIMIT) reached; see Retry-After' })
-  @ApiResponse({ status: 503, type: ErrorDto, description: 'service_unavailable: Postgres or Redis unreachable' })
+  @ApiErrorResponse(400, ['invalid_request'], 'malformed token')
+  @ApiErrorResponse(410, ['bind_token_invalid'], 'expired, already used, or not started in this browser')
+  @ApiErrorResponse(429, ['too_many_requests'], 'rate limit (OIDC_RATE_LIMIT) reached; see Retry-After')
+  @ApiErrorResponse(503, ['service_unavailable'], 'Postgres or the state store unreachable')
   async info(@Query() query: BindTokenQueryDto, @Req() req: Request): Promise<BindInfoDto> {
     return this.binds.info(query.token, this.requester(req, query.token));
   }
@@ -49,15 +49,15 @@ export class BindController {
   })
   @UseGuards(SameOriginGuard)
   @ApiOkResponse({ type: BindResultDto, description: 'Linked; session cookie set' })
-  @ApiResponse({ status: 400, type: ErrorDto, description: 'invalid_request' })
-  @ApiResponse({ status: 401, type: ErrorDto, description: 'invalid_credentials (unknown account and wrong password look the same)' })
-  @ApiResponse({ status: 403, type: ErrorDto, description: 'csrf_rejected: cross-site request' })
-  @ApiResponse({ status: 409, type: ErrorDto, description: 'identity_conflict, bind_in_progress' })
-  @ApiResponse({ status: 410, type: ErrorDto, description: 'bind_token_invalid' })
-  @ApiResponse({ status: 429, type: ErrorDto, description: 'too_many_attempts (per token, account or IP), too_many_requests (rate limit); see Retry-After' })
-  @ApiResponse({ status: 413, type: ErrorDto, description: 'payload_too_large: body over 32 kB' })
-  @ApiResponse({ status: 503, type: ErrorDto, description: 'service_unavailable: Postgres or Redis unreachable' })
-  @ApiResponse({ status: 415, type: ErrorDto, description: 'unsupported_media_type: the body must be application/json' })
+  @ApiErrorResponse(400, ['invalid_request'])
+  @ApiErrorResponse(401, ['invalid_credentials'], 'unknown account and wrong password look the same')
+  @ApiErrorResponse(403, ['csrf_rejected'], 'cross-site request')
+  @ApiErrorResponse(409, ['identity_conflict', 'bind_in_progress'])
+  @ApiErrorResponse(410, ['bind_token_invalid'], 'expired, already used, or not started in this browser')
+  @ApiErrorResponse(429, ['too_many_attempts', 'too_many_requests'], 'per bind token, per account or per client IP; or the rate limit (OIDC_RATE_LIMIT), see Retry-After')
+  @ApiErrorResponse(413, ['payload_too_large'], 'body over 32 kB')
+  @ApiErrorResponse(503, ['service_unavailable'], 'Postgres or the state store unreachable')
+  @ApiErrorResponse(415, ['unsupported_media_type'], 'the body must be application/json')
   async confirm(@Body() body: BindConfirmDto, @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<BindResultDto> {
     return this.respond(req, res, body.token, await this.binds.confirm(body.token, this.requester(req, body.token), body.identifier, body.password));
   }
@@ -72,14 +72,14 @@ export class BindController {
   })
   @UseGuards(SameOriginGuard)
   @ApiOkResponse({ type: BindResultDto, description: 'Created and linked; session cookie set' })
-  @ApiResponse({ status: 400, type: ErrorDto, description: 'invalid_request' })
-  @ApiResponse({ status: 403, type: ErrorDto, description: 'create_not_allowed, email_not_verified, csrf_rejected' })
-  @ApiResponse({ status: 413, type: ErrorDto, description: 'payload_too_large: body over 32 kB' })
-  @ApiResponse({ status: 409, type: ErrorDto, description: 'email_in_use, identity_conflict, bind_in_progress' })
-  @ApiResponse({ status: 410, type: ErrorDto, description: 'bind_token_invalid' })
-  @ApiResponse({ status: 429, type: ErrorDto, description: 'too_many_requests: rate limit (OIDC_RATE_LIMIT) reached; see Retry-After' })
-  @ApiResponse({ status: 503, type: ErrorDto, description: 'service_unavailable: Postgres or Redis unreachable' })
-  @ApiResponse({ status: 415, type: ErrorDto, description: 'unsupported_media_type: the body must be application/json' })
+  @ApiErrorResponse(400, ['invalid_request'])
+  @ApiErrorResponse(403, ['create_not_allowed', 'email_not_verified', 'csrf_rejected'])
+  @ApiErrorResponse(413, ['payload_too_large'], 'body over 32 kB')
+  @ApiErrorResponse(409, ['email_in_use', 'identity_conflict', 'bind_in_progress'])
+  @ApiErrorResponse(410, ['bind_token_invalid'], 'expired, already used, or not started in this browser')
+  @ApiErrorResponse(429, ['too_many_requests'], 'rate limit (OIDC_RATE_LIMIT) reached; see Retry-After')
+  @ApiErrorResponse(503, ['service_unavailable'], 'Postgres or the state store unreachable')
+  @ApiErrorResponse(415, ['unsupported_media_type'], 'the body must be application/json')
   async create(@Body() body: BindCreateDto, @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<BindResultDto> {
     return this.respond(req, res, body.token, await this.binds.create(body.token, this.requester(req, body.token)));
   }
@@ -92,7 +92,7 @@ export class BindController {
         detail: 'requests carry X-Forwarded-For but TRUST_PROXY is off: every client behind the proxy shares its address for the bind limits',
       });
     }
-    return { browserBinding: this.cookies.bindBinding(req, token), clientIp: req.ip ?? 'unknown' };
+    return { browserBinding: this.cookies.bindBinding(req, token), clientIp: req.ip ?? 'unknown', userAgent: req.get('user-agent') };
   }
 
   private async respond(req: Request, res: Response, token: string, outcome: BindOutcome): Promise<BindResultDto> {

@@ -1,8 +1,8 @@
-import { Controller, Get, Query, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
 import { RateLimitGuard } from '../guards/rate-limit.guard';
-import { ApiFoundResponse, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, Query, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
+import { ApiFoundResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { ErrorDto } from '../dto/session.dto';
+import { ApiErrorResponse } from '../dto/api-error-response.decorator';
 import { OidcError } from '../errors/oidc-error';
 import { BrowserErrorFilter } from '../errors/oidc-exception.filter';
 import { LoginService } from '../services/login.service';
@@ -29,9 +29,9 @@ export class LoginController {
   })
   @ApiQuery({ name: 'return_to', required: false, description: 'Relative path, or absolute URL on OIDC_RETURN_TO_ALLOWED_HOSTS' })
   @ApiFoundResponse({ description: 'Redirect to the OP authorization endpoint' })
-  @ApiResponse({ status: 400, type: ErrorDto, description: 'invalid_return_to' })
-  @ApiResponse({ status: 429, type: ErrorDto, description: 'too_many_requests: rate limit (OIDC_RATE_LIMIT) reached; see Retry-After' })
-  @ApiResponse({ status: 503, type: ErrorDto, description: 'provider_unavailable (the OP is unreachable or too slow), service_unavailable (Postgres or the state store)' })
+  @ApiErrorResponse(400, ['invalid_return_to'])
+  @ApiErrorResponse(429, ['too_many_requests'], 'rate limit (OIDC_RATE_LIMIT) reached; see Retry-After')
+  @ApiErrorResponse(503, ['provider_unavailable', 'service_unavailable'], 'the OP is unreachable or too slow; Postgres or the state store is unreachable')
   async start(@Query('return_to') returnTo: string | string[] | undefined, @Res() res: Response): Promise<void> {
     if (Array.isArray(returnTo)) throw new OidcError('invalid_return_to', 'return_to must be given at most once');
     const { redirectUrl, state, browserBinding } = await this.login.start(returnTo);
@@ -49,15 +49,15 @@ export class LoginController {
       'create, or reject). A live session this browser still presents is revoked (`replaced`).',
   })
   @ApiFoundResponse({ description: 'Redirect to return_to (session cookie set) or to the bind page' })
-  @ApiResponse({ status: 400, type: ErrorDto, description: 'login_session_missing, invalid_state, provider_error, code_exchange_failed' })
-  @ApiResponse({ status: 403, type: ErrorDto, description: 'access_denied (user refused at the OP), identity_not_linked (policy reject)' })
-  @ApiResponse({ status: 409, type: ErrorDto, description: 'email_in_use (policy create, email taken by a local account)' })
-  @ApiResponse({ status: 429, type: ErrorDto, description: 'too_many_attempts (too many bind tokens for this identity), too_many_requests (rate limit); see Retry-After' })
-  @ApiResponse({ status: 401, type: ErrorDto, description: 'op_session_ended: a back-channel logout ended this OP session while the login was in flight' })
-  @ApiResponse({ status: 503, type: ErrorDto, description: 'provider_unavailable (the OP is unreachable or too slow), service_unavailable (Postgres or the state store)' })
+  @ApiErrorResponse(400, ['login_session_missing', 'invalid_state', 'provider_error', 'code_exchange_failed'])
+  @ApiErrorResponse(403, ['access_denied', 'identity_not_linked'], 'the user cancelled or refused at the OP; policy reject')
+  @ApiErrorResponse(409, ['email_in_use'], 'policy create, email taken by a local account')
+  @ApiErrorResponse(429, ['too_many_attempts', 'too_many_requests'], 'too many bind tokens for this identity; or the rate limit (OIDC_RATE_LIMIT), see Retry-After')
+  @ApiErrorResponse(401, ['op_session_ended'], 'a back-channel logout ended this OP session while the login was in flight')
+  @ApiErrorResponse(503, ['provider_unavailable', 'service_unavailable'], 'the OP is unreachable or too slow; Postgres or the state store is unreachable')
   async callback(@Req() req: Request, @Res() res: Response): Promise<void> {
     const rawQuery = req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?')) : '';
-    const outcome = await this.login.callback(new URLSearchParams(rawQuery), rawQuery, this.cookies.loginTransaction(req));
+    const outcome = await this.login.callback(new URLSearchParams(rawQuery), rawQuery, this.cookies.loginTransaction(req), req.get('user-agent'));
     this.cookies.clearLoginTransaction(req, res);
     if (outcome.kind === 'bind') {
       this.cookies.setBindBinding(res, outcome.bind.token, outcome.bind.browserBinding);

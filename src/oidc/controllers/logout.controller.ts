@@ -1,8 +1,8 @@
 import { Body, Controller, HttpCode, Post, Res, UseFilters, UseGuards, UsePipes } from '@nestjs/common';
-import { ApiBearerAuth, ApiCookieAuth, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiCookieAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { LogoutRequestDto, LogoutResponseDto } from '../dto/logout.dto';
-import { ErrorDto } from '../dto/session.dto';
+import { ApiErrorResponse } from '../dto/api-error-response.decorator';
 import { OidcExceptionFilter } from '../errors/oidc-exception.filter';
 import { CurrentUser } from '../guards/current-user.decorator';
 import { SameOriginGuard } from '../guards/same-origin.guard';
@@ -35,12 +35,12 @@ export class LogoutController {
       'id_token, consumed once; the response then carries `Cache-Control: no-store` and `Pragma: no-cache`.',
   })
   @ApiOkResponse({ type: LogoutResponseDto })
-  @ApiResponse({ status: 400, type: ErrorDto, description: 'invalid_request' })
-  @ApiResponse({ status: 401, type: ErrorDto, description: 'unauthenticated' })
-  @ApiResponse({ status: 403, type: ErrorDto, description: 'csrf_rejected: cross-site request' })
-  @ApiResponse({ status: 415, type: ErrorDto, description: 'unsupported_media_type: the body must be application/json' })
-  @ApiResponse({ status: 413, type: ErrorDto, description: 'payload_too_large: body over 32 kB' })
-  @ApiResponse({ status: 503, type: ErrorDto, description: 'service_unavailable: Postgres or Redis unreachable' })
+  @ApiErrorResponse(400, ['invalid_request'])
+  @ApiErrorResponse(401, ['unauthenticated'], 'no, revoked or expired session')
+  @ApiErrorResponse(403, ['csrf_rejected'], 'cross-site request')
+  @ApiErrorResponse(415, ['unsupported_media_type'], 'the body must be application/json')
+  @ApiErrorResponse(413, ['payload_too_large'], 'body over 32 kB')
+  @ApiErrorResponse(503, ['service_unavailable'], 'Postgres or the state store unreachable')
   async logout(
     @CurrentUser() current: AuthenticatedSession,
     @Body() body: LogoutRequestDto,

@@ -1,6 +1,7 @@
 import { Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, UseFilters, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiCookieAuth, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { CurrentSessionDto, ErrorDto, type SessionInfoDto, SessionListDto } from '../dto/session.dto';
+import { ApiBearerAuth, ApiCookieAuth, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiErrorResponse } from '../dto/api-error-response.decorator';
+import { CurrentSessionDto, type SessionInfoDto, SessionListDto } from '../dto/session.dto';
 import type { SessionEntity } from '../entities/session.entity';
 import { OidcExceptionFilter } from '../errors/oidc-exception.filter';
 import { CurrentUser } from '../guards/current-user.decorator';
@@ -20,8 +21,8 @@ export class SessionController {
   @UseGuards(SessionGuard)
   @ApiOperation({ summary: 'The caller and their current session' })
   @ApiOkResponse({ type: CurrentSessionDto })
-  @ApiResponse({ status: 401, type: ErrorDto, description: 'unauthenticated: no, revoked or expired session' })
-  @ApiResponse({ status: 503, type: ErrorDto, description: 'service_unavailable: Postgres or Redis unreachable' })
+  @ApiErrorResponse(401, ['unauthenticated'], 'no, revoked or expired session')
+  @ApiErrorResponse(503, ['service_unavailable'], 'Postgres or the state store unreachable')
   current(@CurrentUser() { session, user }: AuthenticatedSession): CurrentSessionDto {
     return { user: { id: user.id, email: user.email, displayName: user.displayName }, session: toInfo(session) };
   }
@@ -30,11 +31,11 @@ export class SessionController {
   @UseGuards(SessionGuard)
   @ApiOperation({ summary: 'The caller\'s live sessions' })
   @ApiOkResponse({ type: SessionListDto })
-  @ApiResponse({ status: 401, type: ErrorDto, description: 'unauthenticated' })
-  @ApiResponse({ status: 503, type: ErrorDto, description: 'service_unavailable: Postgres or Redis unreachable' })
+  @ApiErrorResponse(401, ['unauthenticated'], 'no, revoked or expired session')
+  @ApiErrorResponse(503, ['service_unavailable'], 'Postgres or the state store unreachable')
   async list(@CurrentUser() { session, user }: AuthenticatedSession): Promise<SessionListDto> {
     const live = await this.sessions.listLive(user.id);
-    return { sessions: live.map((s) => ({ ...toInfo(s), lastSeenAt: s.lastSeenAt, current: s.id === session.id })) };
+    return { sessions: live.map((s) => ({ ...toInfo(s), lastSeenAt: s.lastSeenAt, userAgent: s.userAgent, current: s.id === session.id })) };
   }
 
   @Delete('sessions/:id')
@@ -43,12 +44,12 @@ export class SessionController {
   @UseGuards(SameOriginGuard, SessionGuard)
   @ApiOperation({ summary: 'Revoke one of the caller\'s own live sessions' })
   @ApiNoContentResponse({ description: 'Revoked' })
-  @ApiResponse({ status: 400, type: ErrorDto, description: 'invalid_request: id is not a uuid' })
-  @ApiResponse({ status: 401, type: ErrorDto, description: 'unauthenticated' })
-  @ApiResponse({ status: 403, type: ErrorDto, description: 'csrf_rejected: cross-site request' })
-  @ApiResponse({ status: 404, type: ErrorDto, description: 'session_not_found: not live or not yours' })
-  @ApiResponse({ status: 415, type: ErrorDto, description: 'unsupported_media_type: a body, if any, must be application/json' })
-  @ApiResponse({ status: 503, type: ErrorDto, description: 'service_unavailable: Postgres or Redis unreachable' })
+  @ApiErrorResponse(400, ['invalid_request'], 'id is not a uuid')
+  @ApiErrorResponse(401, ['unauthenticated'], 'no, revoked or expired session')
+  @ApiErrorResponse(403, ['csrf_rejected'], 'cross-site request')
+  @ApiErrorResponse(404, ['session_not_found'], 'not live or not yours')
+  @ApiErrorResponse(415, ['unsupported_media_type'], 'a body, if any, must be application/json')
+  @ApiErrorResponse(503, ['service_unavailable'], 'Postgres or the state store unreachable')
   async revoke(@CurrentUser() { user }: AuthenticatedSession, @Param('id', new ParseUUIDPipe()) id: string): Promise<void> {
     await this.sessions.revokeOwn(user.id, id);
   }

@@ -34,6 +34,13 @@ export class BindInfoDto {
   @ApiProperty({ type: String, nullable: true, example: 'a***e@example.com' }) email!: string | null;
   @ApiProperty({ type: String, nullable: true, example: 'Alice Example' }) name!: string | null;
   @ApiProperty({ type: BindActionsDto }) actions!: BindActionsDto;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    enum: ['create_not_allowed', 'email_missing', 'email_not_verified'],
+    description: 'Why `actions.create` is false (creation disabled, or the OP gave no email or did not verify it); null when it is true',
+  })
+  createUnavailableReason!: 'create_not_allowed' | 'email_missing' | 'email_not_verified' | null;
   @ApiProperty({ type: String, format: 'date-time' }) expiresAt!: Date;
 }
 

@@ -22,6 +22,8 @@ export class CurrentSessionDto {
 
 export class SessionListItemDto extends SessionInfoDto {
   @ApiProperty({ type: String, format: 'date-time' }) lastSeenAt!: Date;
+  @ApiProperty({ type: String, nullable: true, description: 'The browser\'s User-Agent when this session signed in (at most 512 characters)', example: 'Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0.0.0' })
+  userAgent!: string | null;
   @ApiProperty({ description: 'True for the session making this request' }) current!: boolean;
 }
 

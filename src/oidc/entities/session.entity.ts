@@ -41,6 +41,10 @@ export class SessionEntity {
   @Column({ name: 'revoked_at', type: 'timestamptz', nullable: true })
   revokedAt!: Date | null;
 
+  /** The browser's User-Agent at sign-in (at most 512 characters), shown in the user's session list. */
+  @Column({ name: 'user_agent', type: 'varchar', length: 512, nullable: true })
+  userAgent!: string | null;
+
   @Column({ name: 'revoked_reason', type: 'varchar', length: 64, nullable: true })
   revokedReason!: string | null;
 }

@@ -12,6 +12,7 @@ export interface NewSession {
   subject: string;
   oidcSid: string | null;
   expiresAt: Date;
+  userAgent: string | null;
 }
 
 export type RevokeReason =

@@ -21,8 +21,12 @@ export interface BindInfo {
   email: string | null;
   name: string | null;
   actions: { confirm: boolean; create: boolean };
+  /** Why `create` is false, so that the bind page can say so; null when it is allowed. */
+  createUnavailableReason: CreateUnavailableReason | null;
   expiresAt: Date;
 }
+
+export type CreateUnavailableReason = 'create_not_allowed' | 'email_missing' | 'email_not_verified';
 
 export interface BindOutcome {
   issued: IssuedSession;
@@ -41,6 +45,8 @@ export interface BindStart {
 export interface BindRequester {
   browserBinding: string | undefined;
   clientIp: string;
+  /** The User-Agent header, kept on the session this bind issues. */
+  userAgent?: string;
 }
 
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
@@ -109,6 +115,7 @@ export class BindService {
       email: session.email ? maskEmail(session.email) : null,
       name: session.name,
       actions: { confirm: true, create: this.canCreate(session) },
+      createUnavailableReason: this.createUnavailableReason(session),
       expiresAt: new Date(session.expiresAt),
     };
   }
@@ -139,7 +146,7 @@ export class BindService {
       this.audit.record({ event: 'bind', method: 'confirm', outcome: 'failure', accountTag, error: 'invalid_credentials' });
       throw new OidcError('invalid_credentials', 'The identifier or the password is wrong');
     }
-    return this.exclusively(tokenHash, 'confirm', (session) => this.completion.linkAndLogin(account.userId, session, this.stash(tokenHash)));
+    return this.exclusively(tokenHash, 'confirm', (session) => this.completion.linkAndLogin(account.userId, { ...session, userAgent: requester.userAgent }, this.stash(tokenHash)));
   }
 
   /** Creates a local account from the verified claims, when allowed and the email is verified. */
@@ -151,7 +158,7 @@ export class BindService {
     if (!session.email || !session.emailVerified) {
       throw new OidcError('email_not_verified', 'The OpenID Provider did not verify this email, so no account can be created from it');
     }
-    return this.exclusively(tokenHash, 'create', (current) => this.completion.createAndLogin(current, this.stash(tokenHash)));
+    return this.exclusively(tokenHash, 'create', (current) => this.completion.createAndLogin({ ...current, userAgent: requester.userAgent }, this.stash(tokenHash)));
   }
 
   /**
@@ -196,7 +203,14 @@ export class BindService {
   }
 
   private canCreate(session: BindSession): boolean {
-    return this.options.bindAllowCreate && Boolean(session.email) && session.emailVerified;
+    return this.createUnavailableReason(session) === null;
+  }
+
+  private createUnavailableReason(session: BindSession): CreateUnavailableReason | null {
+    if (!this.options.bindAllowCreate) return 'create_not_allowed';
+    if (!session.email) return 'email_missing';
+    if (!session.emailVerified) return 'email_not_verified';
+    return null;
   }
 
   private gone(): OidcError {

@@ -12,6 +12,9 @@ import { OidcAudit } from '../observability/audit.service';
 import { vaultOwner } from '../stores/redis-keys';
 import { TokenVaultStore } from '../stores/token-vault.store';
 import type { VerifiedIdentity } from './idp-client.service';
+
+/** The verified identity, and the browser it signs in from (for the session list). */
+export type SigningIn = VerifiedIdentity & { userAgent?: string | null };
 import { type IssuedSession, type LoginTokens, SessionService } from './session.service';
 
 
@@ -41,14 +44,14 @@ export class LoginCompletionService {
   ) {}
 
   /** The identity is already linked to `userId`. */
-  async loginLinked(userId: string, identityId: string, login: VerifiedIdentity, tokens: TokenSource): Promise<IssuedSession> {
+  async loginLinked(userId: string, identityId: string, login: SigningIn, tokens: TokenSource): Promise<IssuedSession> {
     await this.identities.recordLogin(identityId, login.email);
     const issued = await this.sessions.create(userId, login);
     return this.finish(issued, userId, login, tokens, 'linked');
   }
 
   /** Links the identity to an existing user and issues a session, atomically. */
-  async linkAndLogin(userId: string, login: VerifiedIdentity, tokens: TokenSource): Promise<IssuedSession> {
+  async linkAndLogin(userId: string, login: SigningIn, tokens: TokenSource): Promise<IssuedSession> {
     const issued = await this.transaction(async (manager) => {
       await this.identities.link({ userId, issuer: login.issuer, subject: login.subject, email: login.email }, manager);
       return this.sessions.create(userId, login, manager);
@@ -57,7 +60,7 @@ export class LoginCompletionService {
   }
 
   /** Creates a local user from the verified claims, links the identity and issues a session, atomically. */
-  async createAndLogin(login: VerifiedIdentity, tokens: TokenSource): Promise<IssuedSession> {
+  async createAndLogin(login: SigningIn, tokens: TokenSource): Promise<IssuedSession> {
     let userId = '';
     const issued = await this.transaction(async (manager) => {
       // An email the OP did not verify could belong to someone else: the account gets none.
@@ -72,7 +75,7 @@ export class LoginCompletionService {
   private async finish(
     issued: IssuedSession,
     userId: string,
-    login: VerifiedIdentity,
+    login: SigningIn,
     tokens: TokenSource,
     via: LoginEvent['via'],
   ): Promise<IssuedSession> {

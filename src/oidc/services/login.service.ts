@@ -62,7 +62,7 @@ export class LoginService {
    * @param query the raw callback query string (validated by openid-client, incl. `iss` when present)
    * @param browserBinding the transaction cookie, if the browser sent it
    */
-  async callback(query: URLSearchParams, rawQuery: string, browserBinding: string | undefined): Promise<CallbackOutcome> {
+  async callback(query: URLSearchParams, rawQuery: string, browserBinding: string | undefined, userAgent?: string): Promise<CallbackOutcome> {
     if (!browserBinding) {
       throw new OidcError('login_session_missing', 'This login was not started in this browser, or it took too long; start again');
     }
@@ -74,7 +74,7 @@ export class LoginService {
     if (!tx) {
       throw new OidcError('invalid_state', 'The login state is unknown, expired, already used, or belongs to another browser; start again');
     }
-    const login = await this.idp.exchangeCode(rawQuery, { state, nonce: tx.nonce, codeVerifier: tx.codeVerifier });
+    const login = { ...(await this.idp.exchangeCode(rawQuery, { state, nonce: tx.nonce, codeVerifier: tx.codeVerifier })), userAgent };
     const tokens: TokenSource = {
       from: 'exchange',
       idToken: login.idToken,

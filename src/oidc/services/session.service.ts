@@ -16,6 +16,16 @@ export interface OidcLogin {
   issuer: string;
   subject: string;
   sid: string | null;
+  /** The signing-in browser's User-Agent header, when it sent one (kept on the session for its owner's list). */
+  userAgent?: string | null;
+}
+
+const MAX_USER_AGENT_LENGTH = 512;
+
+/** A User-Agent as stored: printable characters only, at most 512 of them; null when absent or empty. */
+export function storableUserAgent(header: string | string[] | undefined | null): string | null {
+  const value = (Array.isArray(header) ? header[0] : header)?.replace(/[^\x20-\x7e]/g, '').trim();
+  return value ? value.slice(0, MAX_USER_AGENT_LENGTH) : null;
 }
 
 /** The tokens of a login, as the code exchange returned them. */
@@ -63,6 +73,7 @@ export class SessionService {
         issuer: login.issuer,
         subject: login.subject,
         oidcSid: login.sid,
+        userAgent: storableUserAgent(login.userAgent),
         expiresAt: new Date(Date.now() + this.options.sessionTtlMs),
       },
       manager,
