@@ -179,7 +179,7 @@ describe.skipIf(redisDown !== undefined)('StateStore contract: Redis adapter', (
   const stores: RedisStateStore[] = [];
   beforeAll(() => {
     // Four connections: four app instances racing on the same keys.
-    for (let i = 0; i < 4; i++) stores.push(RedisStateStore.connect(REDIS_URL));
+    for (let i = 0; i < 4; i++) stores.push(RedisStateStore.connect({ kind: 'single', url: REDIS_URL }));
   });
   afterAll(async () => {
     await Promise.all(stores.map((s) => s.close()));
