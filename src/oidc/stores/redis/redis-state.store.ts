@@ -28,6 +28,9 @@ export class RedisStateStore extends StateStore {
       maxRetriesPerRequest: 1,
       connectTimeout: 5_000,
       commandTimeout: commandTimeoutMs,
+      // A master demoted to a replica (a failover) answers writes with READONLY: reconnect (through
+      // the sentinels, to the new master) and send the command again.
+      reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 2 : false),
     };
     let client: Redis | Cluster;
     switch (connection.kind) {
@@ -42,6 +45,8 @@ export class RedisStateStore extends StateStore {
           db: connection.db,
           username: connection.username,
           password: connection.password,
+          // Listens to the sentinels' +switch-master and moves to the new master at once.
+          failoverDetector: true,
           enableOfflineQueue: true,
           lazyConnect: false,
         });
@@ -114,13 +119,16 @@ export class RedisStateStore extends StateStore {
     return Number(await this.redis.eval(COMPARE_AND_DELETE, 1, key, expected)) === 1;
   }
 
-  /** One node or the Sentinel's master: PING. A Cluster: PING on every master, so a lost shard shows. */
+  /**
+   * One node or the Sentinel's master: PING. A Cluster: PING on every master it knows, and the
+   * Cluster's own verdict (`cluster_state:ok`: every slot served), so a lost shard shows once the
+   * other nodes have marked it failed (`cluster-node-timeout`).
+   */
   async ping(): Promise<void> {
     if (this.redis instanceof Cluster) {
-      // Before the first slots refresh no node is known yet; PING through the cluster connects it.
-      const masters = this.redis.nodes('master');
-      if (masters.length === 0) await this.redis.ping();
-      else await Promise.all(masters.map((node) => node.ping()));
+      const info = String(await this.redis.cluster('INFO'));
+      if (!info.includes('cluster_state:ok')) throw new Error('Redis Cluster state is not ok');
+      await Promise.all(this.redis.nodes('master').map((node) => node.ping()));
       return;
     }
     await this.redis.ping();
