@@ -199,5 +199,15 @@ describe.skipIf(cluster.skipped !== undefined)('Redis Cluster: a master lost', (
     }
     console.log(`[redis topologies] Cluster with a master shut down: ping fails after ${Date.now() - started} ms (${failure?.message})`);
     expect(failure).toBeInstanceOf(Error);
-  }, 25_000);
+
+    // With cluster-require-full-coverage (the default) the whole Cluster now refuses commands
+    // (CLUSTERDOWN): every read fails (a 503 for the request), in bounded time.
+    const began = Date.now();
+    const results = await Promise.allSettled(Array.from({ length: 30 }, (_, i) => stores[1].get(`oidc:contract:lost-shard:${i}`)));
+    const took = Date.now() - began;
+    const rejected = results.filter((r) => r.status === 'rejected');
+    console.log(`[redis topologies] Cluster with a master shut down: ${rejected.length}/30 reads fail, all settled in ${took} ms`);
+    expect(rejected).toHaveLength(30);
+    expect(took).toBeLessThan(10_000);
+  }, 40_000);
 });
