@@ -17,8 +17,8 @@ const onPostgresProject = process.env.E2E_STATE_STORE === 'postgres';
 if (onPostgresProject) console.warn('[e2e-pg] SKIPPED "Redis topologies": the e2e project runs them (they do not depend on the project\'s state store)');
 
 describe.skipIf(onPostgresProject).each([
-  ['Cluster (3 masters)', startCluster, 'u90'],
-  ['Sentinel (master + replica + sentinel)', startSentinel, 'u91'],
+  ['Cluster (3 masters)', startCluster, 'u112'],
+  ['Sentinel (master + replica + sentinel)', startSentinel, 'u113'],
 ] as const)('the app on a Redis %s', (name, start, username) => {
   let topology: RedisTopology | undefined;
   let skipped: string | undefined;
