@@ -88,19 +88,19 @@ describe('access tokens for APIs (OidcTokenService, @AccessToken)', () => {
   it('a refresh token revoked at the OP: the next call answers 401 refresh_failed and the session is revoked', async () => {
     const user = await signIn('u106');
     expect(await revokeAtOp((await vaultToken(state, user.sessionId, 'refresh_token')) as string, issuer)).toBe(200);
-    await state.delete([`oidc:vault:session:${user.sessionId}:access_token`]); // as if it had expired
+    await state.delete([`oidc:vault:{session:${user.sessionId}}:access_token`]); // as if it had expired
     const refused = await userinfo(second, user.token);
     expect(refused.status).toBe(401);
     expect((await jsonBody(refused)).error).toBe('refresh_failed');
     expect((await fetch(`${first.url}/auth/session`, { headers: bearer(user.token) })).status).toBe(401);
     const [row] = await withDb(async (db) => (await db.query('SELECT revoked_reason FROM sessions WHERE id = $1', [user.sessionId])).rows);
     expect(row.revoked_reason).toBe('refresh_failed');
-    expect(await state.keys(`oidc:vault:session:${user.sessionId}:`)).toEqual([]);
+    expect(await state.keys(`oidc:vault:{session:${user.sessionId}}:`)).toEqual([]);
   });
 
   it('the OP unreachable during a refresh: 503 and the session is kept; it works again once the OP is back', async () => {
     const user = await signIn('u107');
-    await state.delete([`oidc:vault:session:${user.sessionId}:access_token`]);
+    await state.delete([`oidc:vault:{session:${user.sessionId}}:access_token`]);
     await opProxy.stop();
     try {
       const down = await userinfo(first, user.token);
@@ -117,7 +117,7 @@ describe('access tokens for APIs (OidcTokenService, @AccessToken)', () => {
 
   it('no refresh token: 401 no_refresh_token, and the session stays', async () => {
     const user = await signIn('u108');
-    await state.delete([`oidc:vault:session:${user.sessionId}:access_token`, `oidc:vault:session:${user.sessionId}:refresh_token`]);
+    await state.delete([`oidc:vault:{session:${user.sessionId}}:access_token`, `oidc:vault:{session:${user.sessionId}}:refresh_token`]);
     const refused = await userinfo(first, user.token);
     expect(refused.status).toBe(401);
     expect(await jsonBody(refused)).toEqual({ error: 'no_refresh_token', message: expect.stringMatching(/offline_access/) });
@@ -129,7 +129,7 @@ describe('access tokens for APIs (OidcTokenService, @AccessToken)', () => {
     expect(await accessTokenOf(user.sessionId)).toEqual(expect.any(String));
     const out = await fetch(`${first.url}/auth/oidc/logout`, { method: 'POST', headers: { ...bearer(user.token), 'content-type': 'application/json' }, body: '{}' });
     expect(out.status).toBe(200);
-    expect(await state.keys(`oidc:vault:session:${user.sessionId}:`)).toEqual([]);
+    expect(await state.keys(`oidc:vault:{session:${user.sessionId}}:`)).toEqual([]);
     expect((await userinfo(first, user.token)).status).toBe(401);
   });
 
@@ -152,7 +152,7 @@ describe('access tokens for APIs (OidcTokenService, @AccessToken)', () => {
     // The outbox job (every second, after a 5 s grace period) revokes it, then forgets it.
     const outbox = () => withDb(async (db) => (await db.query('SELECT count(*)::int AS n FROM session_token_outbox WHERE session_id = $1', [user.sessionId])).rows[0].n as number);
     expect(await eventually(outbox, (n) => n === 0, 20_000)).toBe(0);
-    expect(await state.keys(`oidc:vault:session:${user.sessionId}:`)).toEqual([]);
+    expect(await state.keys(`oidc:vault:{session:${user.sessionId}}:`)).toEqual([]);
     // Checked only now: spending it earlier would have rotated it at the OP.
     expect(await refreshAtOp(refreshToken, issuer)).toEqual({ status: 400, error: 'invalid_grant' });
   });

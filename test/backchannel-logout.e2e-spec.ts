@@ -66,10 +66,10 @@ describe('Back-Channel Logout 1.0', () => {
   it('the user signs out at the OP: by the time the OP answers, the app session answers 401', async () => {
     const d = await device(app.url, 'u50');
     expect(await status(app.url, d)).toBe(200);
-    expect(await state.exists(`oidc:vault:session:${d.sessionId}:refresh_token`)).toBe(1);
+    expect(await state.exists(`oidc:vault:{session:${d.sessionId}}:refresh_token`)).toBe(1);
     expect(await signOutAtOp(d)).toBeLessThan(400);
     expect(await status(app.url, d)).toBe(401);
-    expect(await state.exists(`oidc:vault:session:${d.sessionId}:refresh_token`, `oidc:vault:session:${d.sessionId}:id_token`)).toBe(0);
+    expect(await state.exists(`oidc:vault:{session:${d.sessionId}}:refresh_token`, `oidc:vault:{session:${d.sessionId}}:id_token`)).toBe(0);
     const row = await withDb(async (db) => (await db.query('SELECT revoked_reason FROM sessions WHERE id = $1', [d.sessionId])).rows[0]);
     expect(row.revoked_reason).toBe('backchannel_logout');
     expect(app.logs.some((l) => l.includes('"bcl.accepted"') && l.includes('"by":"sid"'))).toBe(true);

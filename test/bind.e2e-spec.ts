@@ -87,7 +87,7 @@ describe('account binding (OIDC_UNLINKED_IDENTITY=bind)', () => {
     const idToken = (await vaultToken(state, me.session.id, 'id_token')) as string;
     expect(decodeJwt(idToken)).toMatchObject({ sub: 'u20', sid: me.session.sid });
     expect(await vaultToken(state, me.session.id, 'refresh_token')).toEqual(expect.any(String));
-    expect(await state.keys(`oidc:vault:bind:${key}:`)).toEqual([]);
+    expect(await state.keys(`oidc:vault:{bind:${key}}:`)).toEqual([]);
     expect(await identitiesOf(userId)).toEqual([{ subject: 'u20' }]);
 
     expect((await browser.request(`${app.url}/auth/oidc/bind?token=${token}`)).status).toBe(410);
@@ -210,7 +210,7 @@ describe('account binding (OIDC_UNLINKED_IDENTITY=bind)', () => {
     expect(late.status).toBe(410);
     expect(JSON.parse(late.text).message).toMatch(/signed out at the OpenID Provider/);
     expect(await sessionCount('u35')).toBe(0);
-    expect(await state.keys(`oidc:vault:bind:${key}:`)).toEqual([]);
+    expect(await state.keys(`oidc:vault:{bind:${key}}:`)).toEqual([]);
 
     // A sub-wide logout ends pending binds begun before it, but not a later login.
     const before = await bindToken(app, 'u36');

@@ -183,7 +183,7 @@ describe('login (authorization code + PKCE) against the development OP', () => {
     expect((await one.browser.request(`${running.url}/auth/sessions/${twoId}`, { method: 'DELETE' })).status).toBe(204);
     expect((await two.browser.request(`${running.url}/auth/session`)).status).toBe(401);
     expect((await one.browser.request(`${running.url}/auth/session`)).status).toBe(200);
-    expect(await state.exists(`oidc:vault:session:${twoId}:refresh_token`)).toBe(0);
+    expect(await state.exists(`oidc:vault:{session:${twoId}}:refresh_token`)).toBe(0);
   });
 
   it('no state-store value holds a token in clear, and no log line holds a token, code or cookie', async () => {
@@ -227,7 +227,7 @@ describe('login (authorization code + PKCE) against the development OP', () => {
     const b = await loginThroughOp(running.url, 'u11');
     const idA = JSON.parse((await a.browser.request(`${running.url}/auth/session`)).text).session.id;
     const idB = JSON.parse((await b.browser.request(`${running.url}/auth/session`)).text).session.id;
-    await state.set(`oidc:vault:session:${idB}:id_token`, (await state.get(`oidc:vault:session:${idA}:id_token`)) as string, 60_000);
+    await state.set(`oidc:vault:{session:${idB}}:id_token`, (await state.get(`oidc:vault:{session:${idA}}:id_token`)) as string, 60_000);
     const out = await b.browser.request(`${running.url}/auth/oidc/logout`, { json: {} });
     expect(out.status).toBe(200);
     expect(JSON.parse(out.text)).toEqual({});
@@ -342,7 +342,7 @@ describe('token vault TTL never outlives the session', () => {
     const me = JSON.parse((await browser.request(`${running.url}/auth/session`)).text);
     expect(new Date(me.session.expiresAt).getTime() - Date.now()).toBeLessThanOrEqual(120_000);
     for (const kind of ['id_token', 'refresh_token']) {
-      const ttl = (await state.pttl(`oidc:vault:session:${me.session.id}:${kind}`)) as number;
+      const ttl = (await state.pttl(`oidc:vault:{session:${me.session.id}}:${kind}`)) as number;
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(120_000);
     }

@@ -87,7 +87,7 @@ describe('RP-Initiated Logout', () => {
     expect((await logout(app, a)).status).toBe(200);
     expect((await a.browser.request(`${app.url}/auth/session`)).status).toBe(401);
     expect((await b.browser.request(`${app.url}/auth/session`)).status).toBe(200);
-    expect(await state.exists(`oidc:vault:session:${a.sessionId}:id_token`, `oidc:vault:session:${a.sessionId}:refresh_token`)).toBe(0);
+    expect(await state.exists(`oidc:vault:{session:${a.sessionId}}:id_token`, `oidc:vault:{session:${a.sessionId}}:refresh_token`)).toBe(0);
     const rejected = await eventually(() => refreshAtOp(refreshA), (r) => r.status === 400);
     expect(rejected).toEqual({ status: 400, error: 'invalid_grant' });
     // The other device's refresh token still works: the OP accepted these tokens until the logout.
@@ -105,7 +105,7 @@ describe('RP-Initiated Logout', () => {
     expect(decodeJwt(new URL(out.body.endSessionUrl).searchParams.get('id_token_hint') as string).sid).toBe(devices[0].sid);
     for (const d of devices) {
       expect((await d.browser.request(`${app.url}/auth/session`)).status).toBe(401);
-      expect(await state.exists(`oidc:vault:session:${d.sessionId}:id_token`, `oidc:vault:session:${d.sessionId}:refresh_token`)).toBe(0);
+      expect(await state.exists(`oidc:vault:{session:${d.sessionId}}:id_token`, `oidc:vault:{session:${d.sessionId}}:refresh_token`)).toBe(0);
     }
     expect((await other.browser.request(`${app.url}/auth/session`)).status).toBe(200);
     for (const refreshToken of refreshTokens) {
@@ -134,7 +134,7 @@ describe('RP-Initiated Logout', () => {
     expect((await logout(app, d, { everywhere: 'yes' })).status).toBe(400);
     expect((await logout(app, d, { everywhere: true, extra: 1 })).status).toBe(400);
     expect((await d.browser.request(`${app.url}/auth/session`)).status).toBe(200);
-    expect(await state.exists(`oidc:vault:session:${d.sessionId}:id_token`)).toBe(1);
+    expect(await state.exists(`oidc:vault:{session:${d.sessionId}}:id_token`)).toBe(1);
   });
 });
 
@@ -157,14 +157,15 @@ describe('RP-Initiated Logout switched off (no OIDC_POST_LOGOUT_REDIRECT_URI)', 
     expect(line).toMatchObject({ level: 'log', reason: 'OIDC_POST_LOGOUT_REDIRECT_URI is not set' });
 
     const d = await device(app, 'u48');
-    expect(await state.exists(`oidc:vault:session:${d.sessionId}:refresh_token`)).toBe(1);
+    expect(await state.exists(`oidc:vault:{session:${d.sessionId}}:refresh_token`)).toBe(1);
     // Scan every vault value written by this app: none of them decrypts to a JWT.
     const entries = await state.entries('oidc:vault:');
-    expect(entries.map(([key]) => key)).toContain(`oidc:vault:session:${d.sessionId}:refresh_token`);
+    expect(entries.map(([key]) => key)).toContain(`oidc:vault:{session:${d.sessionId}}:refresh_token`);
     for (const [key, value] of entries) {
-      const [, , owner1, owner2, kind] = key.split(':');
-      const plain = testCipher.decrypt(value, `${owner1}:${owner2}:${kind}`);
+      const [, owner, kind] = /^oidc:vault:\{(.+)\}:(\w+)$/.exec(key) ?? [];
+      const plain = testCipher.decrypt(value, `${owner}:${kind}`);
       expect(kind).not.toBe('id_token');
+      expect(plain).toBeTypeOf('string');
       expect(plain).not.toMatch(/^eyJ/);
     }
     const out = await logout(app, d);

@@ -57,7 +57,7 @@ describe.skipIf(!needsRedis('Redis unreachable'))('Redis unreachable', () => {
 
     await proxy.start();
     // The outbox job drops the revoked session's tokens and revokes its refresh token at the OP.
-    const keys = await eventually(() => state.keys(`oidc:vault:session:${victimSession.id}:`), (k) => k.length === 0, 15_000);
+    const keys = await eventually(() => state.keys(`oidc:vault:{session:${victimSession.id}}:`), (k) => k.length === 0, 15_000);
     expect(keys).toEqual([]);
     expect(await eventually(() => refreshAtOp(refreshToken), (r) => r.status === 400, 5_000)).toEqual({ status: 400, error: 'invalid_grant' });
     expect(await withDb(async (db) => (await db.query('SELECT count(*)::int AS n FROM session_token_outbox WHERE session_id = $1', [victimSession.id])).rows[0].n)).toBe(0);

@@ -41,12 +41,14 @@ describe('loadAppConfig', () => {
       returnToAllowedHosts: [],
     });
     expect(config.oidc.postLogoutRedirectUri).toBeUndefined();
-    expect(config.oidc.redisUrl).toBeUndefined();
+    expect(config.oidc.redis).toBeUndefined();
     expect(config.oidc.tokenEncryptionKeys).toEqual([{ id: 'k1', key: Buffer.alloc(32, 7) }]);
   });
 
   it('picks the state store: REDIS_URL set → redis, unset → postgres, STATE_STORE decides when given', () => {
-    expect(loadAppConfig({ ...valid, REDIS_URL: 'redis://cache:6379/2' }).oidc).toMatchObject({ stateStore: 'redis', redisUrl: 'redis://cache:6379/2' });
+    expect(loadAppConfig({ ...valid, REDIS_URL: 'redis://cache:6379/2' }).oidc).toMatchObject({ stateStore: 'redis', redis: { kind: 'single', url: 'redis://cache:6379/2' } });
+    expect(loadAppConfig({ ...valid, REDIS_URL: 'redis+cluster://10.0.0.1:7000,10.0.0.2:7000' }).oidc).toMatchObject({ stateStore: 'redis', redis: { kind: 'cluster' } });
+    expect(loadAppConfig({ ...valid, REDIS_URL: 'redis+sentinel://10.0.0.1:26379/mymaster' }).oidc).toMatchObject({ stateStore: 'redis', redis: { kind: 'sentinel' } });
     expect(loadAppConfig(valid).oidc.stateStore).toBe('postgres');
     expect(loadAppConfig({ ...valid, STATE_STORE: 'postgres', REDIS_URL: 'redis://cache:6379' }).oidc.stateStore).toBe('postgres');
     expect(loadAppConfig({ ...valid, STATE_STORE: 'redis', REDIS_URL: 'rediss://cache:6380' }).oidc.stateStore).toBe('redis');
@@ -102,7 +104,9 @@ describe('loadAppConfig', () => {
     ['bad allowed host', { OIDC_RETURN_TO_ALLOWED_HOSTS: 'https://app.example.com' }, 'OIDC_RETURN_TO_ALLOWED_HOSTS entry "https://app.example.com" must be a host name'],
     ['scopes without openid', { OIDC_SCOPES: 'profile email' }, 'OIDC_SCOPES must include "openid"'],
     ['bad database url', { DATABASE_URL: 'mysql://x' }, 'DATABASE_URL must start with postgres:// or postgresql://'],
-    ['bad redis url', { REDIS_URL: 'http://x' }, 'REDIS_URL must start with redis:// or rediss://'],
+    ['bad redis url', { REDIS_URL: 'http://x' }, 'REDIS_URL must start with redis://, rediss://, redis+sentinel:// or redis+cluster://'],
+    ['bad sentinel url', { REDIS_URL: 'redis+sentinel://10.0.0.1:26379' }, 'REDIS_URL with redis+sentinel:// must end in /<masterName>'],
+    ['bad cluster url', { REDIS_URL: 'redis+cluster://10.0.0.1' }, 'REDIS_URL host "10.0.0.1" must look like host:port'],
     ['unknown state store', { STATE_STORE: 'memory' }, 'STATE_STORE must be one of redis, postgres, got "memory"'],
     ['redis state store without url', { STATE_STORE: 'redis' }, 'REDIS_URL is required when STATE_STORE=redis'],
     ['bad cookie name', { SESSION_COOKIE_NAME: 'my session' }, 'SESSION_COOKIE_NAME must be 1-64 letters'],

@@ -1,6 +1,7 @@
 import type { EncryptionKey, OidcModuleOptions, RateLimit, StateStoreKind, UnlinkedIdentityPolicy } from '../oidc/oidc.options';
 import ipaddr from 'ipaddr.js';
 import { parseDuration } from './duration';
+import { parseRedisUrl } from './redis-url';
 
 export interface DatabaseTimeouts {
   /** Postgres `statement_timeout`: a statement running longer is cancelled (answers 503). */
@@ -249,7 +250,7 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
   const databaseUrl = r.connectionUrl('DATABASE_URL', DEFAULT_DATABASE_URL, ['postgres:', 'postgresql:']);
   // No default Redis: without REDIS_URL the state store is Postgres (STATE_STORE overrides the choice).
   const hasRedisUrl = r.raw('REDIS_URL') !== undefined;
-  const redisUrl = hasRedisUrl ? r.connectionUrl('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']) : undefined;
+  const redis = hasRedisUrl ? parseRedisUrl('REDIS_URL', r.raw('REDIS_URL') as string, r.problems) : undefined;
   const stateStore = r.oneOf<StateStoreKind>('STATE_STORE', ['redis', 'postgres'], hasRedisUrl ? 'redis' : 'postgres');
   if (stateStore === 'redis' && !hasRedisUrl) r.problems.push('REDIS_URL is required when STATE_STORE=redis');
   const allowInsecureHttp = r.bool('OIDC_ALLOW_INSECURE_HTTP', false);
@@ -307,7 +308,7 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
     scopes,
     allowInsecureHttp,
     stateStore,
-    redisUrl,
+    redis,
     redisCommandTimeoutMs: r.duration('REDIS_COMMAND_TIMEOUT', '2s'),
     tokenEncryptionKeys,
     idTokenTtlMs: r.duration('OIDC_ID_TOKEN_TTL', '168h'),

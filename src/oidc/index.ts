@@ -1,6 +1,6 @@
 /** Public surface of the OIDC Relying-Party module. */
 export { OidcModule } from './oidc.module';
-export type { OidcModuleOptions, UnlinkedIdentityPolicy, EncryptionKey, StateStoreKind } from './oidc.options';
+export type { OidcModuleOptions, UnlinkedIdentityPolicy, EncryptionKey, StateStoreKind, RedisConnection, RedisHost } from './oidc.options';
 export type { OidcModuleExtras } from './oidc.module-definition';
 export { OIDC_ACCOUNT_VERIFIER, OIDC_AFTER_LOGIN } from './oidc.tokens';
 export { StateStore } from './stores/state-store';

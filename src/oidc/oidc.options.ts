@@ -9,6 +9,22 @@ export interface RateLimit {
   windowMs: number;
 }
 
+/** A Redis host and port (a Sentinel or a Cluster node). */
+export interface RedisHost {
+  host: string;
+  port: number;
+}
+
+/**
+ * Where the Redis state store connects: one node (`redis://`, `rediss://`, passed to ioredis as is),
+ * a master found through Sentinel, or a Cluster (seed nodes; the rest is discovered). Credentials of
+ * Sentinel and Cluster authenticate to the data nodes (the master and replicas, the Cluster nodes).
+ */
+export type RedisConnection =
+  | { kind: 'single'; url: string }
+  | { kind: 'sentinel'; sentinels: RedisHost[]; name: string; db: number; username?: string; password?: string }
+  | { kind: 'cluster'; nodes: RedisHost[]; username?: string; password?: string };
+
 export interface EncryptionKey {
   /** Key id written into every stored value, so rotation knows which key decrypts it. */
   id: string;
@@ -30,7 +46,7 @@ export interface OidcModuleOptions {
   allowInsecureHttp: boolean;
   stateStore: StateStoreKind;
   /** Required when `stateStore` is `redis`. */
-  redisUrl?: string;
+  redis?: RedisConnection;
   /** A Redis command that gets no answer within this time fails (503) instead of holding the request. */
   redisCommandTimeoutMs: number;
   /** The first key encrypts; every key decrypts. */

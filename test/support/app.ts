@@ -94,7 +94,7 @@ export const testCipher = new TokenCipher([TEST_KEY]);
 /** Decrypts what the vault holds for a session, with the test key. */
 export async function vaultToken(state: StateInspector, sessionId: string, kind: 'id_token' | 'refresh_token' | 'access_token'): Promise<string | undefined> {
   const owner = `session:${sessionId}`;
-  const stored = await state.get(`oidc:vault:${owner}:${kind}`);
+  const stored = await state.get(`oidc:vault:{${owner}}:${kind}`);
   return stored ? testCipher.decrypt(stored, `${owner}:${kind}`) : undefined;
 }
 

@@ -1,4 +1,13 @@
-/** The one place state-store key names are built (Redis or Postgres alike); every key starts with the same prefix. */
+/**
+ * The one place state-store key names are built (Redis or Postgres alike); every key starts with the
+ * same prefix.
+ *
+ * Hash tags: the keys that one operation touches together (a vault owner's tokens, written at once
+ * by `setMany` and deleted at once) carry the same `{…}` tag, so that a Redis Cluster puts them in
+ * one slot and multi-key commands (MULTI, MGET, DEL) work there. A key's tag is the text between its
+ * first `{` and the next `}`; only the vault keys have one, as no other operation spans keys. The
+ * Postgres adapter sees the braces as plain characters.
+ */
 const PREFIX = 'oidc:';
 
 export type VaultTokenKind = 'id_token' | 'refresh_token' | 'access_token';
@@ -6,8 +15,8 @@ export type VaultTokenKind = 'id_token' | 'refresh_token' | 'access_token';
 export const redisKeys = {
   /** Login transaction, keyed by the state and the hash of the browser-binding cookie. */
   loginState: (state: string, bindingHash: string) => `${PREFIX}login:${state}:${bindingHash}`,
-  /** A session's encrypted token. */
-  vault: (ownerId: string, kind: VaultTokenKind) => `${PREFIX}vault:${ownerId}:${kind}`,
+  /** An owner's encrypted token; every kind of one owner shares the hash tag `{<owner>}` (one Cluster slot). */
+  vault: (ownerId: string, kind: VaultTokenKind) => `${PREFIX}vault:${hashTag(ownerId)}:${kind}`,
   bindSession: (tokenHash: string) => `${PREFIX}bind:${tokenHash}`,
   bindLock: (tokenHash: string) => `${PREFIX}bind-lock:${tokenHash}`,
   /** A rate-limit counter: the throttler's key (a hash of route and client) and the window's number. */
@@ -27,3 +36,23 @@ export const vaultOwner = {
   session: (sessionId: string) => `session:${sessionId}`,
   bind: (bindTokenHash: string) => `bind:${bindTokenHash}`,
 };
+
+/**
+ * `{value}`: a Redis Cluster hash tag. Braces inside the value would end or restart the tag, and no
+ * owner id has them (UUIDs, hex hashes); refusing them keeps "one owner, one slot" true.
+ */
+function hashTag(value: string): string {
+  if (/[{}]/.test(value)) throw new RangeError('A hash-tagged key part must not contain { or }');
+  return `{${value}}`;
+}
+
+/**
+ * The part of a key that picks its Redis Cluster slot, by Redis's rule: the text between the first
+ * `{` and the next `}` when it is not empty, else the whole key. Keys with equal slot parts share a slot.
+ */
+export function slotPart(key: string): string {
+  const open = key.indexOf('{');
+  if (open === -1) return key;
+  const close = key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : key;
+}

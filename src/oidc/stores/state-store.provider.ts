@@ -14,8 +14,8 @@ export const stateStoreProvider: FactoryProvider<StateStore> = {
     new Logger('OidcModule').log({ msg: 'state_store.selected', kind: options.stateStore });
     switch (options.stateStore) {
       case 'redis':
-        if (!options.redisUrl) throw new Error('OidcModuleOptions.redisUrl is required when stateStore is "redis"');
-        return RedisStateStore.connect(options.redisUrl, options.redisCommandTimeoutMs);
+        if (!options.redis) throw new Error('OidcModuleOptions.redis is required when stateStore is "redis"');
+        return RedisStateStore.connect(options.redis, options.redisCommandTimeoutMs);
       case 'postgres':
         return new PostgresStateStore(dataSource);
       default:

@@ -5,6 +5,9 @@
  * `test/state-store.contract-spec.ts` checks against real servers.
  *
  * Missing and expired keys read as `undefined`. TTLs are in milliseconds and must be positive.
+ *
+ * Keys come from `redisKeys` (`redis-keys.ts`). `mget` and `delete` take any keys; `setMany` takes
+ * keys of one hash tag (`{…}`), which a Redis Cluster needs to keep the write atomic.
  */
 export abstract class StateStore {
   abstract get(key: string): Promise<string | undefined>;
@@ -15,7 +18,10 @@ export abstract class StateStore {
   /** Writes the value and (re)starts its TTL. */
   abstract set(key: string, value: string, ttlMs: number): Promise<void>;
 
-  /** Writes several keys at once, atomically: a reader sees all of them or none of them. */
+  /**
+   * Writes several keys at once, atomically: a reader sees all of them or none of them. The keys
+   * share one hash tag (the Redis Cluster adapter refuses others).
+   */
   abstract setMany(entries: Array<{ key: string; value: string; ttlMs: number }>): Promise<void>;
 
   /** Writes only when the key is absent (or expired); true when this call wrote it. */
@@ -24,7 +30,7 @@ export abstract class StateStore {
   /** Reads and deletes in one step: of two concurrent calls, only one gets the value. */
   abstract getAndDelete(key: string): Promise<string | undefined>;
 
-  /** Deletes the keys; returns how many existed. */
+  /** Deletes the keys (each atomically, not all of them as one step); returns how many existed. */
   abstract delete(keys: string[]): Promise<number>;
 
   /**

@@ -1,31 +1,65 @@
 import { Logger } from '@nestjs/common';
-import Redis from 'ioredis';
+import Redis, { Cluster, type RedisOptions } from 'ioredis';
+import type { RedisConnection } from '../../oidc.options';
+import { slotPart } from '../redis-keys';
 import { StateStore, ttlMillis } from '../state-store';
 import { COMPARE_AND_DELETE, INCREMENT_IN_WINDOW } from './redis-scripts';
 
 /**
  * The state store in Redis: GETDEL, `SET NX PX` and Lua scripts keep every operation atomic; keys
- * expire by Redis itself. Requires Redis ≥ 6.2 (GETDEL).
+ * expire by Redis itself. Requires Redis ≥ 6.2 (GETDEL). One node, a Sentinel-managed master, or a
+ * Cluster: on a Cluster, MGET and DEL of keys in several slots are split into one command per slot
+ * (sent together), and `setMany` needs keys of one hash tag (see `redis-keys.ts`).
  */
 export class RedisStateStore extends StateStore {
-  constructor(private readonly redis: Redis) {
+  constructor(private readonly redis: Redis | Cluster) {
     super();
   }
 
   /**
    * Opens the connection. While Redis is unreachable a command is retried once
    * (`maxRetriesPerRequest: 1`) and then fails, and a command that gets no answer within
-   * `commandTimeout` fails too, so requests answer 503 instead of hanging.
+   * `commandTimeout` fails too, so requests answer 503 instead of hanging. Same options on every
+   * topology (for a Cluster: on each node's connection).
    */
-  static connect(url: string, commandTimeoutMs = 2_000): RedisStateStore {
+  static connect(connection: RedisConnection, commandTimeoutMs = 2_000): RedisStateStore {
     const logger = new Logger('Redis');
-    const client = new Redis(url, {
+    const options: RedisOptions = {
       maxRetriesPerRequest: 1,
-      enableOfflineQueue: true,
       connectTimeout: 5_000,
       commandTimeout: commandTimeoutMs,
-      lazyConnect: false,
-    });
+      // A master demoted to a replica (a failover) answers writes with READONLY: reconnect (through
+      // the sentinels, to the new master) and send the command again.
+      reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 2 : false),
+    };
+    let client: Redis | Cluster;
+    switch (connection.kind) {
+      case 'single':
+        client = new Redis(connection.url, { ...options, enableOfflineQueue: true, lazyConnect: false });
+        break;
+      case 'sentinel':
+        client = new Redis({
+          ...options,
+          sentinels: connection.sentinels,
+          name: connection.name,
+          db: connection.db,
+          username: connection.username,
+          password: connection.password,
+          // Listens to the sentinels' +switch-master and moves to the new master at once.
+          failoverDetector: true,
+          enableOfflineQueue: true,
+          lazyConnect: false,
+        });
+        break;
+      case 'cluster':
+        client = new Cluster(connection.nodes, {
+          redisOptions: { ...options, username: connection.username, password: connection.password },
+          enableOfflineQueue: true,
+          lazyConnect: false,
+        });
+        client.on('node error', (err: Error & { code?: string }) => logger.warn({ msg: 'redis.node_error', code: err.code, name: err.name }));
+        break;
+    }
     client.on('error', (err: Error & { code?: string }) => logger.warn({ msg: 'redis.error', code: err.code, name: err.name }));
     return new RedisStateStore(client);
   }
@@ -36,7 +70,14 @@ export class RedisStateStore extends StateStore {
 
   async mget(keys: string[]): Promise<Array<string | undefined>> {
     if (keys.length === 0) return [];
-    return (await this.redis.mget(...keys)).map((value) => value ?? undefined);
+    const values: Array<string | undefined> = new Array(keys.length);
+    await Promise.all(
+      this.bySlot(keys).map(async (indexes) => {
+        const found = await this.redis.mget(...indexes.map((i) => keys[i]));
+        indexes.forEach((keyIndex, i) => (values[keyIndex] = found[i] ?? undefined));
+      }),
+    );
+    return values;
   }
 
   async set(key: string, value: string, ttlMs: number): Promise<void> {
@@ -45,6 +86,10 @@ export class RedisStateStore extends StateStore {
 
   async setMany(entries: Array<{ key: string; value: string; ttlMs: number }>): Promise<void> {
     if (entries.length === 0) return;
+    if (this.redis instanceof Cluster && this.bySlot(entries.map((e) => e.key)).length > 1) {
+      // MULTI spans one slot on a Cluster; atomicity across slots is not to be had.
+      throw new Error('RedisStateStore.setMany on a Cluster needs keys of one hash tag (see redis-keys.ts)');
+    }
     const multi = this.redis.multi();
     for (const { key, value, ttlMs } of entries) multi.set(key, value, 'PX', ttlMillis(ttlMs));
     const results = await multi.exec();
@@ -62,7 +107,8 @@ export class RedisStateStore extends StateStore {
 
   async delete(keys: string[]): Promise<number> {
     if (keys.length === 0) return 0;
-    return this.redis.del(...keys);
+    const counts = await Promise.all(this.bySlot(keys).map((indexes) => this.redis.del(...indexes.map((i) => keys[i]))));
+    return counts.reduce((sum, n) => sum + n, 0);
   }
 
   async increment(key: string, windowMs: number): Promise<number> {
@@ -73,8 +119,35 @@ export class RedisStateStore extends StateStore {
     return Number(await this.redis.eval(COMPARE_AND_DELETE, 1, key, expected)) === 1;
   }
 
+  /**
+   * One node or the Sentinel's master: PING. A Cluster: PING on every master it knows, and the
+   * Cluster's own verdict (`cluster_state:ok`: every slot served), so a lost shard shows once the
+   * other nodes have marked it failed (`cluster-node-timeout`).
+   */
   async ping(): Promise<void> {
+    if (this.redis instanceof Cluster) {
+      const info = String(await this.redis.cluster('INFO'));
+      if (!info.includes('cluster_state:ok')) throw new Error('Redis Cluster state is not ok');
+      await Promise.all(this.redis.nodes('master').map((node) => node.ping()));
+      return;
+    }
     await this.redis.ping();
+  }
+
+  /**
+   * The key indexes per command: one group on a single node (one command, as ever); on a Cluster one
+   * group per hash slot part, since a multi-key command must stay in one slot.
+   */
+  private bySlot(keys: string[]): number[][] {
+    if (!(this.redis instanceof Cluster)) return [keys.map((_, i) => i)];
+    const groups = new Map<string, number[]>();
+    keys.forEach((key, i) => {
+      const part = slotPart(key);
+      const group = groups.get(part);
+      if (group) group.push(i);
+      else groups.set(part, [i]);
+    });
+    return [...groups.values()];
   }
 
   async close(): Promise<void> {
