@@ -11,7 +11,7 @@ export interface DatabaseTimeouts {
 }
 
 /** Where `GET /metrics` is served: off, on the app's port, or on a port of its own. */
-export type MetricsExposure = { enabled: false } | { enabled: true; port?: number };
+export type MetricsExposure = { enabled: false } | { enabled: true; port?: number; host: string };
 
 export interface AppConfig {
   port: number;
@@ -359,7 +359,9 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
   const metricsEnabled = r.bool('METRICS_ENABLED', true);
   const metricsPort = r.raw('METRICS_PORT') === undefined ? undefined : r.int('METRICS_PORT', 0, 1, 65535);
   if (metricsPort !== undefined && metricsPort === port) r.problems.push('METRICS_PORT must differ from PORT (leave it unset to serve /metrics on the app port)');
-  const metrics: MetricsExposure = metricsEnabled ? { enabled: true, port: metricsPort } : { enabled: false };
+  const metricsHost = r.string('METRICS_HOST', '127.0.0.1');
+  if (!ipaddr.isValid(metricsHost) && metricsHost !== 'localhost') r.problems.push(`METRICS_HOST must be an IP address to listen on (0.0.0.0 for every interface), got "${metricsHost}"`);
+  const metrics: MetricsExposure = metricsEnabled ? { enabled: true, port: metricsPort, host: metricsHost } : { enabled: false };
 
   if (r.problems.length) throw new ConfigError(r.problems);
   return { port, metrics, databaseUrl, database, trustProxy, oidc };

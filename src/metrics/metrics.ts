@@ -27,7 +27,7 @@ export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutd
 
   async onApplicationBootstrap(): Promise<void> {
     const metrics = this.config.getOrThrow<MetricsExposure>('metrics');
-    if (metrics.enabled && metrics.port !== undefined) this.server = await serveMetrics(metrics.port, metricsRegistry(this.oidc));
+    if (metrics.enabled && metrics.port !== undefined) this.server = await serveMetrics(metrics.port, metrics.host, metricsRegistry(this.oidc));
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -35,7 +35,7 @@ export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutd
   }
 }
 
-function serveMetrics(port: number, scrape: () => Promise<{ contentType: string; body: string }>): Promise<Server> {
+function serveMetrics(port: number, host: string, scrape: () => Promise<{ contentType: string; body: string }>): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.method !== 'GET' || req.url !== '/metrics') {
       res.writeHead(404).end();
@@ -46,5 +46,5 @@ function serveMetrics(port: number, scrape: () => Promise<{ contentType: string;
       () => res.writeHead(500).end(),
     );
   });
-  return new Promise((resolve) => server.listen(port, () => resolve(server)));
+  return new Promise((resolve) => server.listen(port, host, () => resolve(server)));
 }

@@ -78,7 +78,7 @@ export function sendBackchannelError(res: Response, exception: unknown, logger: 
   else logger.warn({ msg: 'bcl.rejected', reason: body.message });
   audit?.record({
     event: 'backchannel_logout',
-    outcome: status >= 500 || status === 429 ? 'unavailable' : replay ? 'replay' : 'rejected',
+    outcome: status === 429 ? 'rate_limited' : status >= 500 ? 'unavailable' : replay ? 'replay' : 'rejected',
     reason: status >= 500 || status === 429 || replay ? undefined : body.message,
   });
   // Retryable answers keep their status (503, and 429 from the rate limit, with Retry-After); every

@@ -2,7 +2,6 @@ import { type ExecutionContext, Injectable, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { InjectThrottlerOptions, InjectThrottlerStorage, ThrottlerGuard, type ThrottlerModuleOptions, type ThrottlerStorage } from '@nestjs/throttler';
 import type { ThrottlerLimitDetail } from '@nestjs/throttler/dist/throttler.guard.interface';
-import type { Request } from 'express';
 import { OidcError } from '../errors/oidc-error';
 import { OidcAudit } from '../observability/audit.service';
 import type { OidcModuleOptions, RateLimit } from '../oidc.options';
@@ -29,7 +28,9 @@ export class RateLimitGuard extends ThrottlerGuard {
   }
 
   protected override async throwThrottlingException(context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
-    this.audit.record({ event: 'rate_limited', route: context.switchToHttp().getRequest<Request>().path });
+    // The handler, not the request path: paths are attacker-chosen (case, trailing slash) and would
+    // make unbounded metric series.
+    this.audit.record({ event: 'rate_limited', route: `${context.getClass().name}.${context.getHandler().name}` });
     throw new OidcError('too_many_requests', `Too many requests; retry in ${detail.timeToBlockExpire} s`);
   }
 }

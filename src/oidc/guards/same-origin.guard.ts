@@ -29,7 +29,7 @@ export class SameOriginGuard implements CanActivate {
     // Sec-Fetch-Site only when it does not.
     const crossSite = origin !== undefined ? !this.origins.has(origin.toLowerCase()) : req.headers['sec-fetch-site'] === 'cross-site';
     if (crossSite) {
-      this.audit.record({ event: 'csrf_refused', error: 'csrf_rejected', route: req.path });
+      this.audit.record({ event: 'csrf_refused', error: 'csrf_rejected', route: `${context.getClass().name}.${context.getHandler().name}` });
       throw new OidcError('csrf_rejected', 'Cross-site requests are not accepted on this route', {
         origin: origin?.slice(0, 200),
         fetchSite: req.headers['sec-fetch-site'],
@@ -37,7 +37,7 @@ export class SameOriginGuard implements CanActivate {
     }
     const hasBody = req.headers['content-type'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
     if (hasBody && !req.is('application/json')) {
-      this.audit.record({ event: 'csrf_refused', error: 'unsupported_media_type', route: req.path });
+      this.audit.record({ event: 'csrf_refused', error: 'unsupported_media_type', route: `${context.getClass().name}.${context.getHandler().name}` });
       throw new OidcError('unsupported_media_type', 'The request body must be application/json');
     }
     return true;

@@ -7,7 +7,7 @@ export type AuditEvent =
   | { event: 'login'; outcome: 'success' | 'failure'; via?: string; error?: string; sessionId?: string; userId?: string }
   | { event: 'bind'; outcome: 'success' | 'failure' | 'rate_limited'; method: 'confirm' | 'create'; sessionId?: string; accountTag?: string; error?: string }
   | { event: 'logout'; everywhere: boolean; sessionId: string; revokedSessions: number; endSessionUrl: boolean }
-  | { event: 'backchannel_logout'; outcome: 'accepted' | 'rejected' | 'replay' | 'unavailable'; reason?: string; revokedSessions?: number; by?: 'sid' | 'sub' }
+  | { event: 'backchannel_logout'; outcome: 'accepted' | 'rejected' | 'replay' | 'unavailable' | 'rate_limited'; reason?: string; revokedSessions?: number; by?: 'sid' | 'sub' }
   | { event: 'session_revoked'; reason: string; sessions: number }
   | { event: 'token_refresh'; outcome: 'success' | 'rejected' | 'unavailable'; sessionId: string }
   | { event: 'csrf_refused'; error: 'csrf_rejected' | 'unsupported_media_type'; route?: string }

@@ -23,7 +23,9 @@ export type RevokeReason =
   | 'replaced'
   | 'idle_timeout'
   | 'expired'
-  | 'refresh_failed';
+  | 'refresh_failed'
+  /** Not a revocation: the clean-up of tokens a refresh wrote after its session had ended. */
+  | 'refresh_after_revocation';
 
 /** What a verified logout token asks for, and how long its jti must be remembered. */
 export interface LogoutTarget {

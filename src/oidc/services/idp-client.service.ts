@@ -43,6 +43,9 @@ export interface RefreshedTokens extends TokenSet {
   idToken: string | null;
 }
 
+/** How long a health probe of the OP is reused. */
+const PROBE_CACHE_MS = 15_000;
+
 export type EndSessionSupport = { enabled: true; endpoint: string } | { enabled: false; reason: string };
 
 /**
@@ -54,6 +57,7 @@ export class IdpClientService {
   private readonly logger = new Logger('IdpClient');
   private configuration?: Promise<client.Configuration>;
   private endSessionLogged = false;
+  private lastProbe?: { at: number; result: Promise<void> };
 
   constructor(@Inject(OIDC_MODULE_OPTIONS) private readonly options: OidcModuleOptions) {}
 
@@ -224,12 +228,23 @@ export class IdpClientService {
     return true;
   }
 
-  /** Fetches the discovery document again (not the cache), for health checks. */
+  /**
+   * Fetches the discovery document again (not the cache), for health checks; at most once per
+   * `PROBE_CACHE_MS` whatever the request rate (one probe in flight, its result shared), so that
+   * anonymous health requests never make the app hammer its OP.
+   */
   async probe(): Promise<void> {
-    await client.discovery(new URL(this.options.issuer), this.options.clientId, this.options.clientSecret, undefined, {
-      execute: this.options.allowInsecureHttp ? [client.allowInsecureRequests] : [],
-      timeout: 3,
-    });
+    if (!this.lastProbe || Date.now() - this.lastProbe.at > PROBE_CACHE_MS) {
+      const result = client
+        .discovery(new URL(this.options.issuer), this.options.clientId, this.options.clientSecret, undefined, {
+          execute: this.options.allowInsecureHttp ? [client.allowInsecureRequests] : [],
+          timeout: 3,
+        })
+        .then(() => undefined);
+      result.catch(() => undefined);
+      this.lastProbe = { at: Date.now(), result };
+    }
+    return this.lastProbe.result;
   }
 
   /** The OP's JWKS URI from discovery, for logout-token verification. */

@@ -79,23 +79,32 @@ export class LoginCompletionService {
     tokens: TokenSource,
     via: LoginEvent['via'],
   ): Promise<IssuedSession> {
-    if (tokens.from === 'exchange') {
-      await this.sessions.cacheTokens(issued.session, tokens);
-    } else {
-      await this.vault.move(
-        tokens.owner,
-        vaultOwner.session(issued.session.id),
-        { id_token: this.options.idTokenTtlMs, refresh_token: this.options.sessionTtlMs },
-        issued.session.expiresAt,
-      );
-    }
-    // A back-channel logout (or another revocation) may have landed while this login was in flight:
-    // between the OP issuing the ID token and the session row, or between the row and its tokens.
-    if (!(await this.sessionRows.loginStillValid(issued.session.id, login))) {
-      await this.sessionRows.revokeById(issued.session.id, 'backchannel_logout');
-      await this.sessions.retire([issued.session.id], 'backchannel_logout');
-      this.logger.warn({ msg: 'login.op_session_ended', sessionId: issued.session.id });
-      throw new OidcError('op_session_ended', 'You were signed out at the OpenID Provider meanwhile; sign in again');
+    try {
+      if (tokens.from === 'exchange') {
+        await this.sessions.cacheTokens(issued.session, tokens);
+      } else {
+        await this.vault.move(
+          tokens.owner,
+          vaultOwner.session(issued.session.id),
+          { id_token: this.options.idTokenTtlMs, refresh_token: this.options.sessionTtlMs },
+          issued.session.expiresAt,
+        );
+      }
+      // A back-channel logout (or another revocation) may have landed while this login was in flight:
+      // between the OP issuing the ID token and the session row, or between the row and its tokens.
+      if (!(await this.sessionRows.loginStillValid(issued.session.id, login))) {
+        await this.sessionRows.revokeById(issued.session.id, 'backchannel_logout');
+        await this.sessions.retire([issued.session.id], 'backchannel_logout');
+        this.logger.warn({ msg: 'login.op_session_ended', sessionId: issued.session.id });
+        throw new OidcError('op_session_ended', 'You were signed out at the OpenID Provider meanwhile; sign in again');
+      }
+    } catch (error) {
+      // A session that was never handed out must not stay live (nor keep tokens nobody revokes).
+      if (!(error instanceof OidcError && error.code === 'op_session_ended')) {
+        await this.sessionRows.revokeById(issued.session.id, 'logout').catch(() => undefined);
+        await this.sessions.retire([issued.session.id], 'logout');
+      }
+      throw error;
     }
     const event: LoginEvent = { userId, sessionId: issued.session.id, issuer: login.issuer, subject: login.subject, via };
     try {

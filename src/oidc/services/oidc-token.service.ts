@@ -45,8 +45,13 @@ export class OidcTokenService {
     const cached = await this.fresh(owner);
     if (cached) return cached;
 
+    // Discovery happens before the lock, so that the only OP call under it is the grant itself
+    // (bounded by OIDC_HTTP_TIMEOUT): the lock cannot expire while its holder still works.
+    await this.idp.config().catch(() => {
+      throw new OidcError('service_unavailable', 'The OpenID Provider could not be reached to refresh the access token; retry later');
+    });
     const lockKey = redisKeys.refreshLock(session.id);
-    const lockTtl = this.options.httpTimeoutMs + 5_000;
+    const lockTtl = 2 * this.options.httpTimeoutMs + 10_000;
     const deadline = Date.now() + lockTtl + 1_000;
     for (;;) {
       const lock = await this.locks.acquire(lockKey, lockTtl);
@@ -56,7 +61,7 @@ export class OidcTokenService {
           const token = await this.fresh(owner);
           if (token) return token;
           if (!(await this.sessionRows.isLive(session.id))) throw new OidcError('unauthenticated', 'No valid session: sign in again');
-          return await this.refresh(session);
+          return await this.refresh(session, lockKey, lock);
         } finally {
           await this.locks.release(lockKey, lock).catch(() => undefined);
         }
@@ -77,12 +82,14 @@ export class OidcTokenService {
   private async fresh(owner: string): Promise<string | undefined> {
     const stored = await this.vault.get(owner, 'access_token');
     if (!stored) return undefined;
-    const { token, expiresAt } = readAccessToken(stored);
-    return expiresAt - this.options.accessTokenRefreshSkewMs > Date.now() ? token : undefined;
+    const { token, expiresAt, lifetimeMs } = readAccessToken(stored);
+    // A token shorter-lived than twice the skew is refreshed at half its life, not at every request.
+    const skew = Math.min(this.options.accessTokenRefreshSkewMs, lifetimeMs / 2);
+    return expiresAt - skew > Date.now() ? token : undefined;
   }
 
   /** Runs the refresh grant and saves its result; the caller holds the session's refresh lock. */
-  private async refresh(session: SessionEntity): Promise<string> {
+  private async refresh(session: SessionEntity, lockKey: string, lock: string): Promise<string> {
     const owner = vaultOwner.session(session.id);
     const refreshToken = await this.vault.get(owner, 'refresh_token');
     if (!refreshToken) {
@@ -108,7 +115,17 @@ export class OidcTokenService {
     if (refreshed.idToken && (await this.sessions.keepsIdToken())) {
       entries.push({ kind: 'id_token', token: refreshed.idToken, ttlMs: this.options.idTokenTtlMs });
     }
+    if (!(await this.locks.holds(lockKey, lock))) {
+      // Should never happen (the lock outlives the grant); if it did, another request may be refreshing.
+      this.logger.error({ msg: 'token.refresh_lock_lost', sessionId: session.id });
+    }
     await this.vault.putAll(owner, entries, session.expiresAt);
+    // The session may have ended while the grant was in flight (a logout, a back-channel logout): its
+    // clean-up ran before these tokens were written, so they are dropped and revoked here.
+    if (!(await this.sessionRows.isLive(session.id))) {
+      await this.sessions.finishRetirement([session.id], 'refresh_after_revocation');
+      throw new OidcError('unauthenticated', 'No valid session: sign in again');
+    }
     this.logger.log({ msg: 'token.refreshed', sessionId: session.id, rotated: Boolean(refreshed.refreshToken) });
     this.audit.record({ event: 'token_refresh', outcome: 'success', sessionId: session.id });
     return refreshed.accessToken;

@@ -21,6 +21,11 @@ export class LockStore {
     await this.state.compareAndDelete(key, owner);
   }
 
+  /** Whether this owner still holds the lock. */
+  async holds(key: string, owner: string): Promise<boolean> {
+    return (await this.state.get(key)) === owner;
+  }
+
   async isHeld(key: string): Promise<boolean> {
     return (await this.state.get(key)) !== undefined;
   }

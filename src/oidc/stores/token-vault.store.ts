@@ -97,13 +97,18 @@ function aad(owner: string, kind: VaultTokenKind): string {
 /** How long to assume an access token lives when the OP does not say (`expires_in` missing). */
 const UNKNOWN_ACCESS_TOKEN_LIFETIME_MS = 5 * 60_000;
 
-/** The vault entry of an access token: its expiry travels with it (`<expiresAtMs>.<token>`), TTL = its lifetime. */
+/**
+ * The vault entry of an access token: its expiry and lifetime travel with it
+ * (`<expiresAtMs>.<lifetimeMs>.<token>`), TTL = its lifetime.
+ */
 export function accessTokenEntry(accessToken: string, expiresAt: number | null): VaultEntry {
   const at = expiresAt ?? Date.now() + UNKNOWN_ACCESS_TOKEN_LIFETIME_MS;
-  return { kind: 'access_token', token: `${at}.${accessToken}`, ttlMs: at - Date.now() };
+  const lifetime = Math.max(0, at - Date.now());
+  return { kind: 'access_token', token: `${at}.${lifetime}.${accessToken}`, ttlMs: lifetime };
 }
 
-export function readAccessToken(stored: string): { token: string; expiresAt: number } {
-  const dot = stored.indexOf('.');
-  return { token: stored.slice(dot + 1), expiresAt: Number(stored.slice(0, dot)) };
+export function readAccessToken(stored: string): { token: string; expiresAt: number; lifetimeMs: number } {
+  const first = stored.indexOf('.');
+  const second = stored.indexOf('.', first + 1);
+  return { expiresAt: Number(stored.slice(0, first)), lifetimeMs: Number(stored.slice(first + 1, second)), token: stored.slice(second + 1) };
 }
