@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appUrl, e2e, type RunningApp, startApp, testState, withDb } from './support/app';
 import { devOpLog, freePort, startDevOp, stopDevOp } from './support/dev-op';
-import { bearer, loginThroughOp } from './support/flows';
+import { bearer, signIn as signInAt } from './support/flows';
 
 /** An HTTP proxy in front of the dev OP: can refuse everything, or hold some responses (the OP already acted). */
 class SlowOp {
@@ -51,11 +51,8 @@ describe('access-token refresh races with a slow OP', () => {
   const refreshGrants = () => devOpLog(op).filter((l) => l.msg === 'grant.success' && l.grant_type === 'refresh_token').length;
   const env = () => ({ OIDC_ISSUER: issuer, OIDC_UNLINKED_IDENTITY: 'create', OIDC_ACCESS_TOKEN_REFRESH_SKEW: '1s', OIDC_OUTBOX_RETRY_INTERVAL: '1s' });
 
-  async function signIn(username: string) {
-    const { sessionToken, browser } = await loginThroughOp(first.url, username);
-    const session = JSON.parse((await browser.request(`${first.url}/auth/session`)).text).session;
-    return { token: sessionToken as string, sessionId: session.id as string };
-  }
+  const signIn = (username: string) => signInAt(first.url, username);
+
 
   beforeAll(async () => {
     const [opPort, proxyPort] = await Promise.all([freePort(), freePort()]);

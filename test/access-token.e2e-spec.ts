@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appUrl, e2e, jsonBody, type RunningApp, startApp, startAppProcess, testState, vaultToken, withDb } from './support/app';
 import { devOpLog, freePort, startDevOp, stopDevOp } from './support/dev-op';
-import { bearer, loginThroughOp } from './support/flows';
+import { bearer, signIn as signInAt } from './support/flows';
 import { eventually, refreshAtOp, revokeAtOp } from './support/op';
 import { TcpProxy } from './support/tcp-proxy';
 
@@ -17,14 +17,11 @@ describe('access tokens for APIs (OidcTokenService, @AccessToken)', () => {
   const state = testState();
 
   const refreshGrants = () => devOpLog(op).filter((l) => l.msg === 'grant.success' && l.grant_type === 'refresh_token').length;
-  const accessTokenOf = async (sessionId: string) => (await vaultToken(state, sessionId, 'access_token'))?.replace(/^\d+\./, '');
+  const accessTokenOf = async (sessionId: string) => (await vaultToken(state, sessionId, 'access_token'))?.replace(/^\d+\.\d+\./, '');
   const userinfo = (app: RunningApp, token: string | undefined) => fetch(`${app.url}/api/userinfo`, { headers: bearer(token) });
 
-  async function signIn(username: string) {
-    const { sessionToken, browser } = await loginThroughOp(first.url, username);
-    const session = JSON.parse((await browser.request(`${first.url}/auth/session`)).text).session;
-    return { token: sessionToken as string, sessionId: session.id as string };
-  }
+  const signIn = (username: string) => signInAt(first.url, username);
+
 
   beforeAll(async () => {
     // The OP sits behind a proxy that the test can cut: its issuer is the proxy's address.

@@ -25,6 +25,13 @@ export async function loginThroughOp(
   return { browser, callback, sessionToken: await browser.cookie(appBase, 'session') };
 }
 
+/** Signs in a linked (or, with policy create, new) user and returns the session token and id. */
+export async function signIn(appBase: string, username: string): Promise<{ token: string; sessionId: string; browser: Browser }> {
+  const { sessionToken, browser } = await loginThroughOp(appBase, username);
+  const session = JSON.parse((await browser.request(`${appBase}/auth/session`)).text).session;
+  return { token: sessionToken as string, sessionId: session.id as string, browser };
+}
+
 /** Posts the OP login form and follows the OP's redirects up to the app's callback, which it calls. */
 export async function submitOpLogin(browser: Browser, loginPage: Page, username: string, password: string, appBase: string): Promise<Page> {
   const form = parseForm(loginPage.text, loginPage.url);

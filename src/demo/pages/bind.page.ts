@@ -1,4 +1,4 @@
-import { renderPage } from './layout';
+import { API_CALL_SCRIPT, renderPage } from './layout';
 
 const BODY = `
 <section id="loading" class="card"><p class="muted">Loading…</p></section>
@@ -81,19 +81,7 @@ function dead(text) {
   show('dead');
 }
 
-async function call(method, path, body) {
-  const init = { method, credentials: 'same-origin', cache: 'no-store', headers: { accept: 'application/json' } };
-  if (body !== undefined) {
-    init.headers['content-type'] = 'application/json';
-    init.body = JSON.stringify(body);
-  }
-  try {
-    const r = await fetch(path, init);
-    return { ok: r.ok, status: r.status, data: await r.json().catch(() => null) };
-  } catch {
-    return { ok: false, status: 0, data: null };
-  }
-}
+${API_CALL_SCRIPT}
 
 async function finish(r) {
   if (r.ok) {
@@ -109,7 +97,7 @@ async function finish(r) {
 
 async function start() {
   if (!token) return dead('There is no sign-in in progress in this tab. Sign in to start one.');
-  const r = await call('GET', '/auth/oidc/bind?token=' + encodeURIComponent(token));
+  const r = await api('GET', '/auth/oidc/bind?token=' + encodeURIComponent(token));
   if (r.status === 410 || r.status === 400) return dead(describe(410, { error: 'bind_token_invalid' }));
   if (!r.ok) return dead(describe(r.status, r.data));
   const info = r.data;
@@ -128,12 +116,12 @@ $('confirm').addEventListener('submit', async (event) => {
   $('error').hidden = true;
   $('link').disabled = true;
   const form = new FormData(event.target);
-  finish(await call('POST', '/auth/oidc/bind/confirm', { token, identifier: form.get('identifier'), password: form.get('password') }));
+  finish(await api('POST', '/auth/oidc/bind/confirm', { token, identifier: form.get('identifier'), password: form.get('password') }));
 });
 $('create').addEventListener('click', async () => {
   $('error').hidden = true;
   $('create').disabled = true;
-  finish(await call('POST', '/auth/oidc/bind/create', { token }));
+  finish(await api('POST', '/auth/oidc/bind/create', { token }));
 });
 start();
 `;

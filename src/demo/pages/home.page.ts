@@ -1,4 +1,4 @@
-import { renderPage } from './layout';
+import { API_CALL_SCRIPT, renderPage } from './layout';
 
 const BODY = `
 <section id="loading" class="card"><p class="muted">Loading…</p></section>
@@ -55,20 +55,7 @@ const STATES = ['loading', 'signed-out', 'signed-in', 'failed'];
 const show = (state) => STATES.forEach((s) => { $(s).hidden = s !== state; });
 const when = (iso) => (iso ? new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' }) : '–');
 
-async function api(method, path, body) {
-  const init = { method, credentials: 'same-origin', cache: 'no-store', headers: { accept: 'application/json' } };
-  if (body !== undefined) {
-    init.headers['content-type'] = 'application/json';
-    init.body = JSON.stringify(body);
-  }
-  try {
-    const r = await fetch(path, init);
-    const data = r.status === 204 ? null : await r.json().catch(() => null);
-    return { ok: r.ok, status: r.status, data };
-  } catch {
-    return { ok: false, status: 0, data: null };
-  }
-}
+${API_CALL_SCRIPT}
 
 function explain(result) {
   if (result.status === 0) return 'The app could not be reached. Check your connection and try again.';

@@ -69,6 +69,25 @@ export function newNonce(): string {
   return randomBytes(16).toString('base64');
 }
 
+/**
+ * The pages' one way to call the API: same-origin, never cached, JSON in and out (the module refuses
+ * any other body on state-changing routes); `{ok, status, data}`, status 0 when the app is unreachable.
+ */
+export const API_CALL_SCRIPT = `async function api(method, path, body) {
+  const init = { method, credentials: 'same-origin', cache: 'no-store', headers: { accept: 'application/json' } };
+  if (body !== undefined) {
+    init.headers['content-type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  try {
+    const r = await fetch(path, init);
+    const data = r.status === 204 ? null : await r.json().catch(() => null);
+    return { ok: r.ok, status: r.status, data };
+  } catch {
+    return { ok: false, status: 0, data: null };
+  }
+}`;
+
 /** A whole page: `body` is trusted markup written in this folder, `script` plain JS run with the nonce. */
 export function renderPage(nonce: string, title: string, body: string, script = ''): string {
   return `<!doctype html>
