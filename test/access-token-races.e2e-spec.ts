@@ -1,10 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { createServer, request, type Server } from 'node:http';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appUrl, e2e, type RunningApp, startApp, testState, withDb } from './support/app';
-import { devOpLog, freePort, startDevOp, stopDevOp } from './support/dev-op';
+import { type RunningApp, startApp, testState, withDb } from './support/app';
+import { devOpLog, freePort, stopDevOp } from './support/dev-op';
 import { bearer, signIn as signInAt } from './support/flows';
+import { startOwnDevOp } from './support/op';
 
 /** An HTTP proxy in front of the dev OP: can refuse everything, or hold some responses (the OP already acted). */
 class SlowOp {
@@ -59,18 +59,7 @@ describe('access-token refresh races with a slow OP', () => {
     issuer = `http://127.0.0.1:${proxyPort}`;
     proxy = new SlowOp(opPort, proxyPort);
     await proxy.start();
-    const apps = [appUrl(0), appUrl(1)];
-    op = await startDevOp({
-      DEV_IDP_PORT: String(opPort),
-      DEV_IDP_ISSUER: issuer,
-      DEV_IDP_CLIENT_ID: e2e().clientId,
-      DEV_IDP_CLIENT_SECRET: e2e().clientSecret,
-      DEV_IDP_REDIRECT_URIS: apps.map((a) => `${a}/auth/oidc/callback`).join(','),
-      DEV_IDP_POST_LOGOUT_REDIRECT_URIS: apps.map((a) => `${a}/logged-out`).join(','),
-      DEV_IDP_USERS_FILE: join(e2e().workDir, 'users.json'),
-      DEV_IDP_JWKS_FILE: join(e2e().workDir, 'races-op-jwks.json'),
-      DEV_IDP_ACCESS_TOKEN_TTL: '600',
-    });
+    op = await startOwnDevOp(opPort, issuer, 'races', { DEV_IDP_ACCESS_TOKEN_TTL: '600' });
     first = await startApp(env(), 0);
   });
   afterAll(async () => {

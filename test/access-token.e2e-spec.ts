@@ -1,10 +1,9 @@
 import type { ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appUrl, e2e, jsonBody, type RunningApp, startApp, startAppProcess, testState, vaultToken, withDb } from './support/app';
-import { devOpLog, freePort, startDevOp, stopDevOp } from './support/dev-op';
+import { jsonBody, type RunningApp, startApp, startAppProcess, testState, vaultToken, withDb } from './support/app';
+import { devOpLog, freePort, stopDevOp } from './support/dev-op';
 import { bearer, signIn as signInAt } from './support/flows';
-import { eventually, refreshAtOp, revokeAtOp } from './support/op';
+import { eventually, refreshAtOp, revokeAtOp, startOwnDevOp } from './support/op';
 import { TcpProxy } from './support/tcp-proxy';
 
 /** Calling an API as the user: the access token from the login, refreshed once per session across instances. */
@@ -29,19 +28,7 @@ describe('access tokens for APIs (OidcTokenService, @AccessToken)', () => {
     issuer = `http://127.0.0.1:${proxyPort}`;
     opProxy = new TcpProxy('127.0.0.1', opPort, proxyPort);
     await opProxy.start();
-    const apps = [appUrl(0), appUrl(1)];
-    op = await startDevOp({
-      DEV_IDP_PORT: String(opPort),
-      DEV_IDP_ISSUER: issuer,
-      DEV_IDP_CLIENT_ID: e2e().clientId,
-      DEV_IDP_CLIENT_SECRET: e2e().clientSecret,
-      DEV_IDP_REDIRECT_URIS: apps.map((a) => `${a}/auth/oidc/callback`).join(','),
-      DEV_IDP_POST_LOGOUT_REDIRECT_URIS: apps.map((a) => `${a}/logged-out`).join(','),
-      DEV_IDP_BACKCHANNEL_LOGOUT_URI: `${apps[0]}/auth/oidc/backchannel-logout`,
-      DEV_IDP_USERS_FILE: join(e2e().workDir, 'users.json'),
-      DEV_IDP_JWKS_FILE: join(e2e().workDir, 'access-token-op-jwks.json'),
-      DEV_IDP_ACCESS_TOKEN_TTL: '5',
-    });
+    op = await startOwnDevOp(opPort, issuer, 'access-token', { DEV_IDP_ACCESS_TOKEN_TTL: '5' });
     const env = { OIDC_ISSUER: issuer, OIDC_UNLINKED_IDENTITY: 'create', OIDC_ACCESS_TOKEN_REFRESH_SKEW: '1s', OIDC_OUTBOX_RETRY_INTERVAL: '1s' };
     first = await startApp(env, 0);
     second = await startAppProcess(env, 1);
