@@ -1,6 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
+import type { Pool, QueryResultRow } from 'pg';
 import { type EntityManager, Repository } from 'typeorm';
+import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { SessionEntity } from '../entities/session.entity';
 import { UserEntity } from '../entities/user.entity';
 import { sha256 } from '../crypto/secrets';
@@ -40,6 +42,33 @@ export interface LogoutTarget {
 
 const LIVE = 's.revoked_at IS NULL AND s.expires_at > now()';
 
+/** Per request: the live session for a token hash, with its user (unique-index probe, primary-key join). */
+const FIND_LIVE_BY_TOKEN_HASH = `SELECT s.id, s.user_id, s.issuer, s.subject, s.oidc_sid, s.created_at, s.last_seen_at, s.expires_at,
+       u.email, u.display_name
+  FROM sessions s JOIN users u ON u.id = s.user_id
+ WHERE s.token_hash = $1 AND ${LIVE}`;
+
+/** The back-channel logout statement (see `revokeForLogoutToken`), by sid or by subject. */
+const REVOKE_FOR_LOGOUT_TOKEN = (condition: string): string => `WITH claim AS (
+   INSERT INTO backchannel_logout_jtis (issuer, jti_hash, expires_at) VALUES ($1, $2, $3)
+   ON CONFLICT DO NOTHING RETURNING 1
+ ), revoked AS (
+   UPDATE sessions SET revoked_at = now(), revoked_reason = $5
+    WHERE ${condition} AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM claim)
+    RETURNING id
+ ), queued AS (
+   INSERT INTO session_token_outbox (session_id, reason) SELECT id, $5 FROM revoked ON CONFLICT DO NOTHING
+ ), ended AS (
+   INSERT INTO backchannel_ended_op_sessions (issuer, kind, value_hash, logged_out_at, expires_at)
+   SELECT $1, $6, $7, to_timestamp($8), $9 WHERE EXISTS (SELECT 1 FROM claim)
+   ON CONFLICT (issuer, kind, value_hash) DO UPDATE
+     SET logged_out_at = GREATEST(backchannel_ended_op_sessions.logged_out_at, EXCLUDED.logged_out_at),
+         expires_at = GREATEST(backchannel_ended_op_sessions.expires_at, EXCLUDED.expires_at)
+ )
+ SELECT EXISTS (SELECT 1 FROM claim) AS claimed, ARRAY(SELECT id::text FROM revoked) AS revoked`;
+const REVOKE_BY_SID = REVOKE_FOR_LOGOUT_TOKEN('issuer = $1 AND oidc_sid = $4 AND oidc_sid IS NOT NULL');
+const REVOKE_BY_SUBJECT = REVOKE_FOR_LOGOUT_TOKEN('issuer = $1 AND subject = $4');
+
 /**
  * Whether a back-channel logout ended a login's OP session (primary-key lookups): its sid was logged
  * out (an ended OP session never comes back), or its subject was, by a logout token issued at or after
@@ -60,6 +89,17 @@ const ENDED_OP_SESSION = (issuer: string, subHash: string, sidHash: string, idTo
 export class SessionRepository {
   constructor(@InjectRepository(SessionEntity) private readonly repo: Repository<SessionEntity>) {}
 
+  /**
+   * The statements on the per-request paths (session lookup, back-channel logout) run as named
+   * prepared statements on TypeORM's own pg pool: Postgres parses and plans each once per connection,
+   * the client sends only Bind/Execute, and the rows come back as plain objects (no TypeORM query
+   * runner, no entity hydration). Same connection pool, same timeouts, same error objects as `query()`.
+   */
+  private async prepared<T extends QueryResultRow>(name: string, text: string, values: unknown[]): Promise<T[]> {
+    const pool = (this.repo.manager.connection.driver as PostgresDriver).master as Pool;
+    return (await pool.query<T>({ name, text, values })).rows;
+  }
+
   async create(session: NewSession, manager?: EntityManager): Promise<SessionEntity> {
     const repo = manager ? manager.getRepository(SessionEntity) : this.repo;
     return repo.save(repo.create({ ...session, lastSeenAt: new Date(), revokedAt: null, revokedReason: null }));
@@ -67,16 +107,10 @@ export class SessionRepository {
 
   /** The live session for a token hash, with its user. One unique-index probe plus a primary-key join. */
   async findLiveByTokenHash(tokenHash: string): Promise<{ session: SessionEntity; user: UserEntity } | undefined> {
-    const rows: Array<Record<string, unknown>> = await this.repo.query(
-      `SELECT s.id, s.user_id, s.issuer, s.subject, s.oidc_sid, s.created_at, s.last_seen_at, s.expires_at,
-              u.email, u.display_name
-         FROM sessions s JOIN users u ON u.id = s.user_id
-        WHERE s.token_hash = $1 AND ${LIVE}`,
-      [tokenHash],
-    );
+    const rows = await this.prepared<Record<string, unknown>>('oidc_session_by_token_hash', FIND_LIVE_BY_TOKEN_HASH, [tokenHash]);
     const row = rows[0];
     if (!row) return undefined;
-    const session = this.repo.create({
+    const session = Object.assign(new SessionEntity(), {
       id: row.id as string,
       userId: row.user_id as string,
       tokenHash,
@@ -148,27 +182,9 @@ export class SessionRepository {
    * nothing and revokes nothing. If the statement fails, nothing is recorded and the OP's retry works.
    */
   async revokeForLogoutToken(target: LogoutTarget): Promise<{ claimed: boolean; revoked: string[] }> {
-    const condition = target.sid
-      ? 'issuer = $1 AND oidc_sid = $4 AND oidc_sid IS NOT NULL'
-      : 'issuer = $1 AND subject = $4';
-    const rows: Array<{ claimed: boolean; revoked: string[] }> = await this.repo.query(
-      `WITH claim AS (
-         INSERT INTO backchannel_logout_jtis (issuer, jti_hash, expires_at) VALUES ($1, $2, $3)
-         ON CONFLICT DO NOTHING RETURNING 1
-       ), revoked AS (
-         UPDATE sessions SET revoked_at = now(), revoked_reason = $5
-          WHERE ${condition} AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM claim)
-          RETURNING id
-       ), queued AS (
-         INSERT INTO session_token_outbox (session_id, reason) SELECT id, $5 FROM revoked ON CONFLICT DO NOTHING
-       ), ended AS (
-         INSERT INTO backchannel_ended_op_sessions (issuer, kind, value_hash, logged_out_at, expires_at)
-         SELECT $1, $6, $7, to_timestamp($8), $9 WHERE EXISTS (SELECT 1 FROM claim)
-         ON CONFLICT (issuer, kind, value_hash) DO UPDATE
-           SET logged_out_at = GREATEST(backchannel_ended_op_sessions.logged_out_at, EXCLUDED.logged_out_at),
-               expires_at = GREATEST(backchannel_ended_op_sessions.expires_at, EXCLUDED.expires_at)
-       )
-       SELECT EXISTS (SELECT 1 FROM claim) AS claimed, ARRAY(SELECT id::text FROM revoked) AS revoked`,
+    const rows = await this.prepared<{ claimed: boolean; revoked: string[] }>(
+      target.sid ? 'oidc_backchannel_revoke_by_sid' : 'oidc_backchannel_revoke_by_sub',
+      target.sid ? REVOKE_BY_SID : REVOKE_BY_SUBJECT,
       [
         target.issuer,
         target.jtiHash,
@@ -228,7 +244,7 @@ export class SessionRepository {
   /** The cached tokens of these sessions were dropped. */
   async tokensDropped(sessionIds: string[]): Promise<void> {
     if (sessionIds.length === 0) return;
-    await this.repo.query(`DELETE FROM session_token_outbox WHERE session_id = ANY($1::uuid[])`, [sessionIds]);
+    await this.prepared('oidc_outbox_delete', `DELETE FROM session_token_outbox WHERE session_id = ANY($1::uuid[])`, [sessionIds]);
   }
 
   /** Marks live sessions past their expiry as `expired` (from sessions_live_expiry_idx); returns how many. */
