@@ -28,6 +28,26 @@ export function redact(value: unknown, depth = 0): unknown {
 
 export type LogSink = (line: string) => void;
 
+/**
+ * The default sink: stdout, one write per turn of the event loop. Writes to a pipe or a file are
+ * synchronous in Node, and a busy request path logs several lines (an audit line, an outcome line),
+ * so the lines of one turn go out together in one write, queued with `setImmediate` (after the I/O of
+ * that turn). Whatever is pending when the process exits is written then, synchronously.
+ */
+export function bufferedStdout(): LogSink {
+  let pending: string[] = [];
+  const flush = (): void => {
+    if (pending.length === 0) return;
+    const chunk = pending.join('');
+    pending = [];
+    process.stdout.write(chunk);
+  };
+  process.once('exit', flush);
+  return (line) => {
+    if (pending.push(`${line}\n`) === 1) setImmediate(flush);
+  };
+}
+
 const ORDER: LogLevel[] = ['verbose', 'debug', 'log', 'warn', 'error', 'fatal'];
 
 /**
@@ -36,7 +56,7 @@ const ORDER: LogLevel[] = ['verbose', 'debug', 'log', 'warn', 'error', 'fatal'];
  */
 export class JsonLogger implements LoggerService {
   constructor(
-    private readonly sink: LogSink = (line) => process.stdout.write(`${line}\n`),
+    private readonly sink: LogSink = bufferedStdout(),
     private readonly minLevel: LogLevel = 'log',
   ) {}
 
