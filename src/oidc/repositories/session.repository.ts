@@ -42,11 +42,23 @@ export interface LogoutTarget {
 
 const LIVE = 's.revoked_at IS NULL AND s.expires_at > now()';
 
-/** Per request: the live session for a token hash, with its user (unique-index probe, primary-key join). */
-const FIND_LIVE_BY_TOKEN_HASH = `SELECT s.id, s.user_id, s.issuer, s.subject, s.oidc_sid, s.created_at, s.last_seen_at, s.expires_at,
+/**
+ * Per request: the live sessions for a set of token hashes, with their users (unique-index probes,
+ * primary-key joins). The lookups of requests that arrive together share one statement.
+ */
+const FIND_LIVE_BY_TOKEN_HASHES = `SELECT s.token_hash, s.id, s.user_id, s.issuer, s.subject, s.oidc_sid, s.created_at, s.last_seen_at, s.expires_at,
        u.email, u.display_name
   FROM sessions s JOIN users u ON u.id = s.user_id
- WHERE s.token_hash = $1 AND ${LIVE}`;
+ WHERE s.token_hash = ANY($1::char(64)[]) AND ${LIVE}`;
+
+/** At most this many token hashes in one lookup statement. */
+const MAX_LOOKUP_BATCH = 64;
+
+type LiveSessionRow = Record<string, unknown>;
+interface PendingLookup {
+  resolve(row: LiveSessionRow | undefined): void;
+  reject(error: unknown): void;
+}
 
 /** The back-channel logout statement (see `revokeForLogoutToken`), by sid or by subject. */
 const REVOKE_FOR_LOGOUT_TOKEN = (condition: string): string => `WITH claim AS (
@@ -87,6 +99,9 @@ const ENDED_OP_SESSION = (issuer: string, subHash: string, sidHash: string, idTo
  */
 @Injectable()
 export class SessionRepository {
+  /** Session lookups waiting for the end of this turn of the event loop, by token hash. */
+  private lookups?: Map<string, PendingLookup[]>;
+
   constructor(@InjectRepository(SessionEntity) private readonly repo: Repository<SessionEntity>) {}
 
   /**
@@ -107,8 +122,7 @@ export class SessionRepository {
 
   /** The live session for a token hash, with its user. One unique-index probe plus a primary-key join. */
   async findLiveByTokenHash(tokenHash: string): Promise<{ session: SessionEntity; user: UserEntity } | undefined> {
-    const rows = await this.prepared<Record<string, unknown>>('oidc_session_by_token_hash', FIND_LIVE_BY_TOKEN_HASH, [tokenHash]);
-    const row = rows[0];
+    const row = await this.lookUp(tokenHash);
     if (!row) return undefined;
     const session = Object.assign(new SessionEntity(), {
       id: row.id as string,
@@ -129,6 +143,44 @@ export class SessionRepository {
       displayName: row.display_name as string | null,
     });
     return { session, user };
+  }
+
+  /**
+   * Every request with a session token looks it up. The lookups made in one turn of the event loop
+   * (requests that arrived together) go to Postgres as one statement at its end (`setImmediate`), so a
+   * busy instance pays one round trip for several requests instead of one each. A lone request waits
+   * for nothing but the end of its own turn. If the statement fails, each of its lookups fails with
+   * that error, exactly as its own statement would have.
+   */
+  private lookUp(tokenHash: string): Promise<LiveSessionRow | undefined> {
+    return new Promise((resolve, reject) => {
+      if (!this.lookups) {
+        this.lookups = new Map();
+        setImmediate(() => this.flushLookups());
+      }
+      const waiting = this.lookups.get(tokenHash);
+      if (waiting) waiting.push({ resolve, reject });
+      else this.lookups.set(tokenHash, [{ resolve, reject }]);
+    });
+  }
+
+  private flushLookups(): void {
+    const lookups = this.lookups;
+    this.lookups = undefined;
+    if (!lookups) return;
+    const hashes = [...lookups.keys()];
+    for (let i = 0; i < hashes.length; i += MAX_LOOKUP_BATCH) {
+      const batch = hashes.slice(i, i + MAX_LOOKUP_BATCH);
+      this.prepared<LiveSessionRow>('oidc_sessions_by_token_hashes', FIND_LIVE_BY_TOKEN_HASHES, [batch]).then(
+        (rows) => {
+          const byHash = new Map(rows.map((row) => [row.token_hash as string, row]));
+          for (const hash of batch) for (const waiting of lookups.get(hash)!) waiting.resolve(byHash.get(hash));
+        },
+        (error: unknown) => {
+          for (const hash of batch) for (const waiting of lookups.get(hash)!) waiting.reject(error);
+        },
+      );
+    }
   }
 
   /** How many sessions are live (an index-only count on sessions_live_expiry_idx). */
