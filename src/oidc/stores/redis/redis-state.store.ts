@@ -25,6 +25,9 @@ export class RedisStateStore extends StateStore {
       connectTimeout: 5_000,
       commandTimeout: commandTimeoutMs,
       lazyConnect: false,
+      // Commands issued in the same turn of the event loop (concurrent requests: rate-limit counters,
+      // vault deletes) go out in one write and come back in one read.
+      enableAutoPipelining: true,
     });
     client.on('error', (err: Error & { code?: string }) => logger.warn({ msg: 'redis.error', code: err.code, name: err.name }));
     return new RedisStateStore(client);
