@@ -3,6 +3,7 @@
 // against a dedicated database (oidc_rp_bench, recreated for each store), seeds the sessions with SQL,
 // and prints median/p99 latencies and the EXPLAIN of the lookup and revocation statements.
 //   npm run build && npm run bench [-- --sizes 1000,1000000 --stores redis,postgres]
+// BENCH_DB and BENCH_REDIS_URL choose the scratch database and Redis database (default oidc_rp_bench, db 14).
 import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
@@ -20,7 +21,7 @@ const sizes = values.sizes.split(',').map(Number);
 const stores = values.stores.split(',');
 const SAMPLES = Number(values.samples);
 const ADMIN = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const DB = 'oidc_rp_bench';
+const DB = process.env.BENCH_DB ?? 'oidc_rp_bench';
 const dbUrl = ADMIN.replace(/\/[^/]*$/, `/${DB}`);
 const OP_PORT = 4790;
 const APP_PORT = 3790;
@@ -175,7 +176,7 @@ async function runStore(store, key, kid) {
   const app = start(['dist/main.js'], {
     PORT: String(APP_PORT),
     DATABASE_URL: dbUrl,
-    ...(store === 'redis' ? { REDIS_URL: 'redis://127.0.0.1:6379/14' } : { STATE_STORE: 'postgres', REDIS_URL: '' }),
+    ...(store === 'redis' ? { REDIS_URL: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/14' } : { STATE_STORE: 'postgres', REDIS_URL: '' }),
     OIDC_ISSUER: ISSUER,
     OIDC_CLIENT_ID: CLIENT,
     OIDC_CLIENT_SECRET: 'demo-app-secret-change-me',
