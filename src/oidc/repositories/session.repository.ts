@@ -6,6 +6,7 @@ import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { SessionEntity } from '../entities/session.entity';
 import { UserEntity } from '../entities/user.entity';
 import { sha256 } from '../crypto/secrets';
+import { TurnBatch } from '../util/turn-batch';
 
 export interface NewSession {
   userId: string;
@@ -51,14 +52,7 @@ const FIND_LIVE_BY_TOKEN_HASHES = `SELECT s.token_hash, s.id, s.user_id, s.issue
   FROM sessions s JOIN users u ON u.id = s.user_id
  WHERE s.token_hash = ANY($1::char(64)[]) AND ${LIVE}`;
 
-/** At most this many token hashes in one lookup statement. */
-const MAX_LOOKUP_BATCH = 64;
-
 type LiveSessionRow = Record<string, unknown>;
-interface PendingLookup {
-  resolve(row: LiveSessionRow | undefined): void;
-  reject(error: unknown): void;
-}
 
 /** The back-channel logout statement (see `revokeForLogoutToken`), by sid or by subject. */
 const REVOKE_FOR_LOGOUT_TOKEN = (condition: string): string => `WITH claim AS (
@@ -99,8 +93,21 @@ const ENDED_OP_SESSION = (issuer: string, subHash: string, sidHash: string, idTo
  */
 @Injectable()
 export class SessionRepository {
-  /** Session lookups waiting for the end of this turn of the event loop, by token hash. */
-  private lookups?: Map<string, PendingLookup[]>;
+  /**
+   * Every request with a session token looks it up: the lookups made in one turn of the event loop
+   * (requests that arrived together) go to Postgres as one statement at its end, so a busy instance
+   * pays one round trip for several requests. A lone request waits only for the end of its own turn.
+   */
+  private readonly lookups = new TurnBatch<string, LiveSessionRow>(async (hashes) => {
+    const rows = await this.prepared<LiveSessionRow>('oidc_sessions_by_token_hashes', FIND_LIVE_BY_TOKEN_HASHES, [hashes]);
+    return new Map(rows.map((row) => [row.token_hash as string, row]));
+  });
+
+  /** Outbox entries deleted after a retirement, likewise one statement a turn (one per back-channel logout otherwise). */
+  private readonly outboxDeletes = new TurnBatch<string, true>(async (sessionIds) => {
+    await this.prepared('oidc_outbox_delete', `DELETE FROM session_token_outbox WHERE session_id = ANY($1::uuid[])`, [sessionIds]);
+    return new Map(sessionIds.map((id) => [id, true as const]));
+  }, 500);
 
   constructor(@InjectRepository(SessionEntity) private readonly repo: Repository<SessionEntity>) {}
 
@@ -122,7 +129,7 @@ export class SessionRepository {
 
   /** The live session for a token hash, with its user. One unique-index probe plus a primary-key join. */
   async findLiveByTokenHash(tokenHash: string): Promise<{ session: SessionEntity; user: UserEntity } | undefined> {
-    const row = await this.lookUp(tokenHash);
+    const row = await this.lookups.get(tokenHash);
     if (!row) return undefined;
     const session = Object.assign(new SessionEntity(), {
       id: row.id as string,
@@ -143,44 +150,6 @@ export class SessionRepository {
       displayName: row.display_name as string | null,
     });
     return { session, user };
-  }
-
-  /**
-   * Every request with a session token looks it up. The lookups made in one turn of the event loop
-   * (requests that arrived together) go to Postgres as one statement at its end (`setImmediate`), so a
-   * busy instance pays one round trip for several requests instead of one each. A lone request waits
-   * for nothing but the end of its own turn. If the statement fails, each of its lookups fails with
-   * that error, exactly as its own statement would have.
-   */
-  private lookUp(tokenHash: string): Promise<LiveSessionRow | undefined> {
-    return new Promise((resolve, reject) => {
-      if (!this.lookups) {
-        this.lookups = new Map();
-        setImmediate(() => this.flushLookups());
-      }
-      const waiting = this.lookups.get(tokenHash);
-      if (waiting) waiting.push({ resolve, reject });
-      else this.lookups.set(tokenHash, [{ resolve, reject }]);
-    });
-  }
-
-  private flushLookups(): void {
-    const lookups = this.lookups;
-    this.lookups = undefined;
-    if (!lookups) return;
-    const hashes = [...lookups.keys()];
-    for (let i = 0; i < hashes.length; i += MAX_LOOKUP_BATCH) {
-      const batch = hashes.slice(i, i + MAX_LOOKUP_BATCH);
-      this.prepared<LiveSessionRow>('oidc_sessions_by_token_hashes', FIND_LIVE_BY_TOKEN_HASHES, [batch]).then(
-        (rows) => {
-          const byHash = new Map(rows.map((row) => [row.token_hash as string, row]));
-          for (const hash of batch) for (const waiting of lookups.get(hash)!) waiting.resolve(byHash.get(hash));
-        },
-        (error: unknown) => {
-          for (const hash of batch) for (const waiting of lookups.get(hash)!) waiting.reject(error);
-        },
-      );
-    }
   }
 
   /** How many sessions are live (an index-only count on sessions_live_expiry_idx). */
@@ -295,8 +264,7 @@ export class SessionRepository {
 
   /** The cached tokens of these sessions were dropped. */
   async tokensDropped(sessionIds: string[]): Promise<void> {
-    if (sessionIds.length === 0) return;
-    await this.prepared('oidc_outbox_delete', `DELETE FROM session_token_outbox WHERE session_id = ANY($1::uuid[])`, [sessionIds]);
+    await Promise.all(sessionIds.map((id) => this.outboxDeletes.get(id)));
   }
 
   /** Marks live sessions past their expiry as `expired` (from sessions_live_expiry_idx); returns how many. */
