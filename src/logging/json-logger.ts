@@ -5,10 +5,13 @@ const SAFE_KEYS = new Set(['statusCode', 'tokenKind', 'keyId', 'errorCode']);
 const JWT = /eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g;
 const QUERY_SECRET = /([?&](?:code|state|id_token_hint|token|logout_token|session_state|refresh_token|access_token)=)[^&\s"]+/gi;
 const BEARER = /(Bearer\s+)[A-Za-z0-9._~+/=-]+/gi;
+/** A string none of the three patterns can match (no `eyJ`, no query separator, no `bearer`) is kept as is. */
+const MAY_HOLD_SECRET = /eyJ|[?&]|bearer/i;
 
 /** Scrubs values that must never reach a log line: secret-named fields, JWTs, codes in URLs, bearer tokens. */
 export function redact(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') {
+    if (!MAY_HOLD_SECRET.test(value)) return value;
     return value.replace(JWT, '[redacted-jwt]').replace(QUERY_SECRET, '$1[redacted]').replace(BEARER, '$1[redacted]');
   }
   if (value instanceof Error) {
