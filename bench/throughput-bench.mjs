@@ -154,6 +154,7 @@ async function load({ path, method = 'GET', headers = {}, setup, amount, duratio
     instance.on('response', () => (last = process.hrtime.bigint()));
   });
   const seconds = Number(last - started) / 1e9;
+  served += result.requests.total;
   const cpu = appCpuSeconds() - cpuBefore;
   const bad = result.non2xx + result.errors + result.timeouts;
   if (bad > 0) throw new Error(`${method} ${path}: ${bad} failed requests (non-2xx ${result.non2xx}, errors ${result.errors})`);
@@ -185,9 +186,16 @@ async function verifyLoop(jwks, tokens) {
 
 /** CPU seconds (user + system) the app process has used so far, from /proc (clock ticks of 10 ms). */
 let appPid;
+/** Requests the app has answered so far (for the memory line). */
+let served = 0;
 function appCpuSeconds() {
   const fields = readFileSync(`/proc/${appPid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Resident memory of the app, in MB. */
+function appRssMb() {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${appPid}/status`, 'utf8'))[1]) / 1024;
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -240,6 +248,7 @@ async function main() {
   let reader = 0;
   const bearer = (req) => ({ ...req, headers: { ...req.headers, authorization: `Bearer ${tokenOf(reader++ % READERS)}` } });
   const rows = [];
+  let rssAfterWarmUp;
   for (let r = 0; r <= ROUNDS; r++) {
     const warm = r === 0;
     const duration = warm ? 2 : DURATION;
@@ -256,7 +265,10 @@ async function main() {
       .filter(([name]) => only.has(name))
       .map(([, step]) => step);
     for (const step of r % 2 ? steps.reverse() : steps) await step();
-    if (warm) continue;
+    if (warm) {
+      rssAfterWarmUp = { mb: appRssMb(), served };
+      continue;
+    }
     rows.push(round);
     const c = (k) => round[k]?.perCpuSecond;
     console.log(
@@ -273,6 +285,10 @@ async function main() {
   console.log(`  bare jose.jwtVerify/s on the same core               : ${fmt(m('verify'))}`);
   console.log(`  CPU ms per logout: live ${(1000 / m('live')).toFixed(3)}, no match ${(1000 / m('nomatch')).toFixed(3)}, of which the signature check ${(1000 / m('verify')).toFixed(3)}`);
   console.log(`  GET /auth/session (Bearer) ${fmt(m('session'))}/s vs GET /api/ping ${fmt(m('ping'))}/s per core: ${mr('session', 'ping').toFixed(2)}×   (wall: ${mr('session', 'ping', 'perSecond').toFixed(2)}×)`);
+  console.log(
+    `  app memory (RSS): ${rssAfterWarmUp.mb.toFixed(0)} MB after the warm-up round (${rssAfterWarmUp.served.toLocaleString('en')} requests), ` +
+      `${appRssMb().toFixed(0)} MB after ${served.toLocaleString('en')} requests`,
+  );
   if (values.profile) {
     app.kill('SIGUSR2');
     await new Promise((r) => app.once('exit', r));
