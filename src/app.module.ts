@@ -5,6 +5,7 @@ import type { AppConfig } from './config/app-config';
 import { dataSourceOptions } from './database.options';
 import { DemoApiController } from './demo/demo-api.controller';
 import { DemoPagesController } from './demo/demo-pages.controller';
+import { DemoPingController } from './demo/demo-ping.controller';
 import { HealthController } from './health/health.controller';
 import { MetricsController } from './metrics/metrics.controller';
 import { MetricsServer } from './metrics/metrics';
@@ -33,6 +34,7 @@ export class AppModule {
         HealthController,
         DemoPagesController,
         DemoApiController,
+        DemoPingController,
         // /metrics on the app's port unless disabled or moved to METRICS_PORT (see app.factory.ts).
         ...(config.metrics.enabled && config.metrics.port === undefined ? [MetricsController] : []),
       ],

@@ -242,6 +242,7 @@ describe('login (authorization code + PKCE) against the development OP', () => {
     const doc = await jsonBody(await fetch(`${running.url}/docs-json`));
     expect(Object.keys(doc.paths).sort()).toEqual(
       [
+        '/api/ping',
         '/api/userinfo',
         '/auth/oidc/backchannel-logout',
         '/auth/oidc/bind',

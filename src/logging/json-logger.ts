@@ -5,10 +5,13 @@ const SAFE_KEYS = new Set(['statusCode', 'tokenKind', 'keyId', 'errorCode']);
 const JWT = /eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g;
 const QUERY_SECRET = /([?&](?:code|state|id_token_hint|token|logout_token|session_state|refresh_token|access_token)=)[^&\s"]+/gi;
 const BEARER = /(Bearer\s+)[A-Za-z0-9._~+/=-]+/gi;
+/** A string none of the three patterns can match (no `eyJ`, no query separator, no `bearer`) is kept as is. */
+const MAY_HOLD_SECRET = /eyJ|[?&]|bearer/i;
 
 /** Scrubs values that must never reach a log line: secret-named fields, JWTs, codes in URLs, bearer tokens. */
 export function redact(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') {
+    if (!MAY_HOLD_SECRET.test(value)) return value;
     return value.replace(JWT, '[redacted-jwt]').replace(QUERY_SECRET, '$1[redacted]').replace(BEARER, '$1[redacted]');
   }
   if (value instanceof Error) {
@@ -28,6 +31,26 @@ export function redact(value: unknown, depth = 0): unknown {
 
 export type LogSink = (line: string) => void;
 
+/**
+ * The default sink: stdout, one write per turn of the event loop. Writes to a pipe or a file are
+ * synchronous in Node, and a busy request path logs several lines (an audit line, an outcome line),
+ * so the lines of one turn go out together in one write, queued with `setImmediate` (after the I/O of
+ * that turn). Whatever is pending when the process exits is written then, synchronously.
+ */
+export function bufferedStdout(): LogSink {
+  let pending: string[] = [];
+  const flush = (): void => {
+    if (pending.length === 0) return;
+    const chunk = pending.join('');
+    pending = [];
+    process.stdout.write(chunk);
+  };
+  process.once('exit', flush);
+  return (line) => {
+    if (pending.push(`${line}\n`) === 1) setImmediate(flush);
+  };
+}
+
 const ORDER: LogLevel[] = ['verbose', 'debug', 'log', 'warn', 'error', 'fatal'];
 
 /**
@@ -36,7 +59,7 @@ const ORDER: LogLevel[] = ['verbose', 'debug', 'log', 'warn', 'error', 'fatal'];
  */
 export class JsonLogger implements LoggerService {
   constructor(
-    private readonly sink: LogSink = (line) => process.stdout.write(`${line}\n`),
+    private readonly sink: LogSink = bufferedStdout(),
     private readonly minLevel: LogLevel = 'log',
   ) {}
 

@@ -1,9 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
+import type { Pool, QueryResultRow } from 'pg';
 import { type EntityManager, Repository } from 'typeorm';
+import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { SessionEntity } from '../entities/session.entity';
 import { UserEntity } from '../entities/user.entity';
 import { sha256 } from '../crypto/secrets';
+import { TurnBatch } from '../util/turn-batch';
 
 export interface NewSession {
   userId: string;
@@ -43,6 +46,38 @@ export interface LogoutTarget {
 const LIVE = 's.revoked_at IS NULL AND s.expires_at > now()';
 
 /**
+ * Per request: the live sessions for a set of token hashes, with their users (unique-index probes,
+ * primary-key joins). The lookups of requests that arrive together share one statement.
+ */
+const FIND_LIVE_BY_TOKEN_HASHES = `SELECT s.token_hash, s.id, s.user_id, s.issuer, s.subject, s.oidc_sid, s.created_at, s.last_seen_at, s.expires_at,
+       u.email, u.display_name
+  FROM sessions s JOIN users u ON u.id = s.user_id
+ WHERE s.token_hash = ANY($1::char(64)[]) AND ${LIVE}`;
+
+type LiveSessionRow = Record<string, unknown>;
+
+/** The back-channel logout statement (see `revokeForLogoutToken`), by sid or by subject. */
+const REVOKE_FOR_LOGOUT_TOKEN = (condition: string): string => `WITH claim AS (
+   INSERT INTO backchannel_logout_jtis (issuer, jti_hash, expires_at) VALUES ($1, $2, $3)
+   ON CONFLICT DO NOTHING RETURNING 1
+ ), revoked AS (
+   UPDATE sessions SET revoked_at = now(), revoked_reason = $5
+    WHERE ${condition} AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM claim)
+    RETURNING id
+ ), queued AS (
+   INSERT INTO session_token_outbox (session_id, reason) SELECT id, $5 FROM revoked ON CONFLICT DO NOTHING
+ ), ended AS (
+   INSERT INTO backchannel_ended_op_sessions (issuer, kind, value_hash, logged_out_at, expires_at)
+   SELECT $1, $6, $7, to_timestamp($8), $9 WHERE EXISTS (SELECT 1 FROM claim)
+   ON CONFLICT (issuer, kind, value_hash) DO UPDATE
+     SET logged_out_at = GREATEST(backchannel_ended_op_sessions.logged_out_at, EXCLUDED.logged_out_at),
+         expires_at = GREATEST(backchannel_ended_op_sessions.expires_at, EXCLUDED.expires_at)
+ )
+ SELECT EXISTS (SELECT 1 FROM claim) AS claimed, ARRAY(SELECT id::text FROM revoked) AS revoked`;
+const REVOKE_BY_SID = REVOKE_FOR_LOGOUT_TOKEN('issuer = $1 AND oidc_sid = $4 AND oidc_sid IS NOT NULL');
+const REVOKE_BY_SUBJECT = REVOKE_FOR_LOGOUT_TOKEN('issuer = $1 AND subject = $4');
+
+/**
  * Whether a back-channel logout ended a login's OP session (primary-key lookups): its sid was logged
  * out (an ended OP session never comes back), or its subject was, by a logout token issued at or after
  * the ID token (both `iat`s are the OP's clock). Parameters: issuer, sha256(sub), sha256(sid) or '',
@@ -60,7 +95,34 @@ const ENDED_OP_SESSION = (issuer: string, subHash: string, sidHash: string, idTo
  */
 @Injectable()
 export class SessionRepository {
+  /**
+   * Every request with a session token looks it up: the lookups made in one turn of the event loop
+   * (requests that arrived together) go to Postgres as one statement at its end, so a busy instance
+   * pays one round trip for several requests. A lone request waits only for the end of its own turn.
+   */
+  private readonly lookups = new TurnBatch<string, LiveSessionRow>(async (hashes) => {
+    const rows = await this.prepared<LiveSessionRow>('oidc_sessions_by_token_hashes', FIND_LIVE_BY_TOKEN_HASHES, [hashes]);
+    return new Map(rows.map((row) => [row.token_hash as string, row]));
+  });
+
+  /** Outbox entries deleted after a retirement, likewise one statement a turn (one per back-channel logout otherwise). */
+  private readonly outboxDeletes = new TurnBatch<string, true>(async (sessionIds) => {
+    await this.prepared('oidc_outbox_delete', `DELETE FROM session_token_outbox WHERE session_id = ANY($1::uuid[])`, [sessionIds]);
+    return new Map(sessionIds.map((id) => [id, true as const]));
+  }, 500);
+
   constructor(@InjectRepository(SessionEntity) private readonly repo: Repository<SessionEntity>) {}
+
+  /**
+   * The statements on the per-request paths (session lookup, back-channel logout) run as named
+   * prepared statements on TypeORM's own pg pool: Postgres parses and plans each once per connection,
+   * the client sends only Bind/Execute, and the rows come back as plain objects (no TypeORM query
+   * runner, no entity hydration). Same connection pool, same timeouts, same error objects as `query()`.
+   */
+  private async prepared<T extends QueryResultRow>(name: string, text: string, values: unknown[]): Promise<T[]> {
+    const pool = (this.repo.manager.connection.driver as PostgresDriver).master as Pool;
+    return (await pool.query<T>({ name, text, values })).rows;
+  }
 
   async create(session: NewSession, manager?: EntityManager): Promise<SessionEntity> {
     const repo = manager ? manager.getRepository(SessionEntity) : this.repo;
@@ -69,16 +131,9 @@ export class SessionRepository {
 
   /** The live session for a token hash, with its user. One unique-index probe plus a primary-key join. */
   async findLiveByTokenHash(tokenHash: string): Promise<{ session: SessionEntity; user: UserEntity } | undefined> {
-    const rows: Array<Record<string, unknown>> = await this.repo.query(
-      `SELECT s.id, s.user_id, s.issuer, s.subject, s.oidc_sid, s.created_at, s.last_seen_at, s.expires_at,
-              u.email, u.display_name
-         FROM sessions s JOIN users u ON u.id = s.user_id
-        WHERE s.token_hash = $1 AND ${LIVE}`,
-      [tokenHash],
-    );
-    const row = rows[0];
+    const row = await this.lookups.get(tokenHash);
     if (!row) return undefined;
-    const session = this.repo.create({
+    const session = Object.assign(new SessionEntity(), {
       id: row.id as string,
       userId: row.user_id as string,
       tokenHash,
@@ -150,27 +205,9 @@ export class SessionRepository {
    * nothing and revokes nothing. If the statement fails, nothing is recorded and the OP's retry works.
    */
   async revokeForLogoutToken(target: LogoutTarget): Promise<{ claimed: boolean; revoked: string[] }> {
-    const condition = target.sid
-      ? 'issuer = $1 AND oidc_sid = $4 AND oidc_sid IS NOT NULL'
-      : 'issuer = $1 AND subject = $4';
-    const rows: Array<{ claimed: boolean; revoked: string[] }> = await this.repo.query(
-      `WITH claim AS (
-         INSERT INTO backchannel_logout_jtis (issuer, jti_hash, expires_at) VALUES ($1, $2, $3)
-         ON CONFLICT DO NOTHING RETURNING 1
-       ), revoked AS (
-         UPDATE sessions SET revoked_at = now(), revoked_reason = $5
-          WHERE ${condition} AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM claim)
-          RETURNING id
-       ), queued AS (
-         INSERT INTO session_token_outbox (session_id, reason) SELECT id, $5 FROM revoked ON CONFLICT DO NOTHING
-       ), ended AS (
-         INSERT INTO backchannel_ended_op_sessions (issuer, kind, value_hash, logged_out_at, expires_at)
-         SELECT $1, $6, $7, to_timestamp($8), $9 WHERE EXISTS (SELECT 1 FROM claim)
-         ON CONFLICT (issuer, kind, value_hash) DO UPDATE
-           SET logged_out_at = GREATEST(backchannel_ended_op_sessions.logged_out_at, EXCLUDED.logged_out_at),
-               expires_at = GREATEST(backchannel_ended_op_sessions.expires_at, EXCLUDED.expires_at)
-       )
-       SELECT EXISTS (SELECT 1 FROM claim) AS claimed, ARRAY(SELECT id::text FROM revoked) AS revoked`,
+    const rows = await this.prepared<{ claimed: boolean; revoked: string[] }>(
+      target.sid ? 'oidc_backchannel_revoke_by_sid' : 'oidc_backchannel_revoke_by_sub',
+      target.sid ? REVOKE_BY_SID : REVOKE_BY_SUBJECT,
       [
         target.issuer,
         target.jtiHash,
@@ -229,8 +266,7 @@ export class SessionRepository {
 
   /** The cached tokens of these sessions were dropped. */
   async tokensDropped(sessionIds: string[]): Promise<void> {
-    if (sessionIds.length === 0) return;
-    await this.repo.query(`DELETE FROM session_token_outbox WHERE session_id = ANY($1::uuid[])`, [sessionIds]);
+    await Promise.all(sessionIds.map((id) => this.outboxDeletes.get(id)));
   }
 
   /** Marks live sessions past their expiry as `expired` (from sessions_live_expiry_idx); returns how many. */

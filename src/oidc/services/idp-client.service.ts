@@ -56,6 +56,7 @@ export type EndSessionSupport = { enabled: true; endpoint: string } | { enabled:
 export class IdpClientService {
   private readonly logger = new Logger('IdpClient');
   private configuration?: Promise<client.Configuration>;
+  private readonly jwksUris = new WeakMap<client.Configuration, string>();
   private endSessionLogged = false;
   private lastProbe?: { at: number; result: Promise<void> };
 
@@ -249,7 +250,14 @@ export class IdpClientService {
 
   /** The OP's JWKS URI from discovery, for logout-token verification. */
   async jwksUri(): Promise<string> {
-    const jwksUri = (await this.config()).serverMetadata().jwks_uri;
+    const config = await this.config();
+    // Read once per discovered configuration: serverMetadata() copies the whole document on every call,
+    // and this runs on every back-channel logout.
+    let jwksUri = this.jwksUris.get(config);
+    if (jwksUri === undefined) {
+      jwksUri = config.serverMetadata().jwks_uri;
+      if (jwksUri) this.jwksUris.set(config, jwksUri);
+    }
     if (!jwksUri) throw new OidcError('provider_unavailable', 'The OpenID Provider publishes no jwks_uri');
     return jwksUri;
   }

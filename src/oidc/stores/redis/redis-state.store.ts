@@ -31,6 +31,9 @@ export class RedisStateStore extends StateStore {
       // A master demoted to a replica (a failover) answers writes with READONLY: reconnect (through
       // the sentinels, to the new master) and send the command again.
       reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 2 : false),
+      // Commands issued in the same turn of the event loop (concurrent requests: rate-limit counters,
+      // vault deletes) go out in one write and come back in one read.
+      enableAutoPipelining: true,
     };
     let client: Redis | Cluster;
     switch (connection.kind) {
@@ -54,6 +57,7 @@ export class RedisStateStore extends StateStore {
       case 'cluster':
         client = new Cluster(connection.nodes, {
           redisOptions: { ...options, username: connection.username, password: connection.password },
+          enableAutoPipelining: true,
           enableOfflineQueue: true,
           lazyConnect: false,
         });

@@ -1,0 +1,307 @@
+// Benchmark: throughput per core. Runs the built app (node dist/main.js) pinned to CPU 1 with
+// `taskset`, drives it from this process pinned to CPU 0 (autocannon, keep-alive), and prints, per
+// round and as the median of the rounds:
+//   - back-channel logouts/s (unique, validly signed logout tokens; by sid, for a seeded live session
+//     and for a random sid that matches nothing), next to a bare `jose.jwtVerify` loop on the same
+//     tokens in a process pinned to the same CPU;
+//   - authenticated `GET /auth/session` (Bearer) vs the unguarded host route `GET /api/ping`.
+// Rounds alternate the measurements so that the noise of a shared machine cancels out in the ratios.
+//   npm run build && npm run bench:throughput [-- --rounds 3 --duration 5 --logouts 2500 --store redis --profile]
+// With --profile the app runs under `node --cpu-prof` (profiles in the printed directory).
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { createLocalJWKSet, importJWK, jwtVerify, SignJWT } from 'jose';
+import pg from 'pg';
+
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '5' },
+    logouts: { type: 'string', default: '2500' },
+    connections: { type: 'string', default: '10' },
+    store: { type: 'string', default: 'redis' },
+    profile: { type: 'boolean', default: false },
+    /** Comma-separated subset of ping,session,nomatch,live,verify (e.g. to profile one path). */
+    only: { type: 'string', default: 'ping,session,nomatch,live,verify' },
+    'verify-worker': { type: 'string' },
+  },
+});
+
+const ISSUER_PORT = 4791;
+const APP_PORT = 3791;
+const ISSUER = `http://127.0.0.1:${ISSUER_PORT}`;
+const APP = `http://127.0.0.1:${APP_PORT}`;
+const CLIENT = 'bench-app';
+const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
+
+// The bare verify loop, run as a child pinned to the app's CPU: `--verify-worker <file>` holds the JWKS
+// and the tokens. Same options as the app's verifier (issuer, audience, algorithms, required claims).
+if (values['verify-worker']) {
+  const { jwks, tokens } = JSON.parse(readFileSync(values['verify-worker'], 'utf8'));
+  const keys = createLocalJWKSet(jwks);
+  const options = { issuer: ISSUER, audience: CLIENT, algorithms: ALGORITHMS, clockTolerance: 5, requiredClaims: ['iss', 'aud', 'iat', 'exp'] };
+  for (const t of tokens.slice(0, 200)) await jwtVerify(t, keys, options);
+  const started = process.hrtime.bigint();
+  const cpu = process.cpuUsage();
+  for (const t of tokens) await jwtVerify(t, keys, options);
+  const used = process.cpuUsage(cpu);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  process.stdout.write(JSON.stringify({ perCpuSecond: tokens.length / ((used.user + used.system) / 1e6), perSecond: tokens.length / seconds }));
+  process.exit(0);
+}
+
+const ROUNDS = Number(values.rounds);
+const DURATION = Number(values.duration);
+const LOGOUTS = Number(values.logouts);
+const CONNECTIONS = Number(values.connections);
+const ADMIN = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const DB = process.env.BENCH_DB ?? 'oidc_rp_perf';
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/8';
+const dbUrl = ADMIN.replace(/\/[^/]*$/, `/${DB}`);
+const work = mkdtempSync(join(tmpdir(), 'oidc-throughput-'));
+const jwksFile = join(work, 'jwks.json');
+const children = [];
+/** Sessions 0..READERS-1 serve GET /auth/session; the ones after them are logged out by sid, once each. */
+const READERS = 1000;
+
+const tokenOf = (i) => createHash('sha256').update(`bench-${i}`).digest('base64url');
+
+// This process (and autocannon in it) on CPU 0, the app on CPU 1.
+spawnSync('taskset', ['-a', '-cp', '0', String(process.pid)], { stdio: 'ignore' });
+
+function start(args, env, { cpu, stdout = 'ignore' } = {}) {
+  const [cmd, argv] = cpu === undefined ? [process.execPath, args] : ['taskset', ['-c', String(cpu), process.execPath, ...args]];
+  const child = spawn(cmd, argv, { env: { ...process.env, ...env }, stdio: ['ignore', stdout, 'inherit'] });
+  // Log lines go through a pipe as in production (to a collector), and are drained here.
+  if (stdout === 'pipe') child.stdout.resume();
+  children.push(child);
+  return child;
+}
+
+async function waitFor(url, ok) {
+  for (let i = 0; i < 300; i++) {
+    try {
+      if (ok((await fetch(url)).status)) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`not up: ${url}`);
+}
+
+async function freshDatabase() {
+  const admin = new pg.Client({ connectionString: ADMIN });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${DB}`);
+  await admin.end();
+  const migrate = spawn(process.execPath, ['node_modules/typeorm/cli.js', 'migration:run', '-d', 'dist/data-source.js'], {
+    env: { ...process.env, DATABASE_URL: dbUrl },
+    stdio: 'ignore',
+  });
+  await new Promise((resolve, reject) => migrate.on('exit', (code) => (code === 0 ? resolve() : reject(new Error('migration failed')))));
+}
+
+/** Live sessions 0..total-1: 1 user per 10 sessions, sid `bench-sid-i`, token = tokenOf(i). */
+async function seed(total) {
+  const db = new pg.Client({ connectionString: dbUrl });
+  await db.connect();
+  await db.query(
+    `INSERT INTO users (id, email, display_name)
+     SELECT md5('user-' || g)::uuid, 'bench' || g || '@example.com', 'Bench ' || g FROM generate_series(0, $1::int - 1) g WHERE g % 10 = 0`,
+    [total],
+  );
+  await db.query(
+    `INSERT INTO sessions (user_id, token_hash, issuer, subject, oidc_sid, expires_at)
+     SELECT md5('user-' || (g / 10 * 10))::uuid,
+            encode(sha256(convert_to(rtrim(translate(encode(sha256(convert_to('bench-' || g, 'UTF8')), 'base64'), '+/', '-_'), '='), 'UTF8')), 'hex'),
+            $2, 'bench-sub-' || (g / 10 * 10), 'bench-sid-' || g, now() + interval '7 days'
+       FROM generate_series(0, $1::int - 1) g`,
+    [total, ISSUER],
+  );
+  await db.query('ANALYZE sessions; ANALYZE users;');
+  await db.end();
+}
+
+async function logoutToken(key, kid, sid) {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ iss: ISSUER, aud: CLIENT, iat: now, exp: now + 600, jti: randomUUID(), sid, events: { 'http://schemas.openid.net/event/backchannel-logout': {} } })
+    .setProtectedHeader({ alg: 'RS256', kid, typ: 'logout+jwt' })
+    .sign(key);
+}
+
+/** Runs autocannon; `next()` gives each request's body or header. Returns requests/s and checks every status. */
+async function load({ path, method = 'GET', headers = {}, setup, amount, duration }) {
+  const cpuBefore = appCpuSeconds();
+  const started = process.hrtime.bigint();
+  let last = started;
+  const result = await new Promise((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: `${APP}${path}`,
+        connections: CONNECTIONS,
+        pipelining: 1,
+        ...(amount ? { amount } : { duration }),
+        requests: [{ method, headers, ...(setup ? { setupRequest: setup } : {}) }],
+      },
+      (error, r) => (error ? reject(error) : resolve(r)),
+    );
+    // autocannon ends on its 1 s tick: the rate is taken up to the last response instead.
+    instance.on('response', () => (last = process.hrtime.bigint()));
+  });
+  const seconds = Number(last - started) / 1e9;
+  served += result.requests.total;
+  const cpu = appCpuSeconds() - cpuBefore;
+  const bad = result.non2xx + result.errors + result.timeouts;
+  if (bad > 0) throw new Error(`${method} ${path}: ${bad} failed requests (non-2xx ${result.non2xx}, errors ${result.errors})`);
+  // Per core: requests per second of the app's own CPU time (what other processes on the machine take
+  // from it does not count); per second of wall time as a check.
+  return { perCpuSecond: result.requests.total / cpu, perSecond: result.requests.total / seconds };
+}
+
+async function logouts(bodies) {
+  let i = 0;
+  return load({
+    path: '/auth/oidc/backchannel-logout',
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    setup: (req) => ({ ...req, body: bodies[i++] }),
+    amount: bodies.length,
+  });
+}
+
+async function verifyLoop(jwks, tokens) {
+  const file = join(work, `verify-${randomUUID()}.json`);
+  writeFileSync(file, JSON.stringify({ jwks, tokens }));
+  const child = spawn('taskset', ['-c', '1', process.execPath, new URL(import.meta.url).pathname, '--verify-worker', file], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  await new Promise((resolve) => child.on('exit', resolve));
+  return JSON.parse(out);
+}
+
+/** CPU seconds (user + system) the app process has used so far, from /proc (clock ticks of 10 ms). */
+let appPid;
+/** Requests the app has answered so far (for the memory line). */
+let served = 0;
+function appCpuSeconds() {
+  const fields = readFileSync(`/proc/${appPid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Resident memory of the app, in MB. */
+function appRssMb() {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${appPid}/status`, 'utf8'))[1]) / 1024;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fmt = (n) => (n === undefined ? '     -' : n.toFixed(0).padStart(6));
+
+async function main() {
+  const total = READERS + (ROUNDS + 1) * LOGOUTS;
+  await freshDatabase();
+  await seed(total);
+  start(['dev-idp/server.mjs'], { DEV_IDP_PORT: String(ISSUER_PORT), DEV_IDP_ISSUER: ISSUER, DEV_IDP_CLIENT_ID: CLIENT, DEV_IDP_JWKS_FILE: jwksFile, DEV_IDP_APP_URL: APP }, { cpu: 0 });
+  await waitFor(`${ISSUER}/.well-known/openid-configuration`, (s) => s === 200);
+  const jwk = JSON.parse(readFileSync(jwksFile, 'utf8')).keys[0];
+  const key = await importJWK(jwk, 'RS256');
+  const publicJwks = { keys: [{ kty: jwk.kty, n: jwk.n, e: jwk.e, kid: jwk.kid, alg: jwk.alg, use: jwk.use }] };
+
+  const profileDir = join(work, 'profile');
+  // Under --profile, SIGUSR2 ends the app with process.exit() so that --cpu-prof writes its profile.
+  const profiling = values.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--import', 'data:text/javascript,process.on("SIGUSR2",()=>process.exit(0))'] : [];
+  const app = start([...profiling, 'dist/main.js'], {
+    PORT: String(APP_PORT),
+    DATABASE_URL: dbUrl,
+    ...(values.store === 'redis' ? { REDIS_URL } : { STATE_STORE: 'postgres', REDIS_URL: '' }),
+    OIDC_ISSUER: ISSUER,
+    OIDC_CLIENT_ID: CLIENT,
+    OIDC_CLIENT_SECRET: 'demo-app-secret-change-me',
+    OIDC_REDIRECT_URI: `${APP}/auth/oidc/callback`,
+    OIDC_ALLOW_INSECURE_HTTP: 'true',
+    OIDC_TOKEN_ENCRYPTION_KEYS: `b:${Buffer.alloc(32, 1).toString('base64')}`,
+    OIDC_UNLINKED_IDENTITY: 'create',
+    // The limit is still counted in the state store on every logout, but never reached here.
+    OIDC_BACKCHANNEL_RATE_LIMIT: '9999999/1m',
+  }, { cpu: 1, stdout: 'pipe' });
+  appPid = app.pid;
+  await waitFor(`${APP}/health`, (s) => s === 200);
+
+  console.log(`pre-signing ${(ROUNDS + 1) * LOGOUTS * 2} logout tokens…`);
+  let nextLive = READERS;
+  const batch = async (live) => {
+    const out = [];
+    for (let n = 0; n < LOGOUTS; n++) {
+      const sid = live ? `bench-sid-${nextLive++}` : `nomatch-${randomUUID()}`;
+      out.push(new URLSearchParams({ logout_token: await logoutToken(key, jwk.kid, sid) }).toString());
+    }
+    return out;
+  };
+  const batches = [];
+  for (let r = 0; r <= ROUNDS; r++) batches.push({ live: await batch(true), nomatch: await batch(false) });
+  const verifyTokens = batches[0].nomatch.map((b) => new URLSearchParams(b).get('logout_token'));
+
+  let reader = 0;
+  const bearer = (req) => ({ ...req, headers: { ...req.headers, authorization: `Bearer ${tokenOf(reader++ % READERS)}` } });
+  const rows = [];
+  let rssAfterWarmUp;
+  for (let r = 0; r <= ROUNDS; r++) {
+    const warm = r === 0;
+    const duration = warm ? 2 : DURATION;
+    const round = {};
+    // Alternate the order from round to round.
+    const only = new Set(values.only.split(','));
+    const steps = [
+      ['ping', async () => (round.ping = await load({ path: '/api/ping', duration }))],
+      ['session', async () => (round.session = await load({ path: '/auth/session', setup: bearer, duration }))],
+      ['nomatch', async () => (round.nomatch = await logouts(batches[r].nomatch))],
+      ['live', async () => (round.live = await logouts(batches[r].live))],
+      ['verify', async () => (round.verify = await verifyLoop(publicJwks, verifyTokens))],
+    ]
+      .filter(([name]) => only.has(name))
+      .map(([, step]) => step);
+    for (const step of r % 2 ? steps.reverse() : steps) await step();
+    if (warm) {
+      rssAfterWarmUp = { mb: appRssMb(), served };
+      continue;
+    }
+    rows.push(round);
+    const c = (k) => round[k]?.perCpuSecond;
+    console.log(
+      `round ${r}: per app-CPU-second: ping ${fmt(c('ping'))}  session ${fmt(c('session'))} (${(c('session') / c('ping')).toFixed(2)}×)  ` +
+        `logout live ${fmt(c('live'))}  no-match ${fmt(c('nomatch'))}  bare jwtVerify ${fmt(c('verify'))}   ` +
+        `| wall/s: ping ${fmt(round.ping?.perSecond)} session ${fmt(round.session?.perSecond)} live ${fmt(round.live?.perSecond)} no-match ${fmt(round.nomatch?.perSecond)}`,
+    );
+  }
+  const m = (k, unit = 'perCpuSecond') => median(rows.map((r) => r[k]?.[unit]));
+  const mr = (a, b, unit = 'perCpuSecond') => median(rows.map((r) => r[a]?.[unit] / r[b]?.[unit]));
+  console.log(`\nmedian of ${ROUNDS} rounds, app pinned to CPU 1 (${values.store} state store, ${CONNECTIONS} connections); per core = per second of the app's CPU time:`);
+  console.log(`  back-channel logouts/s per core, live session by sid : ${fmt(m('live'))}   (${mr('live', 'verify').toFixed(3)} × bare jwtVerify; wall ${fmt(m('live', 'perSecond'))}/s)`);
+  console.log(`  back-channel logouts/s per core, sid matches nothing : ${fmt(m('nomatch'))}   (${mr('nomatch', 'verify').toFixed(3)} × bare jwtVerify; wall ${fmt(m('nomatch', 'perSecond'))}/s)`);
+  console.log(`  bare jose.jwtVerify/s on the same core               : ${fmt(m('verify'))}`);
+  console.log(`  CPU ms per logout: live ${(1000 / m('live')).toFixed(3)}, no match ${(1000 / m('nomatch')).toFixed(3)}, of which the signature check ${(1000 / m('verify')).toFixed(3)}`);
+  console.log(`  GET /auth/session (Bearer) ${fmt(m('session'))}/s vs GET /api/ping ${fmt(m('ping'))}/s per core: ${mr('session', 'ping').toFixed(2)}×   (wall: ${mr('session', 'ping', 'perSecond').toFixed(2)}×)`);
+  console.log(
+    `  app memory (RSS): ${rssAfterWarmUp.mb.toFixed(0)} MB after the warm-up round (${rssAfterWarmUp.served.toLocaleString('en')} requests), ` +
+      `${appRssMb().toFixed(0)} MB after ${served.toLocaleString('en')} requests`,
+  );
+  if (values.profile) {
+    app.kill('SIGUSR2');
+    await new Promise((r) => app.once('exit', r));
+    console.log(`  CPU profile of the app: ${profileDir}`);
+  }
+}
+
+main()
+  .catch((error) => {
+    console.error(error);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    for (const c of children) c.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 1000));
+  });

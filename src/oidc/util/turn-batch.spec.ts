@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { TurnBatch } from './turn-batch';
+
+describe('TurnBatch', () => {
+  it('runs the keys of one turn together, once each, and answers every caller', async () => {
+    const runs: string[][] = [];
+    const batch = new TurnBatch<string, number>(async (keys) => {
+      runs.push(keys);
+      return new Map(keys.filter((k) => k !== 'missing').map((k) => [k, k.length]));
+    });
+    const answers = await Promise.all([batch.get('a'), batch.get('bb'), batch.get('a'), batch.get('missing')]);
+    expect(answers).toEqual([1, 2, 1, undefined]);
+    expect(runs).toEqual([['a', 'bb', 'missing']]);
+    expect(await batch.get('ccc')).toBe(3);
+    expect(runs).toHaveLength(2);
+  });
+
+  it('splits a large turn into runs of at most maxBatch keys', async () => {
+    const sizes: number[] = [];
+    const batch = new TurnBatch<number, number>(async (keys) => {
+      sizes.push(keys.length);
+      return new Map(keys.map((k) => [k, k]));
+    }, 3);
+    expect(await Promise.all([1, 2, 3, 4, 5, 6, 7].map((k) => batch.get(k)))).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(sizes).toEqual([3, 3, 1]);
+  });
+
+  it('a failed run fails each of its callers with its error, and the next turn runs again', async () => {
+    let fail = true;
+    const batch = new TurnBatch<string, string>(async (keys) => {
+      if (fail) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+      return new Map(keys.map((k) => [k, k]));
+    });
+    const results = await Promise.allSettled([batch.get('a'), batch.get('b')]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect((results[0] as PromiseRejectedResult).reason.code).toBe('ECONNREFUSED');
+    fail = false;
+    expect(await batch.get('a')).toBe('a');
+  });
+});
