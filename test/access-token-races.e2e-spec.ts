@@ -71,7 +71,7 @@ describe('access-token refresh races with a slow OP', () => {
   });
 
   it('a logout while the refresh grant is in flight: the tokens it returns are dropped (and revoked), none stays in the vault', { timeout: 30_000 }, async () => {
-    const user = await signIn('u114');
+    const user = await signIn('u117');
     await state.delete([`oidc:vault:{session:${user.sessionId}}:access_token`]); // as if it had expired
     proxy.refreshDelayMs = 3_000;
     let inFlight: Response;
@@ -91,7 +91,7 @@ describe('access-token refresh races with a slow OP', () => {
   });
 
   it('a slow OP and an instance with a cold discovery cache: one refresh grant, both requests answered, the session kept', { timeout: 60_000 }, async () => {
-    const user = await signIn('u116');
+    const user = await signIn('u118');
     // The second instance starts while the OP is unreachable: its discovery is deferred.
     proxy.mode = 'down';
     second = await startApp(env(), 1);

@@ -31,7 +31,7 @@ describe('metrics and the audit trail', () => {
 
   it('after a sign-in, a bind, a logout and a rejected logout token, /metrics shows the matching counters', async () => {
     const before = await metrics();
-    const { browser, callback } = await loginThroughOp(app.url, 'u112');
+    const { browser, callback } = await loginThroughOp(app.url, 'u119');
     const token = new URL(callback.location as string).searchParams.get('token') as string;
     expect((await browser.request(`${app.url}/auth/oidc/bind/create`, { json: { token } })).status).toBe(200);
     const out = await browser.request(`${app.url}/auth/oidc/logout`, { json: {} });
@@ -57,7 +57,7 @@ describe('metrics and the audit trail', () => {
 
   it('writes one audit line per security event, with the client IP and user agent and no secret', async () => {
     const from = app.logs.length;
-    const { browser, callback } = await loginThroughOp(app.url, 'u113');
+    const { browser, callback } = await loginThroughOp(app.url, 'u120');
     const token = new URL(callback.location as string).searchParams.get('token') as string;
     await browser.request(`${app.url}/auth/oidc/bind/confirm`, { json: { token, identifier: 'nobody@corp.example', password: 'wrong password' }, headers: { 'user-agent': 'AuditTest/1.0' } });
     await browser.request(`${app.url}/auth/oidc/bind/create`, { json: { token }, headers: { 'user-agent': 'AuditTest/1.0' } });

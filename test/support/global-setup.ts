@@ -117,10 +117,10 @@ async function freshDatabase(adminUrl: string, name: string): Promise<string> {
   return url.href;
 }
 
-/** Test users at the dev OP: `u1`…`u120` (verified email), `unverified1`…`unverified5`. */
+/** Test users at the dev OP: `u1`…`u200` (verified email), `unverified1`…`unverified5`. */
 function testUsers(): Record<string, unknown> {
   const users: Record<string, unknown> = {};
-  for (let i = 1; i <= 120; i++) users[`u${i}`] = { password: `pw-u${i}`, email: `u${i}@example.com`, email_verified: true, name: `User ${i}` };
+  for (let i = 1; i <= 200; i++) users[`u${i}`] = { password: `pw-u${i}`, email: `u${i}@example.com`, email_verified: true, name: `User ${i}` };
   for (let i = 1; i <= 5; i++) users[`unverified${i}`] = { password: `pw-unverified${i}`, email: `unverified${i}@example.com`, email_verified: false, name: `Unverified ${i}` };
   return users;
 }
