@@ -106,6 +106,25 @@ describe('rate limits', () => {
   });
 });
 
+describe('the back-channel route counts rejections only', () => {
+  let app: RunningApp;
+  beforeAll(async () => {
+    app = await startApp({ OIDC_UNLINKED_IDENTITY: 'create', OIDC_BACKCHANNEL_RATE_LIMIT: '3/23s' }, 0);
+  });
+  afterAll(async () => app.close());
+
+  it('valid logout tokens never use the budget; after 3 rejected ones the client gets 429 with Retry-After, even for a valid token', { timeout: 40_000 }, async () => {
+    const intoWindow = Date.now() % 23_000;
+    if (intoWindow > 14_000) await new Promise((r) => setTimeout(r, 23_300 - intoWindow));
+    for (let i = 0; i < 8; i++) expect((await postLogoutToken(app.url, await logoutToken({ sid: `nobody-${i}` }))).status).toBe(200);
+    for (let i = 0; i < 3; i++) expect((await postLogoutToken(app.url, 'not.a.token')).status).toBe(400);
+    const limited = await postLogoutToken(app.url, await logoutToken({ sid: 'nobody-else' }));
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await jsonBody(limited)).toEqual({ error: 'temporarily_unavailable', error_description: expect.stringMatching(/Too many rejected/) });
+  });
+});
+
 describe('health and metrics exposure', () => {
   it('/health/live answers without checking anything; /health/ready checks Postgres and the state store, and an OP outage only degrades it', async () => {
     const deadOp = `http://127.0.0.1:${await freePort()}`;

@@ -339,7 +339,7 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
     bindMaxTokensPerIdentity: r.int('OIDC_BIND_MAX_TOKENS_PER_IDENTITY', 10, 1, 1000),
     bindMaxAttemptsPerIp: r.int('OIDC_BIND_MAX_IP_ATTEMPTS', 30, 1, 10000),
     rateLimit: r.rateLimit('OIDC_RATE_LIMIT', '600/1m'),
-    backchannelRateLimit: r.rateLimit('OIDC_BACKCHANNEL_RATE_LIMIT', '6000/1m'),
+    backchannelRateLimit: r.rateLimit('OIDC_BACKCHANNEL_RATE_LIMIT', '600/1m'),
   };
   const database: DatabaseTimeouts = {
     statementTimeoutMs: r.duration('DATABASE_STATEMENT_TIMEOUT', '5s'),

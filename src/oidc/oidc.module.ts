@@ -14,6 +14,8 @@ import { AccessTokenPipe } from './guards/access-token.decorator';
 import { RateLimitGuard, rateLimitOptions } from './guards/rate-limit.guard';
 import { SameOriginGuard } from './guards/same-origin.guard';
 import { RateLimitStore } from './stores/rate-limit.store';
+import { RejectionCounterStore } from './stores/rejection-counter.store';
+import { BackchannelFloodGuard } from './guards/backchannel-flood.guard';
 import { getOptionsToken, getStorageToken } from '@nestjs/throttler';
 import { SessionPurgeJob } from './jobs/session-purge.job';
 import { TokenOutboxJob } from './jobs/token-outbox.job';
@@ -97,6 +99,8 @@ import { TokenVaultStore } from './stores/token-vault.store';
     { provide: getStorageToken(), useExisting: RateLimitStore },
     { provide: getOptionsToken(), inject: [OIDC_MODULE_OPTIONS], useFactory: rateLimitOptions },
     RateLimitGuard,
+    RejectionCounterStore,
+    BackchannelFloodGuard,
   ],
   exports: [SessionGuard, SessionService, OidcTokenService, AccessTokenPipe, IdpClientService, StateStore, OidcMetrics],
 })

@@ -94,7 +94,7 @@ export interface OidcModuleOptions {
   backchannelMaxAgeMs: number;
   /** Per client IP and route, on login, callback and bind routes. */
   rateLimit: RateLimit;
-  /** Per client IP, on the back-channel logout route (the OP's address). */
+  /** Rejected back-channel logout requests per client IP; past it, 429 until the window ends. Valid ones never count. */
   backchannelRateLimit: RateLimit;
   /** Bind tokens minted per OP identity (issuer, subject) within `bindAccountWindowMs`, then 429. */
   bindMaxTokensPerIdentity: number;

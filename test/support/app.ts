@@ -41,6 +41,7 @@ export function testEnv(overrides: Env = {}, index = 0): Env {
     OIDC_BIND_PAGE_URL: `${appUrl(index)}/bind`,
     // The suites sign in hundreds of times a minute from 127.0.0.1; the rate-limit suite sets its own.
     OIDC_RATE_LIMIT: '100000/1m',
+    OIDC_BACKCHANNEL_RATE_LIMIT: '100000/1m',
     ...overrides,
   };
 }

@@ -1,4 +1,4 @@
-import { BackchannelRateLimit, RateLimitGuard } from '../guards/rate-limit.guard';
+import { BackchannelFloodGuard } from '../guards/backchannel-flood.guard';
 import { Controller, Header, HttpCode, Post, Req, UseFilters, UseGuards } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
@@ -14,8 +14,7 @@ const BACKCHANNEL_LOGOUT_PATH = 'auth/oidc/backchannel-logout';
 @ApiTags('logout')
 @Controller(BACKCHANNEL_LOGOUT_PATH)
 @UseFilters(BackchannelErrorFilter)
-@UseGuards(RateLimitGuard)
-@BackchannelRateLimit()
+@UseGuards(BackchannelFloodGuard)
 export class BackchannelLogoutController {
   constructor(private readonly backchannel: BackchannelLogoutService) {}
 
@@ -33,7 +32,7 @@ export class BackchannelLogoutController {
   @ApiBody({ type: BackchannelLogoutDto })
   @ApiOkResponse({ description: 'Logged out (empty body, Cache-Control: no-store)' })
   @ApiBackchannelErrorResponse(400, 'any validation failure, replay, non-form or oversized body', 'logout_token has expired')
-  @ApiBackchannelErrorResponse(429, 'rate limit (OIDC_BACKCHANNEL_RATE_LIMIT) reached; retry after Retry-After', 'Too many requests; retry in 30 s')
+  @ApiBackchannelErrorResponse(429, 'this client sent too many rejected logout requests (OIDC_BACKCHANNEL_RATE_LIMIT); retry after Retry-After', 'Too many rejected logout requests; retry in 30 s')
   @ApiBackchannelErrorResponse(503, 'the revocation could not be written, or the signing key is unknown for now; retry', 'A backing service is unavailable; retry later')
   async logout(@Req() req: Request): Promise<void> {
     if (!req.is('application/x-www-form-urlencoded')) {

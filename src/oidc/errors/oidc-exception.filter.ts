@@ -4,6 +4,7 @@ import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
 import { SessionCookieService } from '../services/session-cookie.service';
 import { OidcAudit } from '../observability/audit.service';
+import { RejectionCounterStore } from '../stores/rejection-counter.store';
 import { OidcError, type OidcErrorCode } from './oidc-error';
 
 export interface ErrorBody {
@@ -68,7 +69,7 @@ export function sendJsonError(res: Response, exception: unknown, logger: Logger)
 }
 
 /** Writes the Back-Channel Logout 1.0 error body (`{error, error_description}`), one log line per outcome. */
-export function sendBackchannelError(res: Response, exception: unknown, logger: Logger, audit?: OidcAudit): void {
+export function sendBackchannelError(res: Response, exception: unknown, logger: Logger, audit?: OidcAudit): number {
   const { status, body } = toErrorBody(exception);
   const replay = exception instanceof OidcError && exception.code === 'logout_token_replayed';
   // Anyone can post a token with a made-up kid: a warning, not an error that pages someone.
@@ -86,7 +87,9 @@ export function sendBackchannelError(res: Response, exception: unknown, logger: 
   const retryable = status === 503 || status === 429;
   const error = retryable ? 'temporarily_unavailable' : status >= 500 ? 'server_error' : 'invalid_request';
   if (status === 503) res.setHeader('Retry-After', '5');
-  res.status(retryable || status >= 500 ? status : 400).setHeader('Cache-Control', 'no-store').json({ error, error_description: body.message });
+  const sent = retryable || status >= 500 ? status : 400;
+  res.status(sent).setHeader('Cache-Control', 'no-store').json({ error, error_description: body.message });
+  return sent;
 }
 
 /** JSON errors for the module's API routes (applied per controller, never app-wide). */
@@ -134,9 +137,16 @@ export class BrowserErrorFilter implements ExceptionFilter {
 export class BackchannelErrorFilter implements ExceptionFilter {
   private readonly logger = new Logger('BackchannelLogout');
 
-  constructor(private readonly audit: OidcAudit) {}
+  constructor(
+    @Inject(OIDC_MODULE_OPTIONS) private readonly options: OidcModuleOptions,
+    private readonly audit: OidcAudit,
+    private readonly rejections: RejectionCounterStore,
+  ) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
-    sendBackchannelError(host.switchToHttp().getResponse<Response>(), exception, this.logger, this.audit);
+    const http = host.switchToHttp();
+    const status = sendBackchannelError(http.getResponse<Response>(), exception, this.logger, this.audit);
+    // Final refusals count against the client's budget (BackchannelFloodGuard); retryable answers do not.
+    if (status === 400) void this.rejections.count(http.getRequest<Request>().ip, this.options.backchannelRateLimit);
   }
 }

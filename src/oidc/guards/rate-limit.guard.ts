@@ -1,18 +1,13 @@
-import { type ExecutionContext, Injectable, SetMetadata } from '@nestjs/common';
+import { type ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { InjectThrottlerOptions, InjectThrottlerStorage, ThrottlerGuard, type ThrottlerModuleOptions, type ThrottlerStorage } from '@nestjs/throttler';
 import type { ThrottlerLimitDetail } from '@nestjs/throttler/dist/throttler.guard.interface';
 import { OidcError } from '../errors/oidc-error';
 import { OidcAudit } from '../observability/audit.service';
-import type { OidcModuleOptions, RateLimit } from '../oidc.options';
-
-const RATE_LIMIT_KIND = 'oidc:rate-limit';
-
-/** Marks a controller whose requests count against the back-channel limit instead of the browser one. */
-export const BackchannelRateLimit = (): ClassDecorator => SetMetadata(RATE_LIMIT_KIND, 'backchannel');
+import type { OidcModuleOptions } from '../oidc.options';
 
 /**
- * Rate limits on the module's unauthenticated routes (login, callback, bind, back-channel), per client
+ * Rate limits on the module's unauthenticated browser routes (login, callback, bind), per client
  * IP (IPv6: per /64) and route, counted in the state store so that every instance shares them. Over
  * the limit: 429 `too_many_requests` with `Retry-After`, logged and counted.
  */
@@ -35,12 +30,8 @@ export class RateLimitGuard extends ThrottlerGuard {
   }
 }
 
-/** The throttler options of the module: one limit for browser routes, one for the back-channel route. */
+/** The throttler options of the module's browser routes (the back-channel route has its own guard). */
 export function rateLimitOptions(options: OidcModuleOptions): ThrottlerModuleOptions {
-  const limitFor = (context: ExecutionContext): RateLimit =>
-    Reflect.getMetadata(RATE_LIMIT_KIND, context.getClass()) === 'backchannel' ? options.backchannelRateLimit : options.rateLimit;
-  return {
-    throttlers: [{ name: 'default', limit: (context) => limitFor(context).limit, ttl: (context) => limitFor(context).windowMs }],
-    skipIf: (context) => limitFor(context).limit === 0,
-  };
+  const { limit, windowMs } = options.rateLimit;
+  return { throttlers: [{ name: 'default', limit, ttl: windowMs }], skipIf: () => limit === 0 };
 }

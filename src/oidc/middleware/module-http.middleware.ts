@@ -1,4 +1,7 @@
-import { Injectable, Logger, type NestMiddleware } from '@nestjs/common';
+import { Inject, Injectable, Logger, type NestMiddleware } from '@nestjs/common';
+import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
+import type { OidcModuleOptions } from '../oidc.options';
+import { RejectionCounterStore } from '../stores/rejection-counter.store';
 import cookieParser from 'cookie-parser';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { json, urlencoded } from 'express';
@@ -63,12 +66,17 @@ export class BackchannelRouteMiddleware extends ModuleHttpMiddleware {
   constructor(
     metrics: OidcMetrics,
     private readonly audit: OidcAudit,
+    private readonly rejections: RejectionCounterStore,
+    @Inject(OIDC_MODULE_OPTIONS) private readonly options: OidcModuleOptions,
   ) {
     super(metrics);
   }
 
   protected writeError(res: Response, error: unknown): void {
-    sendBackchannelError(res, error, this.logger, this.audit);
+    // An unparseable body is a final refusal: it counts against the client's budget.
+    if (sendBackchannelError(res, error, this.logger, this.audit) === 400) {
+      void this.rejections.count(res.req.ip, this.options.backchannelRateLimit);
+    }
   }
 }
 
