@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { importJWK, SignJWT } from 'jose';
 import pg from 'pg';
+import { freshDatabase, waitFor } from './support.mjs';
 
 const { values } = parseArgs({
   options: { sizes: { type: 'string', default: '1000,1000000' }, samples: { type: 'string', default: '400' }, stores: { type: 'string', default: 'redis,postgres' } },
@@ -38,29 +39,6 @@ function start(args, env) {
   const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(child);
   return child;
-}
-
-async function waitFor(url, ok) {
-  for (let i = 0; i < 200; i++) {
-    try {
-      if (ok((await fetch(url)).status)) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`not up: ${url}`);
-}
-
-async function freshDatabase() {
-  const admin = new pg.Client({ connectionString: ADMIN });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${DB}`);
-  await admin.end();
-  const migrate = spawn(process.execPath, ['node_modules/typeorm/cli.js', 'migration:run', '-d', 'dist/data-source.js'], {
-    env: { ...process.env, DATABASE_URL: dbUrl },
-    stdio: 'ignore',
-  });
-  await new Promise((resolve, reject) => migrate.on('exit', (code) => (code === 0 ? resolve() : reject(new Error('migration failed')))));
 }
 
 /** Seeds `total` live sessions: 1 user per 10 sessions, one sid per session, token = sha256('bench-i'). */
@@ -176,7 +154,7 @@ async function explain(db, size, revoked) {
 }
 
 async function runStore(store, key, kid) {
-  await freshDatabase();
+  await freshDatabase(ADMIN, DB, dbUrl);
   const app = start(['dist/main.js'], {
     PORT: String(APP_PORT),
     DATABASE_URL: dbUrl,

@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { createLocalJWKSet, importJWK, jwtVerify, SignJWT } from 'jose';
 import pg from 'pg';
+import { freshDatabase, waitFor } from './support.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -81,29 +82,6 @@ function start(args, env, { cpu, stdout = 'ignore' } = {}) {
   if (stdout === 'pipe') child.stdout.resume();
   children.push(child);
   return child;
-}
-
-async function waitFor(url, ok) {
-  for (let i = 0; i < 300; i++) {
-    try {
-      if (ok((await fetch(url)).status)) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`not up: ${url}`);
-}
-
-async function freshDatabase() {
-  const admin = new pg.Client({ connectionString: ADMIN });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${DB}`);
-  await admin.end();
-  const migrate = spawn(process.execPath, ['node_modules/typeorm/cli.js', 'migration:run', '-d', 'dist/data-source.js'], {
-    env: { ...process.env, DATABASE_URL: dbUrl },
-    stdio: 'ignore',
-  });
-  await new Promise((resolve, reject) => migrate.on('exit', (code) => (code === 0 ? resolve() : reject(new Error('migration failed')))));
 }
 
 /** Live sessions 0..total-1: 1 user per 10 sessions, sid `bench-sid-i`, token = tokenOf(i). */
@@ -203,7 +181,7 @@ const fmt = (n) => (n === undefined ? '     -' : n.toFixed(0).padStart(6));
 
 async function main() {
   const total = READERS + (ROUNDS + 1) * LOGOUTS;
-  await freshDatabase();
+  await freshDatabase(ADMIN, DB, dbUrl);
   await seed(total);
   start(['dev-idp/server.mjs'], { DEV_IDP_PORT: String(ISSUER_PORT), DEV_IDP_ISSUER: ISSUER, DEV_IDP_CLIENT_ID: CLIENT, DEV_IDP_JWKS_FILE: jwksFile, DEV_IDP_APP_URL: APP }, { cpu: 0 });
   await waitFor(`${ISSUER}/.well-known/openid-configuration`, (s) => s === 200);
