@@ -25,8 +25,21 @@ const client = {
   backchannel_logout_session_required: true,
   grant_types: ['authorization_code', 'refresh_token'],
   response_types: ['code'],
-  token_endpoint_auth_method: 'client_secret_post',
+  token_endpoint_auth_method: env.DEV_IDP_CLIENT_AUTH ?? 'client_secret_post',
+  // auth_time in every ID token, so the app can show and check when the user last authenticated.
+  require_auth_time: true,
 };
+// private_key_jwt: the client's public keys (a JWKS as JSON); the secret is then not used.
+if (env.DEV_IDP_CLIENT_JWKS) {
+  client.jwks = JSON.parse(env.DEV_IDP_CLIENT_JWKS);
+  delete client.client_secret;
+}
+// More clients (JSON array of client metadata), e.g. a second app or a private_key_jwt client.
+const clients = [client, ...JSON.parse(env.DEV_IDP_EXTRA_CLIENTS ?? '[]')].map((c) => ({ require_auth_time: true, ...c }));
+
+/** Authentication context classes: a password alone, or a password and the (simulated) second factor. */
+const ACR_PASSWORD = 'urn:dev:loa:1';
+const ACR_MFA = 'urn:dev:loa:2';
 
 const usersFile = env.DEV_IDP_USERS_FILE ?? join(here, 'users.json');
 const users = JSON.parse(readFileSync(usersFile, 'utf8'));
@@ -41,7 +54,8 @@ async function signingKeys() {
 }
 
 const provider = new Provider(issuer, {
-  clients: [client],
+  clients,
+  acrValues: [ACR_PASSWORD, ACR_MFA],
   jwks: await signingKeys(),
   // oidc-provider >= 9.7 refuses to call special-use addresses (loopback) from its default fetch;
   // the dev OP calls the app on localhost, so it uses plain fetch without the SSRF dispatcher.
@@ -94,6 +108,7 @@ function loginPage(uid, error) {
 <form method="post" action="/interaction/${escape(uid)}/login">
 <label>Username <input name="username" autofocus></label>
 <label>Password <input name="password" type="password"></label>
+<label><input name="mfa" type="checkbox"> Second factor (simulated: acr ${ACR_MFA})</label>
 <button type="submit">Sign in</button></form>
 <p><a href="/interaction/${escape(uid)}/abort">Cancel</a></p></body></html>`;
 }
@@ -126,7 +141,9 @@ const server = createServer(async (req, res) => {
         res.writeHead(401, { 'content-type': 'text/html; charset=utf-8' });
         return res.end(loginPage(uid, 'Wrong username or password'));
       }
-      return await provider.interactionFinished(req, res, { login: { accountId: username } }, { mergeWithLastSubmission: false });
+      // The "second factor" box stands for an MFA step: the session's acr says which one was done.
+      const acr = form.get('mfa') ? ACR_MFA : ACR_PASSWORD;
+      return await provider.interactionFinished(req, res, { login: { accountId: username, acr, amr: form.get('mfa') ? ['pwd', 'otp'] : ['pwd'] } }, { mergeWithLastSubmission: false });
     }
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
     res.end(loginPage(uid));

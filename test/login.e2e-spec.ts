@@ -160,9 +160,19 @@ describe('login (authorization code + PKCE) against the development OP', () => {
     },
   );
 
-  it('the login redirect carries PKCE S256, state and nonce, and sets a short-lived HttpOnly binding cookie', async () => {
+  it('the OP advertises PAR, so the login pushes its request first: the redirect carries only client_id and request_uri', async () => {
     const response = await fetch(`${running.url}/auth/oidc/login`, { redirect: 'manual' });
     const location = new URL(response.headers.get('location') as string);
+    expect([...location.searchParams.keys()].sort()).toEqual(['client_id', 'request_uri']);
+    expect(location.searchParams.get('request_uri')).toMatch(/^urn:ietf:params:oauth:request_uri:/);
+    expect(response.headers.getSetCookie().find((c) => c.startsWith('oidc_tx_'))).toMatch(/HttpOnly/i);
+  });
+
+  it('with OIDC_PAR=off the login redirect carries PKCE S256, state and nonce, and sets a short-lived HttpOnly binding cookie', async () => {
+    const parOff = await startApp({ OIDC_PAR: 'off' }, 1);
+    const response = await fetch(`${parOff.url}/auth/oidc/login`, { redirect: 'manual' }).finally(() => parOff.close());
+    const location = new URL(response.headers.get('location') as string);
+    expect(location.searchParams.has('request_uri')).toBe(false);
     expect(location.searchParams.get('code_challenge_method')).toBe('S256');
     expect(location.searchParams.get('code_challenge')).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(location.searchParams.get('state')).toBeTruthy();
@@ -237,7 +247,7 @@ describe('login (authorization code + PKCE) against the development OP', () => {
   it('GET /health reports Postgres, the state store and discovery; Swagger lists every route', async () => {
     const health = await fetch(`${running.url}/health`);
     expect(health.status).toBe(200);
-    expect(await jsonBody(health)).toEqual({ status: 'ok', postgres: 'up', stateStore: 'up', stateStoreKind: e2e().stateStore, discovery: 'up' });
+    expect(await jsonBody(health)).toEqual({ status: 'ok', postgres: 'up', stateStore: 'up', stateStoreKind: e2e().stateStore, discovery: 'up', providers: { default: 'up' } });
     expect(running.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'state_store.selected')).toMatchObject({ kind: e2e().stateStore });
     const doc = await jsonBody(await fetch(`${running.url}/docs-json`));
     expect(Object.keys(doc.paths).sort()).toEqual(
@@ -245,6 +255,9 @@ describe('login (authorization code + PKCE) against the development OP', () => {
         '/api/ping',
         '/api/userinfo',
         '/auth/oidc/backchannel-logout',
+        '/auth/oidc/backchannel-logout/{provider}',
+        '/auth/oidc/callback/{provider}',
+        '/auth/oidc/providers',
         '/auth/oidc/bind',
         '/auth/oidc/bind/confirm',
         '/auth/oidc/bind/create',
@@ -263,6 +276,9 @@ describe('login (authorization code + PKCE) against the development OP', () => {
     const statuses = (path: string, method: string) => Object.keys(doc.paths[path][method].responses).sort();
     expect(statuses('/auth/oidc/login', 'get')).toEqual(['302', '400', '429', '503']);
     expect(statuses('/auth/oidc/callback', 'get')).toEqual(['302', '400', '401', '403', '409', '429', '503']);
+    expect(statuses('/auth/oidc/callback/{provider}', 'get')).toEqual(['302', '400', '401', '403', '409', '429', '503']);
+    expect(statuses('/auth/oidc/backchannel-logout/{provider}', 'post')).toEqual(['200', '400', '429', '503']);
+    expect(statuses('/auth/oidc/providers', 'get')).toEqual(['200']);
     expect(statuses('/auth/session', 'get')).toEqual(['200', '401', '503']);
     expect(statuses('/auth/sessions', 'get')).toEqual(['200', '401', '503']);
     expect(statuses('/auth/sessions/{id}', 'delete')).toEqual(['204', '400', '401', '403', '404', '415', '503']);

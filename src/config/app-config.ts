@@ -2,6 +2,7 @@ import type { EncryptionKey, OidcModuleOptions, RateLimit, StateStoreKind, Unlin
 import ipaddr from 'ipaddr.js';
 import { parseDuration } from './duration';
 import { parseRedisUrl } from './redis-url';
+import { loadProviders } from './providers-config';
 
 export interface DatabaseTimeouts {
   /** Postgres `statement_timeout`: a statement running longer is cancelled (answers 503). */
@@ -36,7 +37,7 @@ export class ConfigError extends Error {
 const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/oidc_rp';
 
 /** Reads and checks the environment one variable at a time, collecting every problem. */
-class EnvReader {
+export class EnvReader {
   readonly problems: string[] = [];
 
   constructor(private readonly env: Env) {}
@@ -255,17 +256,8 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
   if (stateStore === 'redis' && !hasRedisUrl) r.problems.push('REDIS_URL is required when STATE_STORE=redis');
   const allowInsecureHttp = r.bool('OIDC_ALLOW_INSECURE_HTTP', false);
 
-  const issuer = r.url('OIDC_ISSUER', r.required('OIDC_ISSUER'), allowInsecureHttp) ?? '';
-  const clientId = r.required('OIDC_CLIENT_ID');
-  const clientSecret = r.required('OIDC_CLIENT_SECRET');
-  const redirectUri = r.url('OIDC_REDIRECT_URI', r.required('OIDC_REDIRECT_URI'), allowInsecureHttp) ?? '';
-  // The callback route is `auth/oidc/callback` under the host's global prefix, if any; the login
-  // transaction and bind cookies are scoped to paths derived from it.
-  if (redirectUri && !new URL(redirectUri).pathname.endsWith('/auth/oidc/callback')) {
-    r.problems.push(`OIDC_REDIRECT_URI must be the URL of the callback route, ending in /auth/oidc/callback (no trailing slash), got "${redirectUri}"`);
-  }
-  const scopes = r.string('OIDC_SCOPES', 'openid profile email');
-  if (!scopes.split(/\s+/).includes('openid')) r.problems.push('OIDC_SCOPES must include "openid"');
+  const providers = loadProviders(r, allowInsecureHttp);
+  const redirectUri = providers[0]?.redirectUri ?? '';
 
   const keysRaw = r.required('OIDC_TOKEN_ENCRYPTION_KEYS', 'is required (kid:base64 32-byte key, e.g. k1:$(openssl rand -base64 32))');
   const tokenEncryptionKeys = keysRaw ? parseEncryptionKeys(keysRaw, 'OIDC_TOKEN_ENCRYPTION_KEYS', r.problems) : [];
@@ -301,19 +293,13 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
   const trustProxy = parseTrustProxy(r.raw('TRUST_PROXY'), r.problems);
 
   const oidc: OidcModuleOptions = {
-    issuer,
-    clientId,
-    clientSecret,
-    redirectUri,
-    scopes,
+    providers,
     allowInsecureHttp,
     stateStore,
     redis,
     redisCommandTimeoutMs: r.duration('REDIS_COMMAND_TIMEOUT', '2s'),
     tokenEncryptionKeys,
     idTokenTtlMs: r.duration('OIDC_ID_TOKEN_TTL', '168h'),
-    postLogoutRedirectUri: r.url('OIDC_POST_LOGOUT_REDIRECT_URI', r.raw('OIDC_POST_LOGOUT_REDIRECT_URI'), allowInsecureHttp),
-    endSessionEndpoint: r.url('OIDC_END_SESSION_ENDPOINT', r.raw('OIDC_END_SESSION_ENDPOINT'), allowInsecureHttp),
     returnToAllowedHosts,
     unlinkedIdentity,
     bindPageUrl,
@@ -334,8 +320,6 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
     outboxRetryIntervalMs: r.duration('OIDC_OUTBOX_RETRY_INTERVAL', '15s'),
     httpTimeoutMs: r.duration('OIDC_HTTP_TIMEOUT', '10s'),
     accessTokenRefreshSkewMs: r.durationOrOff('OIDC_ACCESS_TOKEN_REFRESH_SKEW', '30s'),
-    backchannelAllowMissingExp: r.bool('OIDC_BACKCHANNEL_ALLOW_MISSING_EXP', false),
-    backchannelMaxAgeMs: r.duration('OIDC_BACKCHANNEL_MAX_AGE', '2m'),
     bindMaxTokensPerIdentity: r.int('OIDC_BIND_MAX_TOKENS_PER_IDENTITY', 10, 1, 1000),
     bindMaxAttemptsPerIp: r.int('OIDC_BIND_MAX_IP_ATTEMPTS', 30, 1, 10000),
     rateLimit: r.rateLimit('OIDC_RATE_LIMIT', '600/1m'),
@@ -348,7 +332,6 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
 
   if (oidc.bindTokenTtlMs > 3_600_000) r.problems.push('OIDC_BIND_TOKEN_TTL must be at most 1h');
   if (oidc.httpTimeoutMs < 1000 || oidc.httpTimeoutMs > 120_000) r.problems.push('OIDC_HTTP_TIMEOUT must be from 1s to 120s');
-  if (oidc.backchannelMaxAgeMs > 3_600_000) r.problems.push('OIDC_BACKCHANNEL_MAX_AGE must be at most 1h');
   // Activity is recorded at most once a minute, so a shorter idle timeout would end active sessions.
   if (oidc.sessionIdleTimeoutMs !== 0 && oidc.sessionIdleTimeoutMs < 300_000) r.problems.push('SESSION_IDLE_TIMEOUT must be 0 (off) or at least 5m');
   if (oidc.purgeIntervalMs < 1000) r.problems.push('SESSION_PURGE_INTERVAL must be at least 1s');

@@ -1,6 +1,6 @@
 import { Controller, Get, Header, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiCookieAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { AccessToken, ApiErrorResponse, type AuthenticatedSession, CurrentUser, IdpClientService, SessionGuard } from '../oidc';
+import { AccessToken, ApiErrorResponse, type AuthenticatedSession, CurrentUser, IdpClientService, OidcError, SessionGuard } from '../oidc';
 
 /**
  * The demo host's own API (not part of OidcModule): a downstream call made as the signed-in user,
@@ -24,6 +24,8 @@ export class DemoApiController {
   @ApiErrorResponse(401, ['unauthenticated', 'no_refresh_token', 'refresh_failed'], 'the session is gone or was revoked: sign in again')
   @ApiErrorResponse(503, ['service_unavailable', 'provider_unavailable'], 'the OpenID Provider or a store is unreachable; the session is kept')
   async userinfo(@CurrentUser() { session }: AuthenticatedSession, @AccessToken() accessToken: string): Promise<Record<string, unknown>> {
-    return this.idp.fetchUserInfo(accessToken, session.subject);
+    const provider = this.idp.forIssuer(session.issuer);
+    if (!provider) throw new OidcError('unauthenticated', 'The OpenID Provider of this session is no longer configured; sign in again');
+    return provider.fetchUserInfo(accessToken, session.subject);
   }
 }

@@ -13,7 +13,8 @@ class HealthDto {
   @ApiProperty({ enum: ['up', 'down'] }) postgres!: Check;
   @ApiProperty({ enum: ['up', 'down'], description: 'The state store (login state, token vault, counters)' }) stateStore!: Check;
   @ApiProperty({ enum: ['redis', 'postgres'] }) stateStoreKind!: StateStoreKind;
-  @ApiProperty({ enum: ['up', 'down'], description: 'OpenID Provider discovery' }) discovery!: Check;
+  @ApiProperty({ enum: ['up', 'down'], description: 'OpenID Provider discovery: up when every configured provider answers' }) discovery!: Check;
+  @ApiProperty({ description: 'Discovery status per provider id', example: { default: 'up', partner: 'down' } }) providers!: Record<string, Check>;
 }
 
 @ApiTags('health')
@@ -56,8 +57,9 @@ export class HealthController {
         return (await check(() => this.state.ping())) === 'up' ? indicator.up({ kind }) : indicator.down({ kind });
       },
       async () => {
-        const discovery = await check(() => this.idp.probe());
-        return this.indicators.check('openidProvider').up({ discovery, degraded: discovery === 'down' });
+        const providers = await this.idp.probeAll();
+        const discovery = Object.values(providers).every((s) => s === 'up') ? 'up' : 'down';
+        return this.indicators.check('openidProvider').up({ discovery, providers, degraded: discovery === 'down' });
       },
     ]);
   }
@@ -67,15 +69,16 @@ export class HealthController {
   @ApiOkResponse({ type: HealthDto })
   @ApiServiceUnavailableResponse({ type: HealthDto, description: 'At least one dependency is down' })
   async health(@Res({ passthrough: true }) res: Response): Promise<HealthDto> {
-    const [postgres, stateStore, discovery] = await Promise.all([
+    const [postgres, stateStore, providers] = await Promise.all([
       check(() => this.db.query('SELECT 1')),
       check(() => this.state.ping()),
-      check(() => this.idp.probe()),
+      this.idp.probeAll(),
     ]);
+    const discovery = Object.values(providers).every((s) => s === 'up') ? 'up' : 'down';
     const ok = postgres === 'up' && stateStore === 'up' && discovery === 'up';
     res.status(ok ? 200 : 503).setHeader('Cache-Control', 'no-store');
     const stateStoreKind = this.config.getOrThrow<OidcModuleOptions>('oidc').stateStore;
-    return { status: ok ? 'ok' : 'degraded', postgres, stateStore, stateStoreKind, discovery };
+    return { status: ok ? 'ok' : 'degraded', postgres, stateStore, stateStoreKind, discovery, providers };
   }
 }
 

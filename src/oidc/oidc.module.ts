@@ -102,7 +102,7 @@ import { TokenVaultStore } from './stores/token-vault.store';
     RejectionCounterStore,
     BackchannelFloodGuard,
   ],
-  exports: [SessionGuard, SessionService, OidcTokenService, AccessTokenPipe, IdpClientService, StateStore, OidcMetrics],
+  exports: [SessionGuard, SessionStrategy, SessionService, OidcTokenService, AccessTokenPipe, IdpClientService, StateStore, OidcMetrics],
 })
 export class OidcModule extends OidcConfigurableModule implements NestModule, OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('OidcModule');
@@ -128,18 +128,28 @@ export class OidcModule extends OidcConfigurableModule implements NestModule, On
    * first login or logout after the OP becomes reachable.
    */
   async onApplicationBootstrap(): Promise<void> {
-    if (this.options.backchannelAllowMissingExp) {
-      this.logger.warn({
-        msg: 'backchannel.allow_missing_exp',
-        detail: 'logout tokens without exp are accepted when their iat is recent (OIDC_BACKCHANNEL_ALLOW_MISSING_EXP)',
-        maxAgeMs: this.options.backchannelMaxAgeMs,
-      });
+    for (const provider of this.options.providers) {
+      if (provider.backchannelAllowMissingExp) {
+        this.logger.warn({
+          msg: 'backchannel.allow_missing_exp',
+          provider: provider.id,
+          detail: 'logout tokens without exp are accepted when their iat is recent (OIDC_BACKCHANNEL_ALLOW_MISSING_EXP)',
+          maxAgeMs: provider.backchannelMaxAgeMs,
+        });
+      }
+      if (provider.frontchannelLogoutWithoutCookie) {
+        this.logger.warn({
+          msg: 'frontchannel.without_cookie',
+          provider: provider.id,
+          detail: 'front-channel logout ends the sessions of (iss, sid) even without the session cookie: anyone who learns a sid can end that session',
+        });
+      }
     }
-    try {
-      await this.idp.endSessionSupport();
-    } catch {
-      this.logger.warn({ msg: 'discovery.deferred', issuer: this.options.issuer });
-    }
+    await Promise.all(
+      this.idp.all().map((provider) =>
+        provider.endSessionSupport().catch(() => this.logger.warn({ msg: 'discovery.deferred', provider: provider.id, issuer: provider.issuer })),
+      ),
+    );
   }
 
   async onApplicationShutdown(): Promise<void> {

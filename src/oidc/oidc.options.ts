@@ -1,4 +1,49 @@
+import type { JWK } from 'jose';
+
 export type UnlinkedIdentityPolicy = 'bind' | 'create' | 'reject';
+
+/** How the RP authenticates to the OP's token, revocation and PAR endpoints. */
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+
+/** Whether the authorization request is pushed first (RFC 9126): when the OP advertises PAR, never, or always. */
+export type ParMode = 'auto' | 'off' | 'required';
+
+/** A private JWK (RSA, EC or OKP) that signs the `private_key_jwt` client assertions. */
+export interface ClientSigningKey {
+  /** A private JWK with `kid`; `alg` defaults from the key type (RS256, ES256…). */
+  jwk: JWK & { kid?: string; alg?: string };
+}
+
+/** One OpenID Provider this app accepts logins from (the single-provider variables become `default`). */
+export interface OidcProviderOptions {
+  /** `[a-z0-9-]{1,32}`: in routes (`/auth/oidc/callback/<id>`), logs and metrics. */
+  id: string;
+  /** Shown on a login page (`GET /auth/oidc/providers`). */
+  displayName: string;
+  issuer: string;
+  clientId: string;
+  /** Required for `client_secret_basic` / `client_secret_post`. */
+  clientSecret?: string;
+  clientAuth: ClientAuthMethod;
+  /** Required for `private_key_jwt`. */
+  clientSigningKey?: ClientSigningKey;
+  /** This provider's callback: `…/auth/oidc/callback/<id>` (provider `default` may use `…/auth/oidc/callback`). */
+  redirectUri: string;
+  scopes: string;
+  postLogoutRedirectUri?: string;
+  endSessionEndpoint?: string;
+  par: ParMode;
+  /** Compatibility with OPs that predate errata 1: accept a logout token without `exp` when its `iat` is fresh. */
+  backchannelAllowMissingExp: boolean;
+  /** How old (by `iat`) a logout token without `exp` may be, with the opt-in above. */
+  backchannelMaxAgeMs: number;
+  /**
+   * Front-Channel Logout: also end the live sessions of (iss, sid) server-side when the request carries
+   * no session cookie (the cookie does not reach a cross-site iframe). Anyone who learns a sid can then
+   * end that session: a logout, never a sign-in.
+   */
+  frontchannelLogoutWithoutCookie: boolean;
+}
 
 /** Where login state, bind sessions, the token vault, counters and markers live. */
 export type StateStoreKind = 'redis' | 'postgres';
@@ -37,11 +82,8 @@ export interface EncryptionKey {
  * (see `src/config/app-config.ts` for the environment mapping used by the demo app).
  */
 export interface OidcModuleOptions {
-  issuer: string;
-  clientId: string;
-  clientSecret: string;
-  redirectUri: string;
-  scopes: string;
+  /** At least one; ids and issuers are distinct, every redirect URI is on one origin and one path prefix. */
+  providers: OidcProviderOptions[];
   /** Allows an http issuer and http logout URLs; local development and tests only. */
   allowInsecureHttp: boolean;
   stateStore: StateStoreKind;
@@ -52,8 +94,6 @@ export interface OidcModuleOptions {
   /** The first key encrypts; every key decrypts. */
   tokenEncryptionKeys: EncryptionKey[];
   idTokenTtlMs: number;
-  postLogoutRedirectUri?: string;
-  endSessionEndpoint?: string;
   returnToAllowedHosts: string[];
   unlinkedIdentity: UnlinkedIdentityPolicy;
   bindPageUrl?: string;
@@ -88,10 +128,6 @@ export interface OidcModuleOptions {
   accessTokenRefreshSkewMs: number;
   /** Timeout of every HTTP call to the OpenID Provider. */
   httpTimeoutMs: number;
-  /** Compatibility with OPs that predate errata 1: accept a logout token without `exp` when its `iat` is fresh. */
-  backchannelAllowMissingExp: boolean;
-  /** How old (by `iat`) a logout token without `exp` may be, with the opt-in above. */
-  backchannelMaxAgeMs: number;
   /** Per client IP and route, on login, callback and bind routes. */
   rateLimit: RateLimit;
   /** Rejected back-channel logout requests per client IP; past it, 429 until the window ends. Valid ones never count. */

@@ -13,15 +13,17 @@ export interface LoginResult {
 export async function loginThroughOp(
   appBase: string,
   username: string,
-  options: { browser?: Browser; returnTo?: string; password?: string } = {},
+  options: { browser?: Browser; returnTo?: string; password?: string; params?: Record<string, string>; form?: Record<string, string> } = {},
 ): Promise<LoginResult> {
   const browser = options.browser ?? new Browser();
-  const query = options.returnTo ? `?return_to=${encodeURIComponent(options.returnTo)}` : '';
+  const params = new URLSearchParams(options.params);
+  if (options.returnTo) params.set('return_to', options.returnTo);
+  const query = params.size ? `?${params}` : '';
   const start = await browser.request(`${appBase}/auth/oidc/login${query}`);
-  expect(start.status).toBe(302);
+  expect(start.status, start.text.slice(0, 300)).toBe(302);
   const loginPage = await browser.follow(start);
   expect(loginPage.status, loginPage.text.slice(0, 300)).toBe(200);
-  const callback = await submitOpLogin(browser, loginPage, username, options.password ?? `pw-${username}`, appBase);
+  const callback = await submitOpLogin(browser, loginPage, username, options.password ?? `pw-${username}`, appBase, options.form);
   return { browser, callback, sessionToken: await browser.cookie(appBase, 'session') };
 }
 
@@ -33,17 +35,17 @@ export async function signIn(appBase: string, username: string): Promise<{ token
 }
 
 /** Posts the OP login form and follows the OP's redirects up to the app's callback, which it calls. */
-export async function submitOpLogin(browser: Browser, loginPage: Page, username: string, password: string, appBase: string): Promise<Page> {
+export async function submitOpLogin(browser: Browser, loginPage: Page, username: string, password: string, appBase: string, extra: Record<string, string> = {}): Promise<Page> {
   const form = parseForm(loginPage.text, loginPage.url);
-  const afterLogin = await browser.request(form.action, { form: { ...form.fields, username, password } });
+  const afterLogin = await browser.request(form.action, { form: { ...form.fields, username, password, ...extra } });
   const atCallback = await browser.follow(afterLogin, (url) => url.startsWith(`${appBase}/auth/oidc/callback`));
   expect(atCallback.location, `OP did not redirect to the app: ${atCallback.status} ${atCallback.text.slice(0, 300)}`).toContain('/auth/oidc/callback');
   return browser.request(atCallback.location as string);
 }
 
 /** Signs in and returns the OP redirect to the callback, without calling it. */
-export async function authorizeAtOp(appBase: string, username: string, browser = new Browser()): Promise<{ browser: Browser; callbackUrl: string }> {
-  const start = await browser.request(`${appBase}/auth/oidc/login`);
+export async function authorizeAtOp(appBase: string, username: string, browser = new Browser(), query = ''): Promise<{ browser: Browser; callbackUrl: string }> {
+  const start = await browser.request(`${appBase}/auth/oidc/login${query}`);
   const loginPage = await browser.follow(start);
   const form = parseForm(loginPage.text, loginPage.url);
   const afterLogin = await browser.request(form.action, { form: { ...form.fields, username, password: `pw-${username}` } });

@@ -27,3 +27,20 @@ export function postLogoutToken(appBase: string, token: string): Promise<Respons
     body: new URLSearchParams({ logout_token: token }).toString(),
   });
 }
+
+/** A logout token signed by another development OP (its own JWKS file), for its issuer and client id. */
+export async function logoutTokenOf(op: { jwksFile: string; issuer: string; clientId: string }, claims: JWTPayload): Promise<string> {
+  const jwk = JSON.parse(readFileSync(op.jwksFile, 'utf8')).keys[0];
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ iss: op.issuer, aud: op.clientId, iat: now, exp: now + 120, jti: randomUUID(), events: { [BACKCHANNEL_EVENT]: {} }, ...claims })
+    .setProtectedHeader({ alg: 'RS256', kid: jwk.kid, typ: 'logout+jwt' })
+    .sign(await importJWK(jwk, 'RS256'));
+}
+
+export function postLogoutTokenTo(appBase: string, path: string, token: string): Promise<Response> {
+  return fetch(`${appBase}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ logout_token: token }).toString(),
+  });
+}

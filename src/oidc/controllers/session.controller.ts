@@ -7,6 +7,7 @@ import { OidcExceptionFilter } from '../errors/oidc-exception.filter';
 import { CurrentUser } from '../guards/current-user.decorator';
 import { SameOriginGuard } from '../guards/same-origin.guard';
 import { SessionGuard } from '../guards/session.guard';
+import { IdpClientService } from '../services/idp-client.service';
 import { type AuthenticatedSession, SessionService } from '../services/session.service';
 
 @ApiTags('sessions')
@@ -15,7 +16,10 @@ import { type AuthenticatedSession, SessionService } from '../services/session.s
 @Controller('auth')
 @UseFilters(OidcExceptionFilter)
 export class SessionController {
-  constructor(private readonly sessions: SessionService) {}
+  constructor(
+    private readonly sessions: SessionService,
+    private readonly idp: IdpClientService,
+  ) {}
 
   @Get('session')
   @UseGuards(SessionGuard)
@@ -24,7 +28,7 @@ export class SessionController {
   @ApiErrorResponse(401, ['unauthenticated'], 'no, revoked or expired session')
   @ApiErrorResponse(503, ['service_unavailable'], 'Postgres or the state store unreachable')
   current(@CurrentUser() { session, user }: AuthenticatedSession): CurrentSessionDto {
-    return { user: { id: user.id, email: user.email, displayName: user.displayName }, session: toInfo(session) };
+    return { user: { id: user.id, email: user.email, displayName: user.displayName }, session: this.toInfo(session) };
   }
 
   @Get('sessions')
@@ -35,7 +39,7 @@ export class SessionController {
   @ApiErrorResponse(503, ['service_unavailable'], 'Postgres or the state store unreachable')
   async list(@CurrentUser() { session, user }: AuthenticatedSession): Promise<SessionListDto> {
     const live = await this.sessions.listLive(user.id);
-    return { sessions: live.map((s) => ({ ...toInfo(s), lastSeenAt: s.lastSeenAt, userAgent: s.userAgent, current: s.id === session.id })) };
+    return { sessions: live.map((s) => ({ ...this.toInfo(s), lastSeenAt: s.lastSeenAt, userAgent: s.userAgent, current: s.id === session.id })) };
   }
 
   @Delete('sessions/:id')
@@ -53,15 +57,18 @@ export class SessionController {
   async revoke(@CurrentUser() { user }: AuthenticatedSession, @Param('id', new ParseUUIDPipe()) id: string): Promise<void> {
     await this.sessions.revokeOwn(user.id, id);
   }
-}
 
-function toInfo(session: SessionEntity): SessionInfoDto {
-  return {
-    id: session.id,
-    issuer: session.issuer,
-    subject: session.subject,
-    sid: session.oidcSid,
-    createdAt: session.createdAt,
-    expiresAt: session.expiresAt,
-  };
+  private toInfo(session: SessionEntity): SessionInfoDto {
+    return {
+      id: session.id,
+      provider: this.idp.forIssuer(session.issuer)?.id ?? null,
+      issuer: session.issuer,
+      subject: session.subject,
+      sid: session.oidcSid,
+      acr: session.acr ?? null,
+      authTime: session.authTime ?? null,
+      createdAt: session.createdAt,
+      expiresAt: session.expiresAt,
+    };
+  }
 }

@@ -12,6 +12,13 @@ const DOCUMENTED_STATUS: Record<DocumentedErrorCode, number> = { ...OIDC_ERROR_S
 const EXAMPLE_MESSAGES: Record<DocumentedErrorCode, string> = {
   invalid_request: 'token must be a bind token',
   invalid_return_to: 'return_to must be a relative path or an allowed host',
+  unknown_provider: 'No OpenID Provider is configured with this id',
+  provider_mismatch: 'This login response belongs to a login with another OpenID Provider; start again',
+  invalid_login_parameter: 'max_age must be a whole number of seconds',
+  acr_not_satisfied: 'The OpenID Provider did not authenticate you at the level asked for',
+  step_up_required: 'This action needs a more recent or stronger sign-in',
+  identity_not_found: 'No such linked identity of yours',
+  last_sign_in_method: 'This is the account\'s only way to sign in; link another identity or set a password first',
   login_session_missing: 'No login in progress in this browser; start again',
   invalid_state: 'The login state is unknown, expired or was already used',
   access_denied: 'The sign-in was cancelled or refused at the OpenID Provider',

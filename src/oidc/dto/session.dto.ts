@@ -11,6 +11,9 @@ export class SessionInfoDto {
   @ApiProperty({ example: 'https://sso.example.com/realms/acme' }) issuer!: string;
   @ApiProperty({ description: 'Subject at the OpenID Provider' }) subject!: string;
   @ApiProperty({ type: String, nullable: true, description: 'OP session id (`sid` of the verified ID token)' }) sid!: string | null;
+  @ApiProperty({ example: 'default', nullable: true, type: String, description: 'Id of the provider this session signed in with (null when it is no longer configured)' }) provider!: string | null;
+  @ApiProperty({ type: String, nullable: true, example: 'urn:dev:loa:2', description: 'The ID token\'s `acr`: how the OP authenticated the user' }) acr!: string | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'The ID token\'s `auth_time`: when the user last authenticated at the OP' }) authTime!: Date | null;
   @ApiProperty({ type: String, format: 'date-time' }) createdAt!: Date;
   @ApiProperty({ type: String, format: 'date-time' }) expiresAt!: Date;
 }

@@ -45,6 +45,14 @@ export class SessionEntity {
   @Column({ name: 'user_agent', type: 'varchar', length: 512, nullable: true })
   userAgent!: string | null;
 
+  /** The ID token's `acr` at login (how the OP authenticated the user), if it said. */
+  @Column({ type: 'varchar', length: 128, nullable: true })
+  acr!: string | null;
+
+  /** The ID token's `auth_time` at login (when the user last authenticated at the OP), if it said. */
+  @Column({ name: 'auth_time', type: 'timestamptz', nullable: true })
+  authTime!: Date | null;
+
   @Column({ name: 'revoked_reason', type: 'varchar', length: 64, nullable: true })
   revokedReason!: string | null;
 }

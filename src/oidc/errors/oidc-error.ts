@@ -4,6 +4,13 @@ import { HttpException } from '@nestjs/common';
 export const OIDC_ERROR_STATUS = {
   invalid_request: 400,
   invalid_return_to: 400,
+  unknown_provider: 400,
+  provider_mismatch: 400,
+  invalid_login_parameter: 400,
+  acr_not_satisfied: 403,
+  step_up_required: 401,
+  identity_not_found: 404,
+  last_sign_in_method: 409,
   login_session_missing: 400,
   invalid_state: 400,
   access_denied: 403,

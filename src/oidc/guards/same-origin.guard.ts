@@ -19,7 +19,7 @@ export class SameOriginGuard implements CanActivate {
     @Inject(OIDC_MODULE_OPTIONS) options: OidcModuleOptions,
     private readonly audit: OidcAudit,
   ) {
-    this.origins = new Set([new URL(options.redirectUri).origin, ...options.allowedOrigins]);
+    this.origins = new Set([...options.providers.map((p) => new URL(p.redirectUri).origin), ...options.allowedOrigins]);
   }
 
   canActivate(context: ExecutionContext): boolean {

@@ -1,10 +1,10 @@
-import { type ExecutionContext, Injectable } from '@nestjs/common';
+import { type ExecutionContext, Injectable, Optional } from '@nestjs/common';
 import { AuthGuard } from '@nestjs/passport';
 import type { Request, Response } from 'express';
 import passport from 'passport';
 import { OidcError } from '../errors/oidc-error';
 import { isDependencyDown } from '../errors/oidc-exception.filter';
-import { SESSION_STRATEGY, type SessionStrategy } from './session.strategy';
+import { SESSION_STRATEGY, SessionStrategy } from './session.strategy';
 
 /** Passport's registry of strategies (where `PassportStrategy` registered `SessionStrategy`). */
 const registered = (): SessionStrategy | undefined =>
@@ -24,11 +24,19 @@ const registered = (): SessionStrategy | undefined =>
  */
 @Injectable()
 export class SessionGuard extends AuthGuard(SESSION_STRATEGY) {
+  /**
+   * This app's own strategy instance. Passport's registry is process-wide: with two Nest apps in one
+   * process (tests, workers) it holds the last one registered, whose database may be closed.
+   */
+  constructor(@Optional() private readonly ownStrategy?: SessionStrategy) {
+    super();
+  }
+
   override async canActivate(context: ExecutionContext): Promise<boolean> {
     const res = context.switchToHttp().getResponse<Response>();
     res.setHeader('Cache-Control', 'no-store');
     res.setHeader('Pragma', 'no-cache');
-    const strategy = registered();
+    const strategy = this.ownStrategy ?? registered();
     if (!strategy) return (await super.canActivate(context)) as boolean;
     const req = context.switchToHttp().getRequest<Request>();
     let user: Express.User | false = false;

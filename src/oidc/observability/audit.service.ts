@@ -4,10 +4,10 @@ import { requestContext } from './request-context';
 
 /** The security events of the audit trail, and what each one carries (never a secret). */
 export type AuditEvent =
-  | { event: 'login'; outcome: 'success' | 'failure'; via?: string; error?: string; sessionId?: string; userId?: string }
+  | { event: 'login'; outcome: 'success' | 'failure'; via?: string; provider?: string; error?: string; sessionId?: string; userId?: string }
   | { event: 'bind'; outcome: 'success' | 'failure' | 'rate_limited'; method: 'confirm' | 'create'; sessionId?: string; accountTag?: string; error?: string }
   | { event: 'logout'; everywhere: boolean; sessionId: string; revokedSessions: number; endSessionUrl: boolean }
-  | { event: 'backchannel_logout'; outcome: 'accepted' | 'rejected' | 'replay' | 'unavailable' | 'rate_limited'; reason?: string; revokedSessions?: number; by?: 'sid' | 'sub' }
+  | { event: 'backchannel_logout'; outcome: 'accepted' | 'rejected' | 'replay' | 'unavailable' | 'rate_limited'; provider?: string; reason?: string; revokedSessions?: number; by?: 'sid' | 'sub' }
   | { event: 'session_revoked'; reason: string; sessions: number }
   | { event: 'token_refresh'; outcome: 'success' | 'rejected' | 'unavailable'; sessionId: string }
   | { event: 'csrf_refused'; error: 'csrf_rejected' | 'unsupported_media_type'; route?: string }

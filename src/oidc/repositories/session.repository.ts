@@ -16,6 +16,8 @@ export interface NewSession {
   oidcSid: string | null;
   expiresAt: Date;
   userAgent: string | null;
+  acr: string | null;
+  authTime: Date | null;
 }
 
 export type RevokeReason =
@@ -49,7 +51,7 @@ const LIVE = 's.revoked_at IS NULL AND s.expires_at > now()';
  * Per request: the live sessions for a set of token hashes, with their users (unique-index probes,
  * primary-key joins). The lookups of requests that arrive together share one statement.
  */
-const FIND_LIVE_BY_TOKEN_HASHES = `SELECT s.token_hash, s.id, s.user_id, s.issuer, s.subject, s.oidc_sid, s.created_at, s.last_seen_at, s.expires_at,
+const FIND_LIVE_BY_TOKEN_HASHES = `SELECT s.token_hash, s.id, s.user_id, s.issuer, s.subject, s.oidc_sid, s.created_at, s.last_seen_at, s.expires_at, s.acr, s.auth_time,
        u.email, u.display_name
   FROM sessions s JOIN users u ON u.id = s.user_id
  WHERE s.token_hash = ANY($1::char(64)[]) AND ${LIVE}`;
@@ -143,6 +145,8 @@ export class SessionRepository {
       createdAt: row.created_at as Date,
       lastSeenAt: row.last_seen_at as Date,
       expiresAt: row.expires_at as Date,
+      acr: (row.acr as string | null) ?? null,
+      authTime: (row.auth_time as Date | null) ?? null,
       revokedAt: null,
       revokedReason: null,
     });
@@ -158,6 +162,12 @@ export class SessionRepository {
   async countLive(): Promise<number> {
     const rows: Array<{ n: number }> = await this.repo.query(`SELECT count(*)::int AS n FROM sessions s WHERE ${LIVE}`);
     return rows[0].n;
+  }
+
+  /** The issuer of a session (live or not), '' when the row is gone: which provider its tokens belong to. */
+  async issuerOf(sessionId: string): Promise<string> {
+    const rows: Array<{ issuer: string }> = await this.repo.query(`SELECT issuer FROM sessions WHERE id = $1`, [sessionId]);
+    return rows[0]?.issuer ?? '';
   }
 
   async isLive(sessionId: string): Promise<boolean> {

@@ -6,6 +6,7 @@ import type { OidcModuleOptions } from '../oidc.options';
 import { SessionRepository } from '../repositories/session.repository';
 import { OidcAudit } from '../observability/audit.service';
 import { LOGIN_STATE_TTL_SECONDS } from '../stores/login-state.store';
+import type { ProviderClient } from './idp-client.service';
 import { LogoutTokenVerifier } from './logout-token-verifier.service';
 import { SessionService } from './session.service';
 
@@ -28,10 +29,11 @@ export class BackchannelLogoutService {
     private readonly audit: OidcAudit,
   ) {}
 
-  async handle(logoutToken: string): Promise<{ revokedSessions: number }> {
-    const claims = await this.verifier.verify(logoutToken);
+  /** @param provider the provider whose back-channel endpoint received the token: only its keys, issuer and client id verify it. */
+  async handle(logoutToken: string, provider: ProviderClient): Promise<{ revokedSessions: number }> {
+    const claims = await this.verifier.verify(logoutToken, provider);
     // Remember the jti for as long as the token could be presented again.
-    const validUntilSec = claims.exp ?? claims.iat + Math.ceil(this.options.backchannelMaxAgeMs / 1000);
+    const validUntilSec = claims.exp ?? claims.iat + Math.ceil(provider.options.backchannelMaxAgeMs / 1000);
     const recordUntil = new Date((validUntilSec + this.options.clockToleranceSec) * 1000);
     // Logins begun before the logout can complete up to a login transaction plus a bind later.
     const rememberEndedUntil = new Date(Date.now() + this.options.bindTokenTtlMs + LOGIN_STATE_TTL_SECONDS * 1000);
@@ -56,12 +58,13 @@ export class BackchannelLogoutService {
     await this.sessions.retire(outcome.revoked, 'backchannel_logout');
     this.logger.log({
       msg: 'bcl.accepted',
+      provider: provider.id,
       by: claims.sid ? 'sid' : 'sub',
       revokedSessions: outcome.revoked.length,
       subTag: logTag(claims.sub),
       sidTag: logTag(claims.sid),
     });
-    this.audit.record({ event: 'backchannel_logout', outcome: 'accepted', by: claims.sid ? 'sid' : 'sub', revokedSessions: outcome.revoked.length });
+    this.audit.record({ event: 'backchannel_logout', provider: provider.id, outcome: 'accepted', by: claims.sid ? 'sid' : 'sub', revokedSessions: outcome.revoked.length });
     return { revokedSessions: outcome.revoked.length };
   }
 }

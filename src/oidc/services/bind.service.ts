@@ -89,6 +89,9 @@ export class BindService {
     const tokenHash = bindKey(token, browserBinding);
     const ttl = this.options.bindTokenTtlMs;
     const session: BindSession = {
+      providerId: login.providerId,
+      authTime: login.authTime,
+      acr: login.acr,
       issuer: login.issuer,
       subject: login.subject,
       sid: login.sid,
@@ -99,7 +102,7 @@ export class BindService {
       returnTo,
       expiresAt: Date.now() + ttl,
     };
-    const stash = (await this.sessions.vaultEntries(login)).map((entry) => ({ ...entry, ttlMs: Math.min(entry.ttlMs, ttl) }));
+    const stash = (await this.sessions.vaultEntries(login, login.issuer)).map((entry) => ({ ...entry, ttlMs: Math.min(entry.ttlMs, ttl) }));
     await this.vault.putAll(vaultOwner.bind(tokenHash), stash, new Date(Date.now() + ttl));
     await this.binds.create(tokenHash, session, ttl);
     this.logger.log({ msg: 'bind.started', subTag: logTag(login.subject) });

@@ -1,8 +1,10 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { webcrypto } from 'node:crypto';
+import { importJWK, type JWK } from 'jose';
 import * as client from 'openid-client';
 import { OidcError } from '../errors/oidc-error';
 import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
-import type { OidcModuleOptions } from '../oidc.options';
+import type { OidcModuleOptions, OidcProviderOptions } from '../oidc.options';
 import { isSecureUrl } from '../util/secure-url';
 
 export interface AuthorizationRequest {
@@ -14,12 +16,18 @@ export interface AuthorizationRequest {
 
 /** Who the OP says logged in, from the verified ID token (and UserInfo for missing profile claims). */
 export interface VerifiedIdentity {
+  /** The configured provider this login went through. */
+  providerId: string;
   issuer: string;
   subject: string;
   /** The OP session id, from the verified ID token only. */
   sid: string | null;
   /** The ID token's `iat` (seconds, the OP's clock): back-channel logouts are ordered against it. */
   issuedAt: number;
+  /** When the user authenticated at the OP (`auth_time`, seconds), if the ID token says. */
+  authTime: number | null;
+  /** The authentication context class the OP reports (`acr`), if any. */
+  acr: string | null;
   email: string | null;
   emailVerified: boolean;
   name: string | null;
@@ -48,19 +56,40 @@ const PROBE_CACHE_MS = 15_000;
 
 export type EndSessionSupport = { enabled: true; endpoint: string } | { enabled: false; reason: string };
 
+/** Authorization request parameters a login may add (validated by the caller against an allowlist). */
+export type ExtraAuthorizationParams = Record<string, string>;
+
+interface SharedSettings {
+  allowInsecureHttp: boolean;
+  httpTimeoutMs: number;
+}
+
 /**
- * Every call to the OpenID Provider, through `openid-client` (the only file that imports it).
- * Discovery runs once and is cached; a failed discovery is retried on the next call.
+ * Every call to one OpenID Provider, through `openid-client`. Discovery runs once and is cached; a
+ * failed discovery is retried on the next call. The client authenticates with this provider's method
+ * (`client_secret_basic`, `client_secret_post` or `private_key_jwt`).
  */
-@Injectable()
-export class IdpClientService {
-  private readonly logger = new Logger('IdpClient');
+export class ProviderClient {
+  private readonly logger: Logger;
   private configuration?: Promise<client.Configuration>;
   private readonly jwksUris = new WeakMap<client.Configuration, string>();
   private endSessionLogged = false;
   private lastProbe?: { at: number; result: Promise<void> };
 
-  constructor(@Inject(OIDC_MODULE_OPTIONS) private readonly options: OidcModuleOptions) {}
+  constructor(
+    readonly options: OidcProviderOptions,
+    private readonly shared: SharedSettings,
+  ) {
+    this.logger = new Logger(`IdpClient:${options.id}`);
+  }
+
+  get id(): string {
+    return this.options.id;
+  }
+
+  get issuer(): string {
+    return this.options.issuer;
+  }
 
   /** The discovered configuration (cached). */
   async config(): Promise<client.Configuration> {
@@ -73,27 +102,49 @@ export class IdpClientService {
     return this.configuration;
   }
 
-  async authorizationRequest(): Promise<AuthorizationRequest> {
+  /**
+   * A new authorization request (PKCE S256, state, nonce). Pushed to the OP first (PAR, RFC 9126) when
+   * it advertises a PAR endpoint (`par: auto`) or when the provider requires it.
+   */
+  async authorizationRequest(extra: ExtraAuthorizationParams = {}): Promise<AuthorizationRequest> {
     const config = await this.config();
     const codeVerifier = client.randomPKCECodeVerifier();
     const state = client.randomState();
     const nonce = client.randomNonce();
-    const url = client.buildAuthorizationUrl(config, {
+    const parameters: Record<string, string> = {
+      ...extra,
       redirect_uri: this.options.redirectUri,
       scope: this.options.scopes,
       code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
       code_challenge_method: 'S256',
       state,
       nonce,
-    });
-    return { url: url.href, state, nonce, codeVerifier };
+    };
+    const metadata = config.serverMetadata();
+    const pushed = this.options.par === 'required' || (this.options.par === 'auto' && Boolean(metadata.pushed_authorization_request_endpoint)) || metadata.require_pushed_authorization_requests === true;
+    if (!pushed || this.options.par === 'off') {
+      return { url: client.buildAuthorizationUrl(config, parameters).href, state, nonce, codeVerifier };
+    }
+    if (!metadata.pushed_authorization_request_endpoint) {
+      throw new OidcError('provider_unavailable', 'The OpenID Provider publishes no pushed_authorization_request_endpoint, which this provider requires (par: required)');
+    }
+    try {
+      const url = await client.buildAuthorizationUrlWithPAR(config, parameters);
+      return { url: url.href, state, nonce, codeVerifier };
+    } catch (error) {
+      throw this.mapError(error);
+    }
   }
 
   /**
    * Validates the authorization response (state, `iss` when present, `error=`), exchanges the code
-   * with the PKCE verifier and validates the ID token (signature, iss, aud, exp, nonce).
+   * with the PKCE verifier and validates the ID token (signature, iss, aud, exp, nonce). With
+   * `maxAge`, the ID token must carry an `auth_time` no older than that (OIDC Core 3.1.2.1).
    */
-  async exchangeCode(callbackQuery: string, checks: { state: string; nonce: string; codeVerifier: string }): Promise<VerifiedLogin> {
+  async exchangeCode(
+    callbackQuery: string,
+    checks: { state: string; nonce: string; codeVerifier: string; maxAge?: number },
+  ): Promise<VerifiedLogin> {
     const config = await this.config();
     const currentUrl = new URL(this.options.redirectUri);
     currentUrl.search = callbackQuery;
@@ -102,7 +153,13 @@ export class IdpClientService {
       tokens = await client.authorizationCodeGrant(
         config,
         currentUrl,
-        { pkceCodeVerifier: checks.codeVerifier, expectedState: checks.state, expectedNonce: checks.nonce, idTokenExpected: true },
+        {
+          pkceCodeVerifier: checks.codeVerifier,
+          expectedState: checks.state,
+          expectedNonce: checks.nonce,
+          idTokenExpected: true,
+          ...(checks.maxAge !== undefined ? { maxAge: checks.maxAge } : {}),
+        },
         { redirect_uri: this.options.redirectUri },
       );
     } catch (error) {
@@ -114,11 +171,14 @@ export class IdpClientService {
     const profile = claims.email === undefined ? await this.userInfo(config, tokens.access_token, claims.sub) : {};
     const merged = { ...profile, ...claims };
     return {
+      providerId: this.options.id,
       issuer: claims.iss,
       subject: claims.sub,
       // sid comes from the verified ID token only, never from the token response.
       sid: typeof claims.sid === 'string' && claims.sid ? claims.sid : null,
       issuedAt: claims.iat,
+      authTime: typeof claims.auth_time === 'number' ? claims.auth_time : null,
+      acr: typeof claims.acr === 'string' && claims.acr ? claims.acr : null,
       email: typeof merged.email === 'string' ? merged.email.toLowerCase() : null,
       emailVerified: merged.email_verified === true,
       name: typeof merged.name === 'string' ? merged.name : null,
@@ -182,8 +242,8 @@ export class IdpClientService {
     const support = await this.resolveEndSessionSupport();
     if (!this.endSessionLogged) {
       this.endSessionLogged = true;
-      if (support.enabled) this.logger.log({ msg: 'rp_initiated_logout.enabled' });
-      else this.logger.log({ msg: 'rp_initiated_logout.disabled', reason: support.reason });
+      if (support.enabled) this.logger.log({ msg: 'rp_initiated_logout.enabled', provider: this.id });
+      else this.logger.log({ msg: 'rp_initiated_logout.disabled', provider: this.id, reason: support.reason });
     }
     return support;
   }
@@ -194,9 +254,9 @@ export class IdpClientService {
     }
     const endpoint = this.options.endSessionEndpoint ?? (await this.config()).serverMetadata().end_session_endpoint;
     if (!endpoint) {
-      return { enabled: false, reason: 'the OpenID Provider publishes no end_session_endpoint and OIDC_END_SESSION_ENDPOINT is not set' };
+      return { enabled: false, reason: 'the OpenID Provider publishes no end_session_endpoint and none is configured (OIDC_END_SESSION_ENDPOINT)' };
     }
-    if (!isSecureUrl(endpoint, this.options.allowInsecureHttp)) {
+    if (!isSecureUrl(endpoint, this.shared.allowInsecureHttp)) {
       return { enabled: false, reason: 'the end-session endpoint is not an https URL (set OIDC_ALLOW_INSECURE_HTTP=true only for local http)' };
     }
     return { enabled: true, endpoint };
@@ -208,9 +268,8 @@ export class IdpClientService {
     const { supportsPKCE: _helper, ...metadata } = discovered.serverMetadata();
     let config = discovered;
     if (metadata.end_session_endpoint !== endpoint) {
-      config = new client.Configuration({ ...metadata, end_session_endpoint: endpoint }, this.options.clientId, this.options.clientSecret);
-      config.timeout = this.timeoutSeconds();
-      if (this.options.allowInsecureHttp) client.allowInsecureRequests(config);
+      config = new client.Configuration({ ...metadata, end_session_endpoint: endpoint }, this.options.clientId);
+      if (this.shared.allowInsecureHttp) client.allowInsecureRequests(config);
     }
     return client
       .buildEndSessionUrl(config, {
@@ -237,8 +296,8 @@ export class IdpClientService {
   async probe(): Promise<void> {
     if (!this.lastProbe || Date.now() - this.lastProbe.at > PROBE_CACHE_MS) {
       const result = client
-        .discovery(new URL(this.options.issuer), this.options.clientId, this.options.clientSecret, undefined, {
-          execute: this.options.allowInsecureHttp ? [client.allowInsecureRequests] : [],
+        .discovery(new URL(this.options.issuer), this.options.clientId, undefined, client.None(), {
+          execute: this.shared.allowInsecureHttp ? [client.allowInsecureRequests] : [],
           timeout: 3,
         })
         .then(() => undefined);
@@ -265,21 +324,36 @@ export class IdpClientService {
   private async discover(): Promise<client.Configuration> {
     const started = Date.now();
     try {
-      const config = await client.discovery(new URL(this.options.issuer), this.options.clientId, this.options.clientSecret, undefined, {
-        execute: this.options.allowInsecureHttp ? [client.allowInsecureRequests] : [],
+      const config = await client.discovery(new URL(this.options.issuer), this.options.clientId, undefined, await this.clientAuthentication(), {
+        execute: this.shared.allowInsecureHttp ? [client.allowInsecureRequests] : [],
         // Every later call through this configuration (token, UserInfo, revocation) gets the same timeout.
         timeout: this.timeoutSeconds(),
       });
-      this.logger.log({ msg: 'discovery.ok', issuer: this.options.issuer, ms: Date.now() - started });
+      this.logger.log({ msg: 'discovery.ok', provider: this.id, issuer: this.options.issuer, ms: Date.now() - started });
       return config;
     } catch (error) {
-      this.logger.error({ msg: 'discovery.failed', issuer: this.options.issuer, reason: describe(error) });
+      this.logger.error({ msg: 'discovery.failed', provider: this.id, issuer: this.options.issuer, reason: describe(error) });
       throw new OidcError('provider_unavailable', 'The OpenID Provider could not be reached');
     }
   }
 
+  private async clientAuthentication(): Promise<client.ClientAuth> {
+    switch (this.options.clientAuth) {
+      case 'client_secret_basic':
+        return client.ClientSecretBasic(this.options.clientSecret ?? '');
+      case 'client_secret_post':
+        return client.ClientSecretPost(this.options.clientSecret ?? '');
+      case 'private_key_jwt': {
+        const jwk = this.options.clientSigningKey?.jwk;
+        if (!jwk?.kid) throw new Error('private_key_jwt needs a signing key with a kid');
+        const key = await importJWK(jwk as JWK, jwk.alg ?? defaultAlgorithm(jwk));
+        return client.PrivateKeyJwt({ key: key as webcrypto.CryptoKey, kid: jwk.kid });
+      }
+    }
+  }
+
   private timeoutSeconds(): number {
-    return Math.max(1, Math.round(this.options.httpTimeoutMs / 1000));
+    return Math.max(1, Math.round(this.shared.httpTimeoutMs / 1000));
   }
 
   private mapError(error: unknown): OidcError {
@@ -289,7 +363,7 @@ export class IdpClientService {
       return new OidcError(code, `The OpenID Provider answered: ${safeOAuthCode(error.error)}`, { opError: safeOAuthCode(error.error) });
     }
     if (error instanceof client.ResponseBodyError) {
-      return new OidcError('code_exchange_failed', `The OpenID Provider rejected the code exchange: ${safeOAuthCode(error.error)}`, {
+      return new OidcError('code_exchange_failed', `The OpenID Provider rejected the request: ${safeOAuthCode(error.error)}`, {
         opError: safeOAuthCode(error.error),
       });
     }
@@ -298,8 +372,64 @@ export class IdpClientService {
     if (name === 'TypeError' || name === 'AbortError' || name === 'TimeoutError' || code === 'OAUTH_TIMEOUT') {
       return new OidcError('provider_unavailable', 'The OpenID Provider could not be reached', { reason: describe(error) });
     }
-    return new OidcError('code_exchange_failed', 'The login response failed validation', { reason: describe(error) });
+    return new OidcError('code_exchange_failed', 'The login response failed validation', { reason: describe(error), errorCode: code });
   }
+}
+
+/**
+ * The registry of OpenID Providers (one `ProviderClient` each, discovery and keys cached per provider).
+ * A session's provider is found by its issuer (issuers are distinct across providers).
+ */
+@Injectable()
+export class IdpClientService {
+  private readonly byId = new Map<string, ProviderClient>();
+  private readonly byIssuer = new Map<string, ProviderClient>();
+
+  constructor(@Inject(OIDC_MODULE_OPTIONS) options: OidcModuleOptions) {
+    const shared = { allowInsecureHttp: options.allowInsecureHttp, httpTimeoutMs: options.httpTimeoutMs };
+    for (const provider of options.providers) {
+      const providerClient = new ProviderClient(provider, shared);
+      this.byId.set(provider.id, providerClient);
+      this.byIssuer.set(provider.issuer, providerClient);
+    }
+  }
+
+  all(): ProviderClient[] {
+    return [...this.byId.values()];
+  }
+
+  find(id: string): ProviderClient | undefined {
+    return this.byId.get(id);
+  }
+
+  /** The provider with this id. @throws OidcError `unknown_provider` (400). */
+  get(id: string): ProviderClient {
+    const found = this.byId.get(id);
+    if (!found) throw new OidcError('unknown_provider', 'No OpenID Provider is configured with this id');
+    return found;
+  }
+
+  /** The provider a session (or identity) came from. */
+  forIssuer(issuer: string): ProviderClient | undefined {
+    return this.byIssuer.get(issuer);
+  }
+
+  /** Probes every provider's discovery (each cached for 15 s); resolves once all answered or failed. */
+  async probeAll(): Promise<Record<string, 'up' | 'down'>> {
+    const results = await Promise.allSettled(this.all().map((p) => p.probe()));
+    return Object.fromEntries(this.all().map((p, i) => [p.id, results[i].status === 'fulfilled' ? 'up' : 'down']));
+  }
+
+  /** The provider a login uses when none is named: `default`, else the only one. */
+  defaultProvider(): ProviderClient | undefined {
+    return this.byId.get('default') ?? (this.byId.size === 1 ? this.all()[0] : undefined);
+  }
+}
+
+function defaultAlgorithm(jwk: JWK): string {
+  if (jwk.kty === 'EC') return jwk.crv === 'P-384' ? 'ES384' : jwk.crv === 'P-521' ? 'ES512' : 'ES256';
+  if (jwk.kty === 'OKP') return 'EdDSA';
+  return 'RS256';
 }
 
 function tokenSet(tokens: { access_token?: string; expires_in?: number; refresh_token?: string }): TokenSet {

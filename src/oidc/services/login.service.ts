@@ -5,6 +5,7 @@ import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
 import { IdentityRepository } from '../repositories/identity.repository';
 import { LoginStateStore } from '../stores/login-state.store';
+import { authorizationParams, type LoginParams } from '../util/login-params';
 import { validateReturnTo } from '../util/return-to';
 import { type BindStart, BindService } from './bind.service';
 import { IdpClientService } from './idp-client.service';
@@ -38,7 +39,21 @@ export class LoginService {
     private readonly bind: BindService,
   ) {}
 
-  async start(returnToParam: string | undefined): Promise<LoginStart> {
+  /**
+   * @param providerId the provider to sign in with; without one, `default` (or the only provider)
+   * @param params login parameters, already checked against the allowlist (`parseLoginParams`)
+   * @param link set when a signed-in user links another identity (`GET /auth/oidc/link`)
+   */
+  async start(
+    providerId: string | undefined,
+    returnToParam: string | undefined,
+    params: LoginParams = {},
+    link?: { userId: string; sessionId: string },
+  ): Promise<LoginStart> {
+    const provider = providerId === undefined ? this.idp.defaultProvider() : this.idp.find(providerId);
+    if (!provider) {
+      throw new OidcError('unknown_provider', providerId === undefined ? 'Several OpenID Providers are configured: name one with ?provider=' : 'No OpenID Provider is configured with this id');
+    }
     const returnTo = validateReturnTo(returnToParam, {
       allowedHosts: this.options.returnToAllowedHosts,
       allowHttp: this.options.allowInsecureHttp,
@@ -46,23 +61,36 @@ export class LoginService {
     if (returnTo === undefined) {
       throw new OidcError('invalid_return_to', 'return_to must be a relative path or an absolute URL on an allowed host');
     }
-    const request = await this.idp.authorizationRequest();
+    const request = await provider.authorizationRequest(authorizationParams(params));
     const browserBinding = randomToken();
     await this.states.save(request.state, sha256(browserBinding), {
+      provider: provider.id,
+      ...(params.maxAge !== undefined ? { maxAge: params.maxAge } : {}),
+      ...(params.acrValues ? { acrValues: params.acrValues } : {}),
+      ...(link ? { link } : {}),
       codeVerifier: request.codeVerifier,
       nonce: request.nonce,
       returnTo,
       createdAt: Date.now(),
     });
-    this.logger.log({ msg: 'login.started' });
+    this.logger.log({ msg: link ? 'link.started' : 'login.started', provider: provider.id });
     return { redirectUrl: request.url, state: request.state, browserBinding };
   }
 
   /**
+   * @param routeProviderId the provider whose callback route was called (from the path, never the query)
    * @param query the raw callback query string (validated by openid-client, incl. `iss` when present)
    * @param browserBinding the transaction cookie, if the browser sent it
    */
-  async callback(query: URLSearchParams, rawQuery: string, browserBinding: string | undefined, userAgent?: string): Promise<CallbackOutcome> {
+  async callback(
+    routeProviderId: string | undefined,
+    query: URLSearchParams,
+    rawQuery: string,
+    browserBinding: string | undefined,
+    userAgent?: string,
+  ): Promise<CallbackOutcome> {
+    const routeProvider = routeProviderId === undefined ? this.idp.find('default') : this.idp.find(routeProviderId);
+    if (!routeProvider) throw new OidcError('unknown_provider', 'No OpenID Provider is configured for this callback');
     if (!browserBinding) {
       throw new OidcError('login_session_missing', 'This login was not started in this browser, or it took too long; start again');
     }
@@ -74,7 +102,19 @@ export class LoginService {
     if (!tx) {
       throw new OidcError('invalid_state', 'The login state is unknown, expired, already used, or belongs to another browser; start again');
     }
-    const login = { ...(await this.idp.exchangeCode(rawQuery, { state, nonce: tx.nonce, codeVerifier: tx.codeVerifier })), userAgent };
+    // Mix-up defence (RFC 9207, OAuth security BCP 4.4): the provider is the one this login was started
+    // with. A response arriving at another provider's callback is refused before any code is exchanged
+    // (the state is spent: it cannot be replayed at the right callback either).
+    if (tx.provider !== routeProvider.id) {
+      this.logger.warn({ msg: 'login.provider_mismatch', started: tx.provider, callback: routeProvider.id });
+      throw new OidcError('provider_mismatch', 'This login response arrived at another OpenID Provider\'s callback than the one the login started with; start again');
+    }
+    const verified = await routeProvider.exchangeCode(rawQuery, { state, nonce: tx.nonce, codeVerifier: tx.codeVerifier, maxAge: tx.maxAge });
+    if (tx.acrValues && (!verified.acr || !tx.acrValues.includes(verified.acr))) {
+      this.logger.warn({ msg: 'login.acr_not_satisfied', provider: routeProvider.id, acr: verified.acr ?? null });
+      throw new OidcError('acr_not_satisfied', 'The OpenID Provider did not authenticate you at the level asked for; sign in again');
+    }
+    const login = { ...verified, userAgent };
     const tokens: TokenSource = {
       from: 'exchange',
       idToken: login.idToken,

@@ -1,9 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { createRemoteJWKSet, decodeProtectedHeader, errors, type JWTPayload, jwtVerify } from 'jose';
+import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, type JWTPayload, jwtVerify } from 'jose';
 import { OidcError } from '../errors/oidc-error';
 import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
-import { IdpClientService } from './idp-client.service';
+import type { ProviderClient } from './idp-client.service';
 
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
@@ -29,14 +29,13 @@ export interface LogoutClaims {
  */
 @Injectable()
 export class LogoutTokenVerifier {
-  private jwks?: { uri: string; keys: ReturnType<typeof createRemoteJWKSet> };
+  /** Per provider: its JWKS (jose's remote key set, cached, refetched on an unknown kid at most once per cooldown). */
+  private readonly jwks = new Map<string, { uri: string; keys: ReturnType<typeof createRemoteJWKSet> }>();
 
-  constructor(
-    @Inject(OIDC_MODULE_OPTIONS) private readonly options: OidcModuleOptions,
-    private readonly idp: IdpClientService,
-  ) {}
+  constructor(@Inject(OIDC_MODULE_OPTIONS) private readonly options: OidcModuleOptions) {}
 
-  async verify(token: string): Promise<LogoutClaims> {
+  /** Verifies a logout token against this provider only: its keys, its issuer, its client id, its opt-ins. */
+  async verify(token: string, provider: ProviderClient): Promise<LogoutClaims> {
     if (token.length > MAX_LOGOUT_TOKEN_LENGTH || token.split('.').length !== 3) throw invalid('logout_token is not a compact JWS');
     let typ: unknown;
     try {
@@ -48,13 +47,24 @@ export class LogoutTokenVerifier {
       throw invalid('logout_token typ must be absent, logout+jwt or JWT');
     }
 
-    const payload = await this.verifySignature(token);
+    const settings = provider.options;
+    // A token of another provider (posted to the wrong endpoint) is refused for good (400), before its
+    // key is looked up: an unknown kid would otherwise mean "retry later" (503). Nothing unverified is
+    // trusted here: a matching iss still goes through the full signature and claim checks.
+    let claimedIssuer: unknown;
+    try {
+      claimedIssuer = decodeJwt(token).iss;
+    } catch {
+      throw invalid('logout_token payload is malformed');
+    }
+    if (claimedIssuer !== settings.issuer) throw invalid('logout_token iss is not the issuer of this provider');
+    const payload = await this.verifySignature(token, provider);
     const now = Math.floor(Date.now() / 1000);
     if (typeof payload.iat !== 'number') throw invalid('logout_token has no iat');
     if (payload.iat > now + this.options.clockToleranceSec) throw invalid('logout_token iat is in the future');
     if (payload.exp === undefined) {
       // Only reachable with the opt-in for OPs that predate errata 1: then the token must be fresh.
-      if (now - payload.iat > this.options.backchannelMaxAgeMs / 1000 + this.options.clockToleranceSec) {
+      if (now - payload.iat > settings.backchannelMaxAgeMs / 1000 + this.options.clockToleranceSec) {
         throw invalid('logout_token has no exp and its iat is older than OIDC_BACKCHANNEL_MAX_AGE');
       }
     }
@@ -69,15 +79,16 @@ export class LogoutTokenVerifier {
     return { iss: payload.iss as string, sub, sid, jti: payload.jti, iat: payload.iat, exp: payload.exp };
   }
 
-  private async verifySignature(token: string): Promise<JWTPayload> {
+  private async verifySignature(token: string, provider: ProviderClient): Promise<JWTPayload> {
+    const settings = provider.options;
     try {
-      const keys = await this.keySet();
+      const keys = await this.keySet(provider);
       const { payload } = await jwtVerify(token, keys, {
-        issuer: this.options.issuer,
-        audience: this.options.clientId,
+        issuer: settings.issuer,
+        audience: settings.clientId,
         algorithms: ALGORITHMS,
         clockTolerance: this.options.clockToleranceSec,
-        requiredClaims: this.options.backchannelAllowMissingExp ? ['iss', 'aud', 'iat'] : ['iss', 'aud', 'iat', 'exp'],
+        requiredClaims: settings.backchannelAllowMissingExp ? ['iss', 'aud', 'iat'] : ['iss', 'aud', 'iat', 'exp'],
       });
       return payload;
     } catch (error) {
@@ -96,20 +107,22 @@ export class LogoutTokenVerifier {
     }
   }
 
-  private async keySet(): Promise<ReturnType<typeof createRemoteJWKSet>> {
+  private async keySet(provider: ProviderClient): Promise<ReturnType<typeof createRemoteJWKSet>> {
     let uri: string;
     try {
-      uri = await this.idp.jwksUri();
+      uri = await provider.jwksUri();
     } catch {
       throw new OidcError('service_unavailable', 'The OpenID Provider keys could not be fetched; retry later');
     }
-    if (this.jwks?.uri !== uri) {
-      this.jwks = {
+    let cached = this.jwks.get(provider.id);
+    if (cached?.uri !== uri) {
+      cached = {
         uri,
         keys: createRemoteJWKSet(new URL(uri), { cooldownDuration: 30_000, cacheMaxAge: 600_000, timeoutDuration: this.options.httpTimeoutMs }),
       };
+      this.jwks.set(provider.id, cached);
     }
-    return this.jwks.keys;
+    return cached.keys;
   }
 }
 

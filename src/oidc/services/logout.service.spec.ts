@@ -1,27 +1,34 @@
 import type { OidcAudit } from '../observability/audit.service';
 import { Configuration } from 'openid-client';
 import { describe, expect, it, vi } from 'vitest';
-import type { OidcModuleOptions } from '../oidc.options';
+import type { OidcModuleOptions, OidcProviderOptions } from '../oidc.options';
 import type { SessionRepository } from '../repositories/session.repository';
 import type { TokenVaultStore } from '../stores/token-vault.store';
 import { IdpClientService } from './idp-client.service';
 import { LogoutService } from './logout.service';
 import type { AuthenticatedSession, SessionService } from './session.service';
 
-const current = { session: { id: 's1', userId: 'u1' }, user: { id: 'u1' } } as unknown as AuthenticatedSession;
+const current = { session: { id: 's1', userId: 'u1', issuer: 'https://op.example.com' }, user: { id: 'u1' } } as unknown as AuthenticatedSession;
 
-/** A real IdpClientService whose discovery answers the given end_session_endpoint. */
-function idpWith(endSessionEndpoint: string | undefined, options: Partial<OidcModuleOptions>): IdpClientService {
+/** A real IdpClientService (one provider) whose discovery answers the given end_session_endpoint. */
+function idpWith(endSessionEndpoint: string | undefined, options: Partial<OidcProviderOptions & { allowInsecureHttp: boolean }>): IdpClientService {
+  const { allowInsecureHttp = false, ...provider } = options;
   const idp = new IdpClientService({
-    issuer: 'https://op.example.com',
-    clientId: 'app',
-    clientSecret: 'secret',
-    allowInsecureHttp: false,
-    postLogoutRedirectUri: 'https://app.example.com/bye',
-    ...options,
+    allowInsecureHttp,
+    httpTimeoutMs: 5000,
+    providers: [
+      {
+        id: 'default',
+        issuer: 'https://op.example.com',
+        clientId: 'app',
+        clientSecret: 'secret',
+        postLogoutRedirectUri: 'https://app.example.com/bye',
+        ...provider,
+      },
+    ],
   } as OidcModuleOptions);
   const discovered = new Configuration({ issuer: 'https://op.example.com', end_session_endpoint: endSessionEndpoint }, 'app', 'secret');
-  vi.spyOn(idp, 'config').mockResolvedValue(discovered);
+  vi.spyOn(idp.get('default'), 'config').mockResolvedValue(discovered);
   return idp;
 }
 
@@ -74,7 +81,7 @@ describe('LogoutService end-session checks', () => {
 
   it('a failure while building the URL answers without a URL instead of failing the logout', async () => {
     const idp = idpWith('https://op.example.com/logout', {});
-    vi.spyOn(idp, 'endSessionUrl').mockRejectedValue(new TypeError('boom'));
+    vi.spyOn(idp.get('default'), 'endSessionUrl').mockRejectedValue(new TypeError('boom'));
     const { service, rows } = harness(idp);
     await expect(service.logout(current, false)).resolves.toMatchObject({ endSessionUrl: undefined, revokedSessions: 1 });
     expect(rows.revokeOwn).toHaveBeenCalled();

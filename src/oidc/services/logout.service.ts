@@ -3,7 +3,7 @@ import { vaultOwner } from '../stores/redis-keys';
 import { TokenVaultStore } from '../stores/token-vault.store';
 import { SessionRepository } from '../repositories/session.repository';
 import { OidcAudit } from '../observability/audit.service';
-import { type EndSessionSupport, IdpClientService } from './idp-client.service';
+import { type EndSessionSupport, IdpClientService, type ProviderClient } from './idp-client.service';
 import { type AuthenticatedSession, SessionService } from './session.service';
 
 export interface LogoutResult {
@@ -33,7 +33,8 @@ export class LogoutService {
     const reason = everywhere ? 'logout_everywhere' : 'logout';
     // Whether a URL can be built is known (discovery may take a moment) before anything is revoked, so
     // that the id_token is taken right after the revocation, before any clean-up can drop it.
-    const support = await this.endSessionSupport();
+    const provider = this.idp.forIssuer(session.issuer);
+    const support = await this.endSessionSupport(provider);
     const revoked = everywhere
       ? await this.sessionRows.revokeAllOfUser(session.userId, reason)
       : await this.sessionRows.revokeOwn(session.userId, session.id, reason);
@@ -49,7 +50,7 @@ export class LogoutService {
     }
     await this.sessions.retire(revoked, reason);
 
-    const endSessionUrl = support.enabled && idToken ? await this.buildEndSessionUrl(support.endpoint, idToken, session.id) : undefined;
+    const endSessionUrl = provider && support.enabled && idToken ? await this.buildEndSessionUrl(provider, support.endpoint, idToken, session.id) : undefined;
     this.logger.log({
       msg: 'logout.done',
       sessionId: session.id,
@@ -61,17 +62,19 @@ export class LogoutService {
     return { endSessionUrl, revokedSessions: revoked.length };
   }
 
-  private async endSessionSupport(): Promise<EndSessionSupport> {
+  /** RP-Initiated Logout goes to the session's own provider (none when it is no longer configured). */
+  private async endSessionSupport(provider: ProviderClient | undefined): Promise<EndSessionSupport> {
+    if (!provider) return { enabled: false, reason: 'the provider of this session is no longer configured' };
     try {
-      return await this.idp.endSessionSupport();
+      return await provider.endSessionSupport();
     } catch {
       return { enabled: false, reason: 'the OpenID Provider could not be reached' };
     }
   }
 
-  private async buildEndSessionUrl(endpoint: string, idToken: string, sessionId: string): Promise<string | undefined> {
+  private async buildEndSessionUrl(provider: ProviderClient, endpoint: string, idToken: string, sessionId: string): Promise<string | undefined> {
     try {
-      return await this.idp.endSessionUrl(endpoint, idToken);
+      return await provider.endSessionUrl(endpoint, idToken);
     } catch (error) {
       this.logger.error({ msg: 'logout.end_session_url_failed', sessionId, name: (error as Error)?.name });
       return undefined;

@@ -8,7 +8,7 @@ import { OidcAudit } from '../observability/audit.service';
 import { LockStore } from '../stores/lock.store';
 import { redisKeys, vaultOwner } from '../stores/redis-keys';
 import { accessTokenEntry, readAccessToken, TokenVaultStore, type VaultEntry } from '../stores/token-vault.store';
-import { IdpClientService } from './idp-client.service';
+import { IdpClientService, type ProviderClient } from './idp-client.service';
 import { SessionService } from './session.service';
 
 const WAIT_STEP_MS = 50;
@@ -47,7 +47,9 @@ export class OidcTokenService {
 
     // Discovery happens before the lock, so that the only OP call under it is the grant itself
     // (bounded by OIDC_HTTP_TIMEOUT): the lock cannot expire while its holder still works.
-    await this.idp.config().catch(() => {
+    const provider = this.idp.forIssuer(session.issuer);
+    if (!provider) throw new OidcError('refresh_failed', 'The OpenID Provider of this session is no longer configured; sign in again');
+    await provider.config().catch(() => {
       throw new OidcError('service_unavailable', 'The OpenID Provider could not be reached to refresh the access token; retry later');
     });
     const lockKey = redisKeys.refreshLock(session.id);
@@ -61,7 +63,7 @@ export class OidcTokenService {
           const token = await this.fresh(owner);
           if (token) return token;
           if (!(await this.sessionRows.isLive(session.id))) throw new OidcError('unauthenticated', 'No valid session: sign in again');
-          return await this.refresh(session, lockKey, lock);
+          return await this.refresh(session, provider, lockKey, lock);
         } finally {
           await this.locks.release(lockKey, lock).catch(() => undefined);
         }
@@ -89,7 +91,7 @@ export class OidcTokenService {
   }
 
   /** Runs the refresh grant and saves its result; the caller holds the session's refresh lock. */
-  private async refresh(session: SessionEntity, lockKey: string, lock: string): Promise<string> {
+  private async refresh(session: SessionEntity, provider: ProviderClient, lockKey: string, lock: string): Promise<string> {
     const owner = vaultOwner.session(session.id);
     const refreshToken = await this.vault.get(owner, 'refresh_token');
     if (!refreshToken) {
@@ -97,7 +99,7 @@ export class OidcTokenService {
     }
     let refreshed;
     try {
-      refreshed = await this.idp.refresh(refreshToken);
+      refreshed = await provider.refresh(refreshToken);
     } catch (error) {
       if (error instanceof OidcError && error.code === 'refresh_failed') {
         this.logger.warn({ msg: 'token.refresh_rejected', sessionId: session.id, opError: error.logFields.opError });
@@ -112,7 +114,7 @@ export class OidcTokenService {
     const entries: VaultEntry[] = [accessTokenEntry(refreshed.accessToken, refreshed.accessTokenExpiresAt)];
     // The rotated refresh token replaces the spent one (same lifetime as the session's).
     if (refreshed.refreshToken) entries.push({ kind: 'refresh_token', token: refreshed.refreshToken, ttlMs: this.options.sessionTtlMs });
-    if (refreshed.idToken && (await this.sessions.keepsIdToken())) {
+    if (refreshed.idToken && (await this.sessions.keepsIdToken(session.issuer))) {
       entries.push({ kind: 'id_token', token: refreshed.idToken, ttlMs: this.options.idTokenTtlMs });
     }
     if (!(await this.locks.holds(lockKey, lock))) {

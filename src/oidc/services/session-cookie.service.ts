@@ -4,6 +4,7 @@ import { sha256 } from '../crypto/secrets';
 import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
 import { LOGIN_STATE_TTL_SECONDS } from '../stores/login-state.store';
+import { callbackBase } from '../util/callback-path';
 
 const LOGIN_TX_COOKIE_PREFIX = 'oidc_tx_';
 const BIND_COOKIE_PREFIX = 'oidc_bind_';
@@ -76,8 +77,9 @@ export class SessionCookieService {
     res.clearCookie(loginTransactionCookie(state, this.options.cookieSecure), { ...this.base(), path: this.callbackPath() });
   }
 
+  /** `…/auth/oidc/callback`: every provider's callback is this path or below it (checked at startup). */
   private callbackPath(): string {
-    return new URL(this.options.redirectUri).pathname;
+    return new URL(callbackBase(this.options.providers[0].redirectUri)).pathname;
   }
 
   /** The bind routes sit next to the callback (`…/auth/oidc/bind`), whatever prefix the host uses. */

@@ -16,6 +16,9 @@ export interface OidcLogin {
   issuer: string;
   subject: string;
   sid: string | null;
+  /** `acr` and `auth_time` (seconds) of the ID token, when the OP sent them. */
+  acr?: string | null;
+  authTime?: number | null;
   /** The signing-in browser's User-Agent header, when it sent one (kept on the session for its owner's list). */
   userAgent?: string | null;
 }
@@ -74,6 +77,8 @@ export class SessionService {
         subject: login.subject,
         oidcSid: login.sid,
         userAgent: storableUserAgent(login.userAgent),
+        acr: login.acr ?? null,
+        authTime: typeof login.authTime === 'number' ? new Date(login.authTime * 1000) : null,
         expiresAt: new Date(Date.now() + this.options.sessionTtlMs),
       },
       manager,
@@ -84,7 +89,7 @@ export class SessionService {
 
   /** Caches the session's tokens, encrypted, keyed by this session, never past its expiry. */
   async cacheTokens(session: SessionEntity, tokens: LoginTokens): Promise<void> {
-    await this.vault.putAll(vaultOwner.session(session.id), await this.vaultEntries(tokens), session.expiresAt);
+    await this.vault.putAll(vaultOwner.session(session.id), await this.vaultEntries(tokens, session.issuer), session.expiresAt);
   }
 
   /**
@@ -92,17 +97,18 @@ export class SessionService {
    * refresh token (to refresh it, and to revoke it at logout), the id_token only when RP-Initiated
    * Logout can use it.
    */
-  async vaultEntries(tokens: LoginTokens): Promise<VaultEntry[]> {
+  async vaultEntries(tokens: LoginTokens, issuer: string): Promise<VaultEntry[]> {
     const entries: VaultEntry[] = [];
     if (tokens.accessToken) entries.push(accessTokenEntry(tokens.accessToken, tokens.accessTokenExpiresAt));
     if (tokens.refreshToken) entries.push({ kind: 'refresh_token', token: tokens.refreshToken, ttlMs: this.options.sessionTtlMs });
-    if (tokens.idToken && (await this.keepsIdToken())) entries.push({ kind: 'id_token', token: tokens.idToken, ttlMs: this.options.idTokenTtlMs });
+    if (tokens.idToken && (await this.keepsIdToken(issuer))) entries.push({ kind: 'id_token', token: tokens.idToken, ttlMs: this.options.idTokenTtlMs });
     return entries;
   }
 
-  /** Whether login caches the id_token: only when RP-Initiated Logout is on and usable. */
-  async keepsIdToken(): Promise<boolean> {
-    return (await this.idp.endSessionSupport()).enabled;
+  /** Whether a login of this issuer caches the id_token: only when its provider's RP-Initiated Logout is on and usable. */
+  async keepsIdToken(issuer: string): Promise<boolean> {
+    const provider = this.idp.forIssuer(issuer);
+    return provider ? (await provider.endSessionSupport()).enabled : false;
   }
 
   /** Resolves a presented session token; `undefined` for unknown, revoked, expired or idle sessions. */
@@ -187,7 +193,9 @@ export class SessionService {
     const refreshToken = await this.vault.get(owner, 'refresh_token');
     if (refreshToken) {
       try {
-        const sent = await this.idp.revokeRefreshToken(refreshToken);
+        const provider = this.idp.forIssuer(await this.sessions.issuerOf(sessionId));
+        // A session whose provider is no longer configured: nobody can revoke its refresh token.
+        const sent = provider ? await provider.revokeRefreshToken(refreshToken) : false;
         this.logger.log({ msg: sent ? 'refresh_revocation.done' : 'refresh_revocation.unsupported', sessionId });
       } catch (error) {
         this.logger.warn({ msg: 'refresh_revocation.failed', sessionId, name: (error as Error)?.name, abandoned: force });

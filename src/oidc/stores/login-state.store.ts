@@ -3,7 +3,15 @@ import { redisKeys } from './redis-keys';
 import { StateStore } from './state-store';
 
 export interface LoginState {
+  /** The provider this login was started with: the callback must be this provider's (mix-up defence). */
+  provider: string;
   codeVerifier: string;
+  /** `max_age` asked for: the ID token's `auth_time` is checked against it. */
+  maxAge?: number;
+  /** `acr_values` asked for: the ID token's `acr` must be one of them. */
+  acrValues?: string[];
+  /** A link from a signed-in session: the identity is linked to this user instead of signing in. */
+  link?: { userId: string; sessionId: string };
   nonce: string;
   returnTo: string;
   createdAt: number;
