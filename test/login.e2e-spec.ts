@@ -253,6 +253,7 @@ describe('login (authorization code + PKCE) against the development OP', () => {
     expect(Object.keys(doc.paths).sort()).toEqual(
       [
         '/api/ping',
+        '/api/step-up',
         '/api/userinfo',
         '/auth/oidc/backchannel-logout',
         '/auth/oidc/backchannel-logout/{provider}',

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, parseForm } from './support/browser';
 import { freePort, stopDevOp } from './support/dev-op';
-import { authorizeAtOp, loginThroughOp, submitOpLogin } from './support/flows';
+import { authorizeAtOp, bearer, loginThroughOp, submitOpLogin } from './support/flows';
 import { appUrl, e2e, jsonBody, type RunningApp, startApp, withDb } from './support/app';
 import { logoutToken, logoutTokenOf, postLogoutTokenTo } from './support/logout-token';
 import { startOwnDevOp } from './support/op';
@@ -220,6 +220,30 @@ describe('several OpenID Providers', () => {
     const strong = await loginThroughOp(app(), 'u130', { params: { acr_values: 'urn:dev:loa:2', prompt: 'login' }, form: { mfa: 'on' } });
     expect(strong.callback.status).toBe(302);
     expect(await sessionOf(strong.browser)).toMatchObject({ acr: 'urn:dev:loa:2' });
+  });
+
+  it('step-up: a route with @RequireAuthentication answers 401 step_up_required with a login URL; after it, 200', async () => {
+    const { browser, sessionToken } = await loginThroughOp(app(), 'u132');
+    const refused = await fetch(`${app()}/api/step-up`, { headers: bearer(sessionToken) });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('www-authenticate')).toBe('Bearer error="insufficient_user_authentication", acr_values="urn:dev:loa:2", max_age=600');
+    const body = await jsonBody(refused);
+    expect(body).toMatchObject({ error: 'step_up_required', stepUp: { acrValues: ['urn:dev:loa:2'], maxAge: 600 } });
+    const loginUrl = new URL(body.stepUp.loginUrl);
+    expect(`${loginUrl.origin}${loginUrl.pathname}`).toBe(`${app()}/auth/oidc/login`);
+    expect(Object.fromEntries(loginUrl.searchParams)).toEqual({ provider: 'default', prompt: 'login', max_age: '600', acr_values: 'urn:dev:loa:2' });
+    // The session is still good for everything else.
+    expect((await fetch(`${app()}/auth/session`, { headers: bearer(sessionToken) })).status).toBe(200);
+
+    // The frontend sends the browser to loginUrl (plus return_to); the OP asks again, with the second factor.
+    const params = Object.fromEntries(loginUrl.searchParams);
+    const stepped = await loginThroughOp(app(), 'u132', { browser, params: { ...params, return_to: '/api/step-up' }, form: { mfa: 'on' } });
+    expect(stepped.callback.location).toMatch(/\/api\/step-up$/);
+    const allowed = await browser.request(`${app()}/api/step-up`);
+    expect(allowed.status, allowed.text).toBe(200);
+    expect(JSON.parse(allowed.text)).toMatchObject({ ok: true, acr: 'urn:dev:loa:2' });
+    // The step-up login replaced the weaker session of this browser.
+    expect((await fetch(`${app()}/auth/session`, { headers: bearer(sessionToken) })).status).toBe(401);
 
   });
 });

@@ -1,12 +1,13 @@
 /** Public surface of the OIDC Relying-Party module. */
 export { OidcModule } from './oidc.module';
-export type { OidcModuleOptions, UnlinkedIdentityPolicy, EncryptionKey, StateStoreKind, RedisConnection, RedisHost } from './oidc.options';
+export type { OidcModuleOptions, OidcProviderOptions, ClientAuthMethod, ParMode, UnlinkedIdentityPolicy, EncryptionKey, StateStoreKind, RedisConnection, RedisHost } from './oidc.options';
 export type { OidcModuleExtras } from './oidc.module-definition';
 export { OIDC_ACCOUNT_VERIFIER, OIDC_AFTER_LOGIN } from './oidc.tokens';
 export { StateStore } from './stores/state-store';
 export type { AccountVerifier, AfterLoginHook, LoginEvent } from './oidc.tokens';
 export { OIDC_ENTITIES } from './entities';
 export { SessionGuard } from './guards/session.guard';
+export { RequireAuthentication, type AuthenticationRequirements } from './guards/require-authentication.decorator';
 export { CurrentUser } from './guards/current-user.decorator';
 export { AccessToken, AccessTokenPipe } from './guards/access-token.decorator';
 export { OidcTokenService } from './services/oidc-token.service';

@@ -54,8 +54,10 @@ export class OidcError extends HttpException {
     message: string,
     /** Extra fields for the log line (never shown to the client). */
     readonly logFields: Record<string, unknown> = {},
+    /** Extra members of the response body (shown to the client: never a secret), e.g. `stepUp`. */
+    readonly details?: Record<string, unknown>,
   ) {
-    super({ error: code, message }, OIDC_ERROR_STATUS[code]);
+    super({ error: code, message, ...details }, OIDC_ERROR_STATUS[code]);
     this.name = 'OidcError';
   }
 }

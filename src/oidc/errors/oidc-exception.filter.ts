@@ -10,6 +10,7 @@ import { OidcError, type OidcErrorCode } from './oidc-error';
 export interface ErrorBody {
   error: string;
   message: string;
+  [detail: string]: unknown;
 }
 
 /** Turns any exception into `{error, message}` plus a status; 5xx bodies never carry internals. */
@@ -19,7 +20,7 @@ export function toErrorBody(exception: unknown, logger?: Logger): { status: numb
     const fields = { ...exception.logFields, error: exception.code, status };
     if (status >= 500) logger?.error({ msg: 'request.failed', ...fields });
     else logger?.warn({ msg: 'request.rejected', ...fields });
-    return { status, body: { error: exception.code, message: exception.message } };
+    return { status, body: { error: exception.code, message: exception.message, ...exception.details } };
   }
   if (exception instanceof HttpException) {
     const status = exception.getStatus();

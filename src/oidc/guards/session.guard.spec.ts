@@ -1,7 +1,10 @@
-import { HttpException } from '@nestjs/common';
+import { type ExecutionContext, HttpException } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
 import { describe, expect, it } from 'vitest';
 import { OidcError } from '../errors/oidc-error';
+import { type AuthenticationRequirements, RequireAuthentication } from './require-authentication.decorator';
 import { SessionGuard } from './session.guard';
+import type { SessionStrategy } from './session.strategy';
 
 /** What SessionGuard makes of the strategy's outcome, also on a host route (no module filter there). */
 describe('SessionGuard.handleRequest', () => {
@@ -28,5 +31,57 @@ describe('SessionGuard.handleRequest', () => {
   it('a domain error passes through, and a user is returned as is', () => {
     expect(status(() => guard.handleRequest(new OidcError('unauthenticated', 'x'), false))).toEqual([401, 'unauthenticated']);
     expect(guard.handleRequest(undefined, { user: 1 })).toEqual({ user: 1 });
+  });
+});
+
+describe('SessionGuard with @RequireAuthentication', () => {
+  const authenticated = (acr: string | null, authTime: Date | null) =>
+    ({ session: { id: 's1', issuer: 'https://op.example.com', acr, authTime }, user: { id: 'u1' } }) as never;
+
+  /** Runs the guard on a handler decorated with `requirements`, for a session with this acr and auth_time. */
+  async function run(requirements: AuthenticationRequirements, acr: string | null, authTime: Date | null) {
+    class Host {
+      @RequireAuthentication(requirements)
+      handler(): void {}
+    }
+    const headers: Record<string, string> = {};
+    const req = { headers: {} } as never;
+    const res = { setHeader: (name: string, value: string) => (headers[name.toLowerCase()] = value) };
+    const context = {
+      switchToHttp: () => ({ getRequest: () => req, getResponse: () => res }),
+      getHandler: () => Host.prototype.handler,
+      getClass: () => Host,
+    } as unknown as ExecutionContext;
+    const strategy = { validate: async () => authenticated(acr, authTime) } as unknown as SessionStrategy;
+    const guard = new SessionGuard(strategy, new Reflector());
+    try {
+      return { allowed: await guard.canActivate(context), headers };
+    } catch (error) {
+      return { error: error as OidcError, headers };
+    }
+  }
+
+  it('a session that meets acr and max age passes', async () => {
+    expect(await run({ requireAcr: ['mfa'], maxAge: 60 }, 'mfa', new Date(Date.now() - 30_000))).toMatchObject({ allowed: true });
+  });
+
+  it('a wrong or missing acr, an old or unknown auth_time: 401 step_up_required with the challenge', async () => {
+    for (const [acr, authTime] of [
+      ['pwd', new Date()],
+      [null, new Date()],
+      ['mfa', new Date(Date.now() - 61_000)],
+      ['mfa', null],
+    ] as const) {
+      const outcome = await run({ requireAcr: ['mfa', 'hwk'], maxAge: 60 }, acr, authTime);
+      expect(outcome.error?.getStatus()).toBe(401);
+      expect(outcome.error?.code).toBe('step_up_required');
+      expect(outcome.headers['www-authenticate']).toBe('Bearer error="insufficient_user_authentication", acr_values="mfa hwk", max_age=60');
+    }
+  });
+
+  it('refuses malformed requirements when the route is declared', () => {
+    expect(() => RequireAuthentication({ requireAcr: [] })).toThrow(/requireAcr/);
+    expect(() => RequireAuthentication({ requireAcr: ['a b'] })).toThrow(/requireAcr/);
+    expect(() => RequireAuthentication({ maxAge: -1 })).toThrow(/maxAge/);
   });
 });

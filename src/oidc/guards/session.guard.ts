@@ -1,9 +1,14 @@
 import { type ExecutionContext, Injectable, Optional } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
 import type { Request, Response } from 'express';
 import passport from 'passport';
 import { OidcError } from '../errors/oidc-error';
 import { isDependencyDown } from '../errors/oidc-exception.filter';
+import { IdpClientService } from '../services/idp-client.service';
+import type { AuthenticatedSession } from '../services/session.service';
+import { callbackBase } from '../util/callback-path';
+import { AUTHENTICATION_REQUIREMENTS, type AuthenticationRequirements } from './require-authentication.decorator';
 import { SESSION_STRATEGY, SessionStrategy } from './session.strategy';
 
 /** Passport's registry of strategies (where `PassportStrategy` registered `SessionStrategy`). */
@@ -28,7 +33,11 @@ export class SessionGuard extends AuthGuard(SESSION_STRATEGY) {
    * This app's own strategy instance. Passport's registry is process-wide: with two Nest apps in one
    * process (tests, workers) it holds the last one registered, whose database may be closed.
    */
-  constructor(@Optional() private readonly ownStrategy?: SessionStrategy) {
+  constructor(
+    @Optional() private readonly ownStrategy?: SessionStrategy,
+    @Optional() private readonly reflector?: Reflector,
+    @Optional() private readonly idp?: IdpClientService,
+  ) {
     super();
   }
 
@@ -37,7 +46,11 @@ export class SessionGuard extends AuthGuard(SESSION_STRATEGY) {
     res.setHeader('Cache-Control', 'no-store');
     res.setHeader('Pragma', 'no-cache');
     const strategy = this.ownStrategy ?? registered();
-    if (!strategy) return (await super.canActivate(context)) as boolean;
+    if (!strategy) {
+      const allowed = (await super.canActivate(context)) as boolean;
+      this.checkRequirements(context, context.switchToHttp().getRequest<Request>().user as AuthenticatedSession);
+      return allowed;
+    }
     const req = context.switchToHttp().getRequest<Request>();
     let user: Express.User | false = false;
     let error: unknown;
@@ -47,7 +60,40 @@ export class SessionGuard extends AuthGuard(SESSION_STRATEGY) {
       error = e;
     }
     req.user = this.handleRequest(error, user);
+    this.checkRequirements(context, req.user as AuthenticatedSession);
     return true;
+  }
+
+  /** `@RequireAuthentication`: the session's acr and auth_time must meet the route's requirements. */
+  private checkRequirements(context: ExecutionContext, { session }: AuthenticatedSession): void {
+    const wanted = this.reflector?.getAllAndOverride<AuthenticationRequirements | undefined>(AUTHENTICATION_REQUIREMENTS, [context.getHandler(), context.getClass()]);
+    if (!wanted) return;
+    const acrOk = !wanted.requireAcr || (session.acr !== null && wanted.requireAcr.includes(session.acr));
+    const ageOk = wanted.maxAge === undefined || (session.authTime !== null && Date.now() - session.authTime.getTime() <= wanted.maxAge * 1000);
+    if (acrOk && ageOk) return;
+    const res = context.switchToHttp().getResponse<Response>();
+    const challenge = ['Bearer error="insufficient_user_authentication"'];
+    if (wanted.requireAcr) challenge.push(`acr_values="${wanted.requireAcr.join(' ')}"`);
+    if (wanted.maxAge !== undefined) challenge.push(`max_age=${wanted.maxAge}`);
+    res.setHeader('WWW-Authenticate', challenge.join(', '));
+    throw new OidcError(
+      'step_up_required',
+      acrOk ? 'This action needs a recent sign-in: sign in again' : 'This action needs a stronger sign-in: sign in again with the required method',
+      { acrMissing: !acrOk, tooOld: !ageOk },
+      { stepUp: { acrValues: wanted.requireAcr ?? null, maxAge: wanted.maxAge ?? null, loginUrl: this.stepUpLoginUrl(session.issuer, wanted) } },
+    );
+  }
+
+  /** A login at the session's own provider that asks the OP for what the route requires. */
+  private stepUpLoginUrl(issuer: string, wanted: AuthenticationRequirements): string | null {
+    const provider = this.idp?.forIssuer(issuer)?.options;
+    if (!provider) return null;
+    const url = new URL(callbackBase(provider.redirectUri).replace(/\/callback$/, '/login'));
+    url.searchParams.set('provider', provider.id);
+    url.searchParams.set('prompt', 'login');
+    if (wanted.maxAge !== undefined) url.searchParams.set('max_age', String(wanted.maxAge));
+    if (wanted.requireAcr) url.searchParams.set('acr_values', wanted.requireAcr.join(' '));
+    return url.href;
   }
 
   override handleRequest<T>(error: unknown, user: T | false): T {

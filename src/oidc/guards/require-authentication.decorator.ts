@@ -1,0 +1,30 @@
+import { SetMetadata } from '@nestjs/common';
+
+/** What a route asks of how (and how recently) the user authenticated at the OP. */
+export interface AuthenticationRequirements {
+  /** The session's `acr` must be one of these (exact match). */
+  requireAcr?: string[];
+  /** The user must have authenticated at the OP at most this many seconds ago (the session's `auth_time`). */
+  maxAge?: number;
+}
+
+export const AUTHENTICATION_REQUIREMENTS = 'oidc:authentication-requirements';
+
+/**
+ * Step-up on a route guarded by `SessionGuard`: a live session whose `acr` or `auth_time` does not meet
+ * these gets 401 `step_up_required`, with `stepUp.loginUrl` (a login at the session's provider with
+ * `acr_values`, `max_age` and `prompt=login`; add `return_to`) and an RFC 9470 `WWW-Authenticate`
+ * challenge (`insufficient_user_authentication`, `acr_values`, `max_age`).
+ *
+ *     @UseGuards(SessionGuard)
+ *     @RequireAuthentication({ requireAcr: ['urn:example:mfa'], maxAge: 300 })
+ */
+export const RequireAuthentication = (requirements: AuthenticationRequirements) => {
+  if (requirements.requireAcr !== undefined && (requirements.requireAcr.length === 0 || requirements.requireAcr.some((v) => !/^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/.test(v)))) {
+    throw new Error('RequireAuthentication: requireAcr must be a non-empty list of acr values (printable, no spaces or quotes)');
+  }
+  if (requirements.maxAge !== undefined && (!Number.isInteger(requirements.maxAge) || requirements.maxAge < 0)) {
+    throw new Error('RequireAuthentication: maxAge must be a whole number of seconds');
+  }
+  return SetMetadata(AUTHENTICATION_REQUIREMENTS, requirements);
+};
