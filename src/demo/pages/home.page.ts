@@ -7,7 +7,7 @@ const BODY = `
   <h1>Welcome</h1>
   <p>You are not signed in. Sign in with the OpenID Provider; the first time, you choose to create an account here or
   link one you already have.</p>
-  <div class="actions"><a id="sign-in" class="button" href="/auth/oidc/login?return_to=%2F">Sign in</a></div>
+  <div id="sign-in-buttons" class="actions"><a id="sign-in" class="button" href="/auth/oidc/login?return_to=%2F">Sign in</a></div>
 </section>
 
 <section id="failed" class="card" hidden>
@@ -69,10 +69,29 @@ function fail(id, text) {
   $(id).hidden = false;
 }
 
+/** One "Sign in with …" button per configured provider (GET /auth/oidc/providers); one plain button when there is one. */
+async function signInButtons() {
+  const r = await api('GET', '/auth/oidc/providers');
+  if (!r.ok || !r.data.providers || r.data.providers.length < 2) return;
+  const box = $('sign-in-buttons');
+  box.replaceChildren();
+  r.data.providers.forEach((p, i) => {
+    const a = document.createElement('a');
+    a.className = i === 0 ? 'button' : 'button secondary';
+    a.id = 'sign-in-' + p.id;
+    a.href = '/auth/oidc/login?provider=' + encodeURIComponent(p.id) + '&return_to=%2F';
+    a.textContent = 'Sign in with ' + p.displayName;
+    box.appendChild(a);
+  });
+}
+
 async function load() {
   show('loading');
   const me = await api('GET', '/auth/session');
-  if (me.status === 401) return show('signed-out');
+  if (me.status === 401) {
+    await signInButtons();
+    return show('signed-out');
+  }
   if (!me.ok) {
     $('failed-text').textContent = explain(me);
     return show('failed');
