@@ -94,6 +94,9 @@ const provider = new Provider(issuer, {
   rotateRefreshToken: true,
   ttl: { Session: 3600, Interaction: 600, Grant: 86400, AccessToken: Number(env.DEV_IDP_ACCESS_TOKEN_TTL ?? 600), IdToken: 3600, RefreshToken: 86400 },
   interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+  // Cookies are not isolated by port: two dev OPs on one host (the demo's partner OP, the tests) would
+  // overwrite each other's session cookie. The names carry the port.
+  cookies: { names: { session: `_session_${port}`, interaction: `_interaction_${port}`, resume: `_interaction_resume_${port}` } },
 });
 provider.proxy = true;
 provider.on('backchannel.error', (_ctx, error, c) => console.error(JSON.stringify({ msg: 'backchannel.error', client: c.clientId, error: error.message })));

@@ -3,7 +3,7 @@
 // Without DATABASE_URL it runs its own PostgreSQL (scripts/embedded-postgres.mjs) with its data in
 // .data/postgres, so that the demo needs nothing but Node; with DATABASE_URL it uses that database.
 import { spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureDatabase, startEmbeddedPostgres } from './embedded-postgres.mjs';
@@ -13,6 +13,13 @@ const appPort = process.env.PORT ?? '3000';
 const opPort = process.env.DEV_IDP_PORT ?? '4000';
 const appUrl = `http://localhost:${appPort}`;
 const opUrl = `http://localhost:${opPort}`;
+// A second provider for the demo ("Partner SSO", another dev OP process with its own keys and client,
+// which authenticates with private_key_jwt), unless OIDC_PROVIDERS is set or DEV_PARTNER_IDP_PORT=0.
+// On 127.0.0.1, not localhost, so the browser keeps the two OPs' cookies apart.
+const partnerPort = process.env.DEV_PARTNER_IDP_PORT ?? '4001';
+const partnerUrl = `http://127.0.0.1:${partnerPort}`;
+const withPartner = partnerPort !== '0' && !process.env.OIDC_PROVIDERS && !process.env.OIDC_PROVIDERS_FILE;
+const partnerKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const DATABASE = 'oidc_rp';
 const EMBEDDED_PORT = 5433; // next to a system Postgres's 5432; a free port when taken
 
@@ -27,6 +34,23 @@ const env = {
   OIDC_POST_LOGOUT_REDIRECT_URI: `${appUrl}/logged-out`,
   OIDC_LOGIN_ERROR_URL: `${appUrl}/login-error`,
   OIDC_BIND_PAGE_URL: `${appUrl}/bind`,
+  OIDC_PROVIDER_NAME: 'Company SSO (dev OP)',
+  ...(withPartner
+    ? {
+        OIDC_PROVIDERS: JSON.stringify([
+          {
+            id: 'partner',
+            name: 'Partner SSO (second dev OP)',
+            issuer: partnerUrl,
+            clientId: 'demo-partner-app',
+            clientAuth: 'private_key_jwt',
+            privateKeyJwk: { ...partnerKey.privateKey.export({ format: 'jwk' }), kid: 'demo-partner-key', alg: 'ES256' },
+            redirectUri: `${appUrl}/auth/oidc/callback/partner`,
+            postLogoutRedirectUri: `${appUrl}/logged-out`,
+          },
+        ]),
+      }
+    : {}),
   ...process.env,
 };
 
@@ -82,6 +106,22 @@ if (!stopping) {
     spawn(process.execPath, ['dev-idp/server.mjs'], { cwd: root, env: { DEV_IDP_POST_LOGOUT_REDIRECT_URIS: env.OIDC_POST_LOGOUT_REDIRECT_URI, ...env, DEV_IDP_PORT: opPort, DEV_IDP_APP_URL: appUrl }, stdio: 'inherit' }),
     spawn(process.execPath, ['dist/main.js'], { cwd: root, env, stdio: 'inherit' }),
   );
+  if (withPartner) {
+    const partnerEnv = {
+      ...process.env,
+      DEV_IDP_PORT: partnerPort,
+      DEV_IDP_ISSUER: partnerUrl,
+      DEV_IDP_CLIENT_ID: 'demo-partner-app',
+      DEV_IDP_CLIENT_AUTH: 'private_key_jwt',
+      DEV_IDP_CLIENT_JWKS: JSON.stringify({ keys: [{ ...partnerKey.publicKey.export({ format: 'jwk' }), kid: 'demo-partner-key', alg: 'ES256', use: 'sig' }] }),
+      DEV_IDP_REDIRECT_URIS: `${appUrl}/auth/oidc/callback/partner`,
+      DEV_IDP_POST_LOGOUT_REDIRECT_URIS: env.OIDC_POST_LOGOUT_REDIRECT_URI,
+      DEV_IDP_BACKCHANNEL_LOGOUT_URI: `${appUrl}/auth/oidc/backchannel-logout/partner`,
+    };
+    delete partnerEnv.DEV_IDP_JWKS_FILE;
+    children.push(spawn(process.execPath, ['dev-idp/server.mjs'], { cwd: root, env: partnerEnv, stdio: 'inherit' }));
+    console.log(`partner dev OP: ${partnerUrl} (same users; provider "partner"; DEV_PARTNER_IDP_PORT=0 to run without it)`);
+  }
   console.log(`app: ${appUrl}/auth/oidc/login   docs: ${appUrl}/docs   dev OP: ${opUrl} (users in dev-idp/users.json)`);
   for (const child of children) child.on('exit', (code) => shutdown(code ?? 1));
 }
