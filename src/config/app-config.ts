@@ -1,6 +1,7 @@
 import type { EncryptionKey, OidcModuleOptions, RateLimit, StateStoreKind, UnlinkedIdentityPolicy } from '../oidc/oidc.options';
 import ipaddr from 'ipaddr.js';
-import { parseDuration } from './duration';
+import type { z } from 'zod';
+import { boolSchema, connectionUrlSchema, durationSchema, intSchema, oneOfSchema, problemsOf, rateLimitSchema, urlSchema } from './env-schemas';
 import { parseRedisUrl } from './redis-url';
 import { loadProviders } from './providers-config';
 
@@ -36,7 +37,11 @@ export class ConfigError extends Error {
 
 const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/oidc_rp';
 
-/** Reads and checks the environment one variable at a time, collecting every problem. */
+/**
+ * Reads the environment one variable at a time through its zod schema (`env-schemas.ts`), collecting
+ * every problem, each naming its variable; a variable that fails keeps its fallback so that the
+ * checks after it still run (and report), and `loadAppConfig` throws them all at once.
+ */
 export class EnvReader {
   readonly problems: string[] = [];
 
@@ -45,6 +50,15 @@ export class EnvReader {
   raw(name: string): string | undefined {
     const value = this.env[name];
     return value === undefined || value.trim() === '' ? undefined : value.trim();
+  }
+
+  /** Parses `value` (by default the variable itself) with `schema`; on failure records the problems and returns `fallback`. */
+  parse<T>(name: string, schema: z.ZodType<T, string>, fallback: T, value: string | undefined = this.raw(name)): T {
+    if (value === undefined) return fallback;
+    const result = schema.safeParse(value);
+    if (result.success) return result.data;
+    this.problems.push(...problemsOf(name, result.error));
+    return fallback;
   }
 
   required(name: string, why = 'is required'): string {
@@ -58,93 +72,36 @@ export class EnvReader {
   }
 
   bool(name: string, fallback: boolean): boolean {
-    const value = this.raw(name);
-    if (value === undefined) return fallback;
-    if (value === 'true' || value === '1') return true;
-    if (value === 'false' || value === '0') return false;
-    this.problems.push(`${name} must be true or false, got "${value}"`);
-    return fallback;
+    return this.parse(name, boolSchema, fallback);
   }
 
   int(name: string, fallback: number, min: number, max: number): number {
-    const value = this.raw(name);
-    if (value === undefined) return fallback;
-    const n = Number(value);
-    if (!/^\d+$/.test(value) || n < min || n > max) {
-      this.problems.push(`${name} must be an integer from ${min} to ${max}, got "${value}"`);
-      return fallback;
-    }
-    return n;
+    return this.parse(name, intSchema(min, max), fallback);
   }
 
   duration(name: string, fallback: string): number {
-    const value = this.raw(name) ?? fallback;
-    const ms = parseDuration(value);
-    if (ms === undefined) {
-      this.problems.push(`${name} must be a duration like 30s, 15m, 168h or 7d, got "${value}"`);
-      return 0;
-    }
-    return ms;
-  }
-
-  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
-    const value = this.raw(name) ?? fallback;
-    if (!(allowed as readonly string[]).includes(value)) {
-      this.problems.push(`${name} must be one of ${allowed.join(', ')}, got "${value}"`);
-      return fallback;
-    }
-    return value as T;
-  }
-
-  /**
-   * An absolute http(s) URL; http only when `allowHttp`. Rejects relative values, other schemes
-   * (`javascript:`, `data:`), credentials in the URL and fragments.
-   */
-  url(name: string, value: string | undefined, allowHttp: boolean): string | undefined {
-    if (value === undefined || value === '') return undefined;
-    let url: URL;
-    try {
-      url = new URL(value);
-    } catch {
-      this.problems.push(`${name} must be an absolute URL, got "${value}"`);
-      return undefined;
-    }
-    if (url.protocol !== 'https:' && !(allowHttp && url.protocol === 'http:')) {
-      this.problems.push(
-        allowHttp
-          ? `${name} must use http or https, got "${url.protocol}"`
-          : `${name} must use https (set OIDC_ALLOW_INSECURE_HTTP=true for local http), got "${url.protocol}"`,
-      );
-      return undefined;
-    }
-    if (url.username || url.password) {
-      this.problems.push(`${name} must not contain credentials`);
-      return undefined;
-    }
-    if (url.hash) {
-      this.problems.push(`${name} must not contain a fragment`);
-      return undefined;
-    }
-    return value;
+    return this.parse(name, durationSchema, 0, this.raw(name) ?? fallback);
   }
 
   /** A duration that may be `0` (= off). */
   durationOrOff(name: string, fallback: string): number {
     const value = this.raw(name) ?? fallback;
-    return value === '0' ? 0 : this.duration(name, fallback);
+    return value === '0' ? 0 : this.parse(name, durationSchema, 0, value);
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly [T, ...T[]], fallback: T): T {
+    return this.parse(name, oneOfSchema(allowed), fallback, this.raw(name) ?? fallback);
+  }
+
+  /** An absolute http(s) URL (http only when `allowHttp`), no credentials, no fragment. */
+  url(name: string, value: string | undefined, allowHttp: boolean): string | undefined {
+    if (value === undefined || value === '') return undefined;
+    return this.parse<string | undefined>(name, urlSchema(allowHttp), undefined, value);
   }
 
   /** `N/duration` (e.g. `120/1m`): at most N requests per window; `0` = off. */
   rateLimit(name: string, fallback: string): RateLimit {
-    const value = this.raw(name) ?? fallback;
-    if (value === '0') return { limit: 0, windowMs: 60_000 };
-    const match = /^(\d{1,7})\/(.+)$/.exec(value);
-    const windowMs = match ? parseDuration(match[2]) : undefined;
-    if (!match || Number(match[1]) < 1 || windowMs === undefined || windowMs < 1000) {
-      this.problems.push(`${name} must look like 120/1m (requests per window of at least 1s) or 0 (off), got "${value}"`);
-      return { limit: 0, windowMs: 60_000 };
-    }
-    return { limit: Number(match[1]), windowMs };
+    return this.parse(name, rateLimitSchema, { limit: 0, windowMs: 60_000 }, this.raw(name) ?? fallback);
   }
 
   /** Comma-separated list of origins (`scheme://host[:port]`, no path). */
@@ -165,14 +122,7 @@ export class EnvReader {
 
   connectionUrl(name: string, fallback: string, protocols: string[]): string {
     const value = this.string(name, fallback);
-    try {
-      const url = new URL(value);
-      if (!protocols.includes(url.protocol)) {
-        this.problems.push(`${name} must start with ${protocols.map((p) => `${p}//`).join(' or ')}`);
-      }
-    } catch {
-      this.problems.push(`${name} must be a URL like ${fallback}`);
-    }
+    this.parse(name, connectionUrlSchema(protocols, fallback), value, value);
     return value;
   }
 }
