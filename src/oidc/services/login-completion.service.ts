@@ -112,8 +112,8 @@ export class LoginCompletionService {
     } catch (error) {
       this.logger.error({ msg: 'after_login_hook.failed', sessionId: issued.session.id, name: (error as Error)?.name });
     }
-    this.logger.log({ msg: 'login.success', sessionId: issued.session.id, userId, via });
-    this.audit.record({ event: 'login', outcome: 'success', via, sessionId: issued.session.id, userId });
+    this.logger.log({ msg: 'login.success', provider: login.providerId, sessionId: issued.session.id, userId, via });
+    this.audit.record({ event: 'login', outcome: 'success', via, provider: login.providerId, sessionId: issued.session.id, userId });
     return issued;
   }
 
