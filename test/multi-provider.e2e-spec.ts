@@ -246,4 +246,34 @@ describe('several OpenID Providers', () => {
     expect((await fetch(`${app()}/auth/session`, { headers: bearer(sessionToken) })).status).toBe(401);
 
   });
+
+  it('another site cannot make a signed-in browser sign in again (a hostile provider would swap its user): it is sent to return_to', async () => {
+    const { browser } = await loginThroughOp(app(), 'u133');
+    const before = await sessionOf(browser);
+    const crossSite = await browser.request(`${app()}/auth/oidc/login?provider=partner&return_to=%2Forders`, { headers: { 'sec-fetch-site': 'cross-site' } });
+    expect(crossSite.status).toBe(302);
+    expect(crossSite.location).toBe(`${app()}/orders`);
+    expect(crossSite.headers.getSetCookie().some((c) => c.startsWith('oidc_tx_'))).toBe(false);
+    expect((await sessionOf(browser)).id).toBe(before.id);
+    // From the app itself, or from another site without a session, a login starts as usual.
+    for (const headers of [{ 'sec-fetch-site': 'same-origin' }, { 'sec-fetch-site': 'none' }]) {
+      expect((await browser.request(`${app()}/auth/oidc/login?provider=partner`, { headers })).location).toContain(partner.issuer);
+    }
+    expect((await new Browser().request(`${app()}/auth/oidc/login?provider=partner`, { headers: { 'sec-fetch-site': 'cross-site' } })).location).toContain(partner.issuer);
+  });
+});
+
+describe('a provider whose configured issuer is spelled differently from what its OP announces', () => {
+  it('is refused at discovery (logged), so no session is ever made that its logouts could not reach', async () => {
+    const running = await startApp({ OIDC_ISSUER: `${e2e().opUrl}/` }, 1);
+    try {
+      const login = await fetch(`${running.url}/auth/oidc/login`, { redirect: 'manual' });
+      expect(login.status).toBe(503);
+      expect((await jsonBody(login)).error).toBe('provider_unavailable');
+      expect(running.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'discovery.issuer_mismatch')).toMatchObject({ issuer: `${e2e().opUrl}/`, announced: e2e().opUrl });
+      expect(await jsonBody(await fetch(`${running.url}/health`))).toMatchObject({ discovery: 'down', providers: { default: 'down' } });
+    } finally {
+      await running.close();
+    }
+  });
 });

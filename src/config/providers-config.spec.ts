@@ -84,6 +84,10 @@ describe('providers configuration', () => {
     ['a redirect URI of another provider', JSON.stringify([{ ...partner, redirectUri: 'https://app.example.com/auth/oidc/callback/other' }]), 'OIDC_PROVIDERS[0].redirectUri must be the URL of this provider\'s callback route, ending in /auth/oidc/callback/partner'],
     ['a scope list without openid', JSON.stringify([{ ...partner, scopes: 'profile' }]), 'OIDC_PROVIDERS[0].scopes must include "openid"'],
     ['a bad back-channel max age', JSON.stringify([{ ...partner, backchannelLogout: { maxAge: '2h' } }]), 'OIDC_PROVIDERS[0].backchannelLogout.maxAge must be a duration of at most 1h'],
+    ['a redirect URI with a query', JSON.stringify([{ ...partner, redirectUri: `${partner.redirectUri}?x=1` }]), 'OIDC_PROVIDERS[0].redirectUri must not contain a query string'],
+    ['an alg that does not fit the key', JSON.stringify([{ ...partner, clientAuth: 'private_key_jwt', privateKeyJwk: { ...privateJwk, alg: 'RS256' } }]), 'OIDC_PROVIDERS[0].privateKeyJwk "alg" "RS256" does not fit this key; use one of ES256'],
+    ['an HMAC alg', JSON.stringify([{ ...partner, clientAuth: 'private_key_jwt', privateKeyJwk: { ...privateJwk, alg: 'HS256' } }]), 'does not fit this key'],
+    ['a secret of the wrong type', JSON.stringify([{ ...partner, clientSecret: 42 }]), 'OIDC_PROVIDERS[0].clientSecret must be string'],
   ])('%s → a precise message', (_name, value, message) => {
     expect(problems({ ...single, OIDC_PROVIDERS: value })).toEqual(expect.arrayContaining([expect.stringContaining(message)]));
   });
@@ -97,6 +101,18 @@ describe('providers configuration', () => {
     );
     expect(problems({ ...single, OIDC_PROVIDERS: JSON.stringify([{ ...partner, redirectUri: 'https://other.example.com/auth/oidc/callback/partner' }]) })).toEqual([
       expect.stringMatching(/^every provider's redirect URI must be on the same origin and under the same path prefix/),
+    ]);
+  });
+
+  it('issuers that differ only in spelling are one OP: refused as duplicates', () => {
+    for (const spelling of [`${single.OIDC_ISSUER}/`, single.OIDC_ISSUER?.replace('sso.example.com', 'SSO.example.com:443')]) {
+      expect(problems({ ...single, OIDC_PROVIDERS: JSON.stringify([{ ...partner, issuer: spelling }]) })).toEqual([expect.stringMatching(/^providers "default" and "partner" have the same issuer/)]);
+    }
+  });
+
+  it('single-provider variables without OIDC_ISSUER are refused instead of ignored', () => {
+    expect(problems({ ...base, OIDC_PROVIDERS: JSON.stringify([partner]), OIDC_CLIENT_SECRET: 'x', OIDC_BACKCHANNEL_ALLOW_MISSING_EXP: 'true' })).toEqual([
+      'OIDC_CLIENT_SECRET, OIDC_BACKCHANNEL_ALLOW_MISSING_EXP are set but OIDC_ISSUER is not: set OIDC_ISSUER for provider "default", or remove them and configure every provider in OIDC_PROVIDERS',
     ]);
   });
 

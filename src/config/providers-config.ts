@@ -7,6 +7,28 @@ import { CALLBACK_SUFFIX, callbackBase } from '../oidc/util/callback-path';
 import { parseDuration } from './duration';
 
 const PROVIDER_ID = /^[a-z0-9-]{1,32}$/;
+/** The variables of provider `default`, besides OIDC_ISSUER. */
+const SINGLE_PROVIDER_VARIABLES = [
+  'OIDC_CLIENT_ID',
+  'OIDC_CLIENT_SECRET',
+  'OIDC_CLIENT_AUTH',
+  'OIDC_CLIENT_PRIVATE_KEY',
+  'OIDC_REDIRECT_URI',
+  'OIDC_SCOPES',
+  'OIDC_POST_LOGOUT_REDIRECT_URI',
+  'OIDC_END_SESSION_ENDPOINT',
+  'OIDC_PAR',
+  'OIDC_PROVIDER_NAME',
+  'OIDC_BACKCHANNEL_ALLOW_MISSING_EXP',
+  'OIDC_BACKCHANNEL_MAX_AGE',
+  'OIDC_FRONTCHANNEL_LOGOUT_WITHOUT_COOKIE',
+];
+/** The JWS algorithms a client-assertion key may use, by key type (never HMAC or none). */
+const KEY_ALGORITHMS: Record<string, (jwk: Record<string, unknown>) => string[]> = {
+  RSA: () => ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'],
+  EC: (jwk) => ({ 'P-256': ['ES256'], 'P-384': ['ES384'], 'P-521': ['ES512'] })[String(jwk.crv)] ?? [],
+  OKP: (jwk) => (jwk.crv === 'Ed25519' ? ['EdDSA', 'Ed25519'] : []),
+};
 const CLIENT_AUTH = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
 const PAR_MODES = ['auto', 'off', 'required'] as const;
 
@@ -41,6 +63,12 @@ export function loadProviders(r: EnvReader, allowInsecureHttp: boolean): OidcPro
   if (r.raw('OIDC_ISSUER') !== undefined || listed === undefined) {
     const fromEnv = singleProvider(r, allowInsecureHttp);
     if (fromEnv) providers.push(fromEnv);
+  } else {
+    // Provider `default` needs OIDC_ISSUER: its other variables alone would be silently ignored.
+    const leftovers = SINGLE_PROVIDER_VARIABLES.filter((name) => r.raw(name) !== undefined);
+    if (leftovers.length) {
+      r.problems.push(`${leftovers.join(', ')} ${leftovers.length > 1 ? 'are' : 'is'} set but OIDC_ISSUER is not: set OIDC_ISSUER for provider "default", or remove them and configure every provider in ${listed.source}`);
+    }
   }
   for (const [index, entry] of (listed?.entries ?? []).entries()) {
     const provider = listedProvider(r, `${listed?.source}[${index}]`, entry, allowInsecureHttp);
@@ -114,7 +142,7 @@ function readProviderList(r: EnvReader): { source: string; entries: ProviderEntr
   }
   const entries: ProviderEntry[] = [];
   for (const [index, item] of parsed.data.entries()) {
-    const entry = providerSchema.safeParse(item);
+    const entry = providerSchema.safeParse(item, { reportInput: true });
     if (entry.success) {
       entries.push(entry.data);
       continue;
@@ -172,6 +200,10 @@ function listedProvider(r: EnvReader, name: string, entry: ProviderEntry, allowH
  */
 function checkRedirectUri(problems: string[], name: string, redirectUri: string, id: string): void {
   if (!redirectUri) return;
+  if (new URL(redirectUri).search) {
+    problems.push(`${name} must not contain a query string, got "${redirectUri}"`);
+    return;
+  }
   const path = new URL(redirectUri).pathname;
   const own = `${CALLBACK_SUFFIX}/${id}`;
   if (path.endsWith(own) || (id === 'default' && path.endsWith(CALLBACK_SUFFIX))) return;
@@ -187,9 +219,11 @@ function checkTogether(r: EnvReader, providers: OidcProviderOptions[]): void {
   for (const p of providers) {
     if (seenIds.has(p.id)) r.problems.push(`provider id "${p.id}" is used twice (OIDC_ISSUER is provider "default")`);
     seenIds.add(p.id);
-    const other = seenIssuers.get(p.issuer);
+    // https://OP, https://op/ and https://op:443 are one OP.
+    const normalized = new URL(p.issuer).href.replace(/\/$/, '');
+    const other = seenIssuers.get(normalized);
     if (other) r.problems.push(`providers "${other}" and "${p.id}" have the same issuer ${p.issuer}; each provider needs its own issuer`);
-    seenIssuers.set(p.issuer, p.id);
+    seenIssuers.set(normalized, p.id);
   }
   const bases = new Set(providers.filter((p) => p.redirectUri).map((p) => callbackBase(p.redirectUri)));
   if (bases.size > 1) {
@@ -209,6 +243,15 @@ function signingKey(name: string, jwk: unknown, problems: string[]): ClientSigni
     if (key.type !== 'private') throw new Error('not private');
   } catch {
     problems.push(`${name} is not a usable private JWK (RSA, EC or OKP with its private part "d")`);
+    return undefined;
+  }
+  const allowed = KEY_ALGORITHMS[String(candidate.kty)]?.(candidate) ?? [];
+  if (allowed.length === 0) {
+    problems.push(`${name} must be an RSA, EC (P-256, P-384, P-521) or Ed25519 key`);
+    return undefined;
+  }
+  if (candidate.alg !== undefined && !allowed.includes(String(candidate.alg))) {
+    problems.push(`${name} "alg" ${JSON.stringify(candidate.alg)} does not fit this key; use one of ${allowed.join(', ')} (or leave it out)`);
     return undefined;
   }
   return { jwk: candidate as ClientSigningKey['jwk'] };

@@ -75,9 +75,15 @@ export class LoginController {
   @ApiErrorResponse(400, ['invalid_return_to', 'unknown_provider', 'invalid_login_parameter'])
   @ApiErrorResponse(429, ['too_many_requests'], 'rate limit (OIDC_RATE_LIMIT) reached; see Retry-After')
   @ApiErrorResponse(503, ['provider_unavailable', 'service_unavailable'], 'the OP is unreachable or too slow; Postgres or the state store is unreachable')
-  async start(@Query() query: Record<string, string | string[] | undefined>, @Res() res: Response): Promise<void> {
+  async start(@Query() query: Record<string, string | string[] | undefined>, @Req() req: Request, @Res() res: Response): Promise<void> {
     const { return_to: returnTo, provider } = query;
     if (Array.isArray(returnTo)) throw new OidcError('invalid_return_to', 'return_to must be given at most once');
+    if (req.get('sec-fetch-site') === 'cross-site' && this.cookies.sessionToken(req)) {
+      // Another site cannot make a signed-in browser sign in again (a hostile provider would answer at
+      // once with its own account and swap the user): it just goes where it was headed.
+      res.redirect(302, this.login.returnTo(returnTo));
+      return;
+    }
     if (Array.isArray(provider)) throw new OidcError('unknown_provider', 'provider must be given at most once');
     const params = parseLoginParams(query);
     const { redirectUrl, state, browserBinding } = await this.login.start(provider || undefined, returnTo, params);

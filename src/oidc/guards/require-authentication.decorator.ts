@@ -4,8 +4,13 @@ import { SetMetadata } from '@nestjs/common';
 export interface AuthenticationRequirements {
   /** The session's `acr` must be one of these (exact match). */
   requireAcr?: string[];
-  /** The user must have authenticated at the OP at most this many seconds ago (the session's `auth_time`). */
+  /** The user must have authenticated at the OP at most this many seconds ago (the session's `auth_time`, give or take the clock tolerance). */
   maxAge?: number;
+  /**
+   * The session must come from one of these providers (ids). acr values are each OP's own vocabulary:
+   * name the providers whose `acr` a `requireAcr` means.
+   */
+  providers?: string[];
 }
 
 export const AUTHENTICATION_REQUIREMENTS = 'oidc:authentication-requirements';
@@ -26,5 +31,19 @@ export const RequireAuthentication = (requirements: AuthenticationRequirements) 
   if (requirements.maxAge !== undefined && (!Number.isInteger(requirements.maxAge) || requirements.maxAge < 0)) {
     throw new Error('RequireAuthentication: maxAge must be a whole number of seconds');
   }
+  if (requirements.providers !== undefined && requirements.providers.length === 0) {
+    throw new Error('RequireAuthentication: providers must name at least one provider id');
+  }
   return SetMetadata(AUTHENTICATION_REQUIREMENTS, requirements);
 };
+
+/** A class and a method requirement both apply: acr values and providers in both lists, the smaller maxAge. */
+export function mergeRequirements(all: AuthenticationRequirements[]): AuthenticationRequirements | undefined {
+  if (all.length === 0) return undefined;
+  const intersect = (a?: string[], b?: string[]) => (a && b ? a.filter((v) => b.includes(v)) : (a ?? b));
+  return all.reduce((merged, next) => ({
+    requireAcr: intersect(merged.requireAcr, next.requireAcr),
+    providers: intersect(merged.providers, next.providers),
+    maxAge: merged.maxAge === undefined ? next.maxAge : next.maxAge === undefined ? merged.maxAge : Math.min(merged.maxAge, next.maxAge),
+  }));
+}

@@ -5,6 +5,7 @@ import { OidcError } from '../errors/oidc-error';
 import { type AuthenticationRequirements, RequireAuthentication } from './require-authentication.decorator';
 import { SessionGuard } from './session.guard';
 import type { SessionStrategy } from './session.strategy';
+import type { IdpClientService } from '../services/idp-client.service';
 
 /** What SessionGuard makes of the strategy's outcome, also on a host route (no module filter there). */
 describe('SessionGuard.handleRequest', () => {
@@ -39,7 +40,14 @@ describe('SessionGuard with @RequireAuthentication', () => {
     ({ session: { id: 's1', issuer: 'https://op.example.com', acr, authTime }, user: { id: 'u1' } }) as never;
 
   /** Runs the guard on a handler decorated with `requirements`, for a session with this acr and auth_time. */
-  async function run(requirements: AuthenticationRequirements, acr: string | null, authTime: Date | null) {
+  const idp = {
+    clockToleranceSec: 5,
+    forIssuer: (issuer: string) => (issuer === 'https://op.example.com' ? { id: 'corp' } : undefined),
+    find: (id: string) => ({ options: { id, redirectUri: `https://app.example.com/auth/oidc/callback/${id}` } }),
+  } as unknown as IdpClientService;
+
+  async function run(requirements: AuthenticationRequirements, acr: string | null, authTime: Date | null, onClass?: AuthenticationRequirements) {
+    @RequireAuthentication(onClass ?? {})
     class Host {
       @RequireAuthentication(requirements)
       handler(): void {}
@@ -53,7 +61,7 @@ describe('SessionGuard with @RequireAuthentication', () => {
       getClass: () => Host,
     } as unknown as ExecutionContext;
     const strategy = { validate: async () => authenticated(acr, authTime) } as unknown as SessionStrategy;
-    const guard = new SessionGuard(strategy, new Reflector());
+    const guard = new SessionGuard(strategy, new Reflector(), idp);
     try {
       return { allowed: await guard.canActivate(context), headers };
     } catch (error) {
@@ -69,7 +77,7 @@ describe('SessionGuard with @RequireAuthentication', () => {
     for (const [acr, authTime] of [
       ['pwd', new Date()],
       [null, new Date()],
-      ['mfa', new Date(Date.now() - 61_000)],
+      ['mfa', new Date(Date.now() - 70_000)],
       ['mfa', null],
     ] as const) {
       const outcome = await run({ requireAcr: ['mfa', 'hwk'], maxAge: 60 }, acr, authTime);
@@ -77,6 +85,22 @@ describe('SessionGuard with @RequireAuthentication', () => {
       expect(outcome.error?.code).toBe('step_up_required');
       expect(outcome.headers['www-authenticate']).toBe('Bearer error="insufficient_user_authentication", acr_values="mfa hwk", max_age=60');
     }
+  });
+
+  it('a class requirement still applies under a method one (both must hold), and max age allows the clock tolerance', async () => {
+    expect(await run({ maxAge: 300 }, 'pwd', new Date(), { requireAcr: ['mfa'] })).toMatchObject({ error: { code: 'step_up_required' } });
+    expect(await run({ maxAge: 300 }, 'mfa', new Date(), { requireAcr: ['mfa'] })).toMatchObject({ allowed: true });
+    expect(await run({ maxAge: 0 }, null, new Date(Date.now() - 3_000))).toMatchObject({ allowed: true });
+    expect(await run({ maxAge: 0 }, null, new Date(Date.now() - 7_000))).toMatchObject({ error: { code: 'step_up_required' } });
+  });
+
+  it('providers: an acr of another provider does not count; the login URL goes to the named provider', async () => {
+    const outcome = await run({ requireAcr: ['mfa'], providers: ['partner'] }, 'mfa', new Date());
+    expect(outcome.error?.code).toBe('step_up_required');
+    const loginUrl = new URL((outcome.error?.getResponse() as { stepUp: { loginUrl: string } }).stepUp.loginUrl);
+    expect(loginUrl.pathname).toBe('/auth/oidc/login');
+    expect(loginUrl.searchParams.get('provider')).toBe('partner');
+    expect(await run({ requireAcr: ['mfa'], providers: ['corp'] }, 'mfa', new Date())).toMatchObject({ allowed: true });
   });
 
   it('refuses malformed requirements when the route is declared', () => {

@@ -8,7 +8,7 @@ import { isDependencyDown } from '../errors/oidc-exception.filter';
 import { IdpClientService } from '../services/idp-client.service';
 import type { AuthenticatedSession } from '../services/session.service';
 import { callbackBase } from '../util/callback-path';
-import { AUTHENTICATION_REQUIREMENTS, type AuthenticationRequirements } from './require-authentication.decorator';
+import { AUTHENTICATION_REQUIREMENTS, type AuthenticationRequirements, mergeRequirements } from './require-authentication.decorator';
 import { SESSION_STRATEGY, SessionStrategy } from './session.strategy';
 
 /** Passport's registry of strategies (where `PassportStrategy` registered `SessionStrategy`). */
@@ -66,10 +66,16 @@ export class SessionGuard extends AuthGuard(SESSION_STRATEGY) {
 
   /** `@RequireAuthentication`: the session's acr and auth_time must meet the route's requirements. */
   private checkRequirements(context: ExecutionContext, { session }: AuthenticatedSession): void {
-    const wanted = this.reflector?.getAllAndOverride<AuthenticationRequirements | undefined>(AUTHENTICATION_REQUIREMENTS, [context.getHandler(), context.getClass()]);
+    const declared = [context.getHandler(), context.getClass()]
+      .map((target) => this.reflector?.get<AuthenticationRequirements | undefined>(AUTHENTICATION_REQUIREMENTS, target))
+      .filter((r): r is AuthenticationRequirements => r !== undefined);
+    const wanted = mergeRequirements(declared);
     if (!wanted) return;
-    const acrOk = !wanted.requireAcr || (session.acr !== null && wanted.requireAcr.includes(session.acr));
-    const ageOk = wanted.maxAge === undefined || (session.authTime !== null && Date.now() - session.authTime.getTime() <= wanted.maxAge * 1000);
+    const provider = this.idp?.forIssuer(session.issuer)?.id;
+    const providerOk = !wanted.providers || (provider !== undefined && wanted.providers.includes(provider));
+    const acrOk = providerOk && (!wanted.requireAcr || (session.acr !== null && wanted.requireAcr.includes(session.acr)));
+    const tolerance = (this.idp?.clockToleranceSec ?? 0) * 1000;
+    const ageOk = wanted.maxAge === undefined || (session.authTime !== null && Date.now() - session.authTime.getTime() <= wanted.maxAge * 1000 + tolerance);
     if (acrOk && ageOk) return;
     const res = context.switchToHttp().getResponse<Response>();
     const challenge = ['Bearer error="insufficient_user_authentication"'];
@@ -79,14 +85,21 @@ export class SessionGuard extends AuthGuard(SESSION_STRATEGY) {
     throw new OidcError(
       'step_up_required',
       acrOk ? 'This action needs a recent sign-in: sign in again' : 'This action needs a stronger sign-in: sign in again with the required method',
-      { acrMissing: !acrOk, tooOld: !ageOk },
-      { stepUp: { acrValues: wanted.requireAcr ?? null, maxAge: wanted.maxAge ?? null, loginUrl: this.stepUpLoginUrl(session.issuer, wanted) } },
+      { acrMissing: !acrOk, tooOld: !ageOk, providerOk },
+      {
+        stepUp: {
+          acrValues: wanted.requireAcr ?? null,
+          maxAge: wanted.maxAge ?? null,
+          providers: wanted.providers ?? null,
+          loginUrl: this.stepUpLoginUrl(providerOk ? provider : wanted.providers?.[0], wanted),
+        },
+      },
     );
   }
 
   /** A login at the session's own provider that asks the OP for what the route requires. */
-  private stepUpLoginUrl(issuer: string, wanted: AuthenticationRequirements): string | null {
-    const provider = this.idp?.forIssuer(issuer)?.options;
+  private stepUpLoginUrl(providerId: string | undefined, wanted: AuthenticationRequirements): string | null {
+    const provider = providerId === undefined ? undefined : this.idp?.find(providerId)?.options;
     if (!provider) return null;
     const url = new URL(callbackBase(provider.redirectUri).replace(/\/callback$/, '/login'));
     url.searchParams.set('provider', provider.id);

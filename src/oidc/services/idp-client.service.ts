@@ -62,6 +62,7 @@ export type ExtraAuthorizationParams = Record<string, string>;
 interface SharedSettings {
   allowInsecureHttp: boolean;
   httpTimeoutMs: number;
+  clockToleranceSec: number;
 }
 
 /**
@@ -132,7 +133,12 @@ export class ProviderClient {
       const url = await client.buildAuthorizationUrlWithPAR(config, parameters);
       return { url: url.href, state, nonce, codeVerifier };
     } catch (error) {
-      throw this.mapError(error);
+      // Whatever the OP answers (invalid_client from a wrong secret or key, a 5xx, a timeout), the user
+      // can do nothing about it: retryable for them, logged with the OP's error code for the operator.
+      throw new OidcError('provider_unavailable', 'The OpenID Provider did not accept the pushed authorization request; retry later', {
+        reason: describe(error),
+        opError: error instanceof client.ResponseBodyError ? safeOAuthCode(error.error) : undefined,
+      });
     }
   }
 
@@ -167,6 +173,10 @@ export class ProviderClient {
     }
     const claims = tokens.claims();
     if (!claims || !tokens.id_token) throw new OidcError('code_exchange_failed', 'The OpenID Provider returned no ID token');
+    // An auth_time in the future would satisfy every max_age and step-up requirement forever.
+    if (typeof claims.auth_time === 'number' && claims.auth_time > Date.now() / 1000 + this.shared.clockToleranceSec) {
+      throw new OidcError('code_exchange_failed', 'The ID token auth_time is in the future', { reason: 'auth_time_in_future' });
+    }
     // Many OPs put profile claims only in UserInfo (OIDC Core 5.4); the subject must match the ID token's.
     const profile = claims.email === undefined ? await this.userInfo(config, tokens.access_token, claims.sub) : {};
     const merged = { ...profile, ...claims };
@@ -300,7 +310,9 @@ export class ProviderClient {
           execute: this.shared.allowInsecureHttp ? [client.allowInsecureRequests] : [],
           timeout: 3,
         })
-        .then(() => undefined);
+        .then((config) => {
+          if (config.serverMetadata().issuer !== this.options.issuer) throw new Error('issuer mismatch');
+        });
       result.catch(() => undefined);
       this.lastProbe = { at: Date.now(), result };
     }
@@ -329,9 +341,24 @@ export class ProviderClient {
         // Every later call through this configuration (token, UserInfo, revocation) gets the same timeout.
         timeout: this.timeoutSeconds(),
       });
+      // Sessions, logout tokens and the provider registry compare issuers as exact strings, as ID tokens
+      // carry them: a configured issuer spelled differently from the OP's own (a trailing slash, case)
+      // would leave every session without its provider and every logout token refused.
+      const announced = config.serverMetadata().issuer;
+      if (announced !== this.options.issuer) {
+        this.logger.error({
+          msg: 'discovery.issuer_mismatch',
+          provider: this.id,
+          issuer: this.options.issuer,
+          announced,
+          detail: 'set the issuer exactly as the OP announces it in its discovery document',
+        });
+        throw new OidcError('provider_unavailable', 'The OpenID Provider announces another issuer than the one configured');
+      }
       this.logger.log({ msg: 'discovery.ok', provider: this.id, issuer: this.options.issuer, ms: Date.now() - started });
       return config;
     } catch (error) {
+      if (error instanceof OidcError) throw error;
       this.logger.error({ msg: 'discovery.failed', provider: this.id, issuer: this.options.issuer, reason: describe(error) });
       throw new OidcError('provider_unavailable', 'The OpenID Provider could not be reached');
     }
@@ -384,9 +411,12 @@ export class ProviderClient {
 export class IdpClientService {
   private readonly byId = new Map<string, ProviderClient>();
   private readonly byIssuer = new Map<string, ProviderClient>();
+  /** Allowed clock difference with the OPs (seconds). */
+  readonly clockToleranceSec: number;
 
   constructor(@Inject(OIDC_MODULE_OPTIONS) options: OidcModuleOptions) {
-    const shared = { allowInsecureHttp: options.allowInsecureHttp, httpTimeoutMs: options.httpTimeoutMs };
+    this.clockToleranceSec = options.clockToleranceSec;
+    const shared = { allowInsecureHttp: options.allowInsecureHttp, httpTimeoutMs: options.httpTimeoutMs, clockToleranceSec: options.clockToleranceSec };
     for (const provider of options.providers) {
       const providerClient = new ProviderClient(provider, shared);
       this.byId.set(provider.id, providerClient);

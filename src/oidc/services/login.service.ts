@@ -39,6 +39,18 @@ export class LoginService {
     private readonly bind: BindService,
   ) {}
 
+  /** The validated `return_to` (relative, or on an allowed host). @throws OidcError `invalid_return_to` */
+  returnTo(returnToParam: string | undefined): string {
+    const returnTo = validateReturnTo(returnToParam, {
+      allowedHosts: this.options.returnToAllowedHosts,
+      allowHttp: this.options.allowInsecureHttp,
+    });
+    if (returnTo === undefined) {
+      throw new OidcError('invalid_return_to', 'return_to must be a relative path or an absolute URL on an allowed host');
+    }
+    return returnTo;
+  }
+
   /**
    * @param providerId the provider to sign in with; without one, `default` (or the only provider)
    * @param params login parameters, already checked against the allowlist (`parseLoginParams`)
@@ -54,13 +66,7 @@ export class LoginService {
     if (!provider) {
       throw new OidcError('unknown_provider', providerId === undefined ? 'Several OpenID Providers are configured: name one with ?provider=' : 'No OpenID Provider is configured with this id');
     }
-    const returnTo = validateReturnTo(returnToParam, {
-      allowedHosts: this.options.returnToAllowedHosts,
-      allowHttp: this.options.allowInsecureHttp,
-    });
-    if (returnTo === undefined) {
-      throw new OidcError('invalid_return_to', 'return_to must be a relative path or an absolute URL on an allowed host');
-    }
+    const returnTo = this.returnTo(returnToParam);
     const request = await provider.authorizationRequest(authorizationParams(params));
     const browserBinding = randomToken();
     await this.states.save(request.state, sha256(browserBinding), {
