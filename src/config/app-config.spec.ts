@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, type Env, loadAppConfig } from './app-config';
+import { type Env, loadAppConfig } from './app-config';
+import { problems } from './config-problems.test-helper';
 
 const KEY = Buffer.alloc(32, 7).toString('base64');
 
@@ -12,15 +13,6 @@ const valid: Env = {
   OIDC_BIND_PAGE_URL: 'https://app.example.com/bind',
 };
 
-function problems(env: Env): string[] {
-  try {
-    loadAppConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-}
 
 describe('loadAppConfig', () => {
   it('applies the documented defaults', () => {

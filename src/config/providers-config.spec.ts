@@ -3,7 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, type Env, loadAppConfig } from './app-config';
+import { type Env, loadAppConfig } from './app-config';
+import { problems } from './config-problems.test-helper';
 
 const KEY = Buffer.alloc(32, 7).toString('base64');
 const base: Env = { OIDC_TOKEN_ENCRYPTION_KEYS: `k1:${KEY}`, OIDC_UNLINKED_IDENTITY: 'create' };
@@ -24,15 +25,6 @@ const partner = {
 };
 const privateJwk = { ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }), kid: 'app-key-1' };
 
-function problems(env: Env): string[] {
-  try {
-    loadAppConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-}
 
 describe('providers configuration', () => {
   it('the single-provider variables are provider "default"; OIDC_PROVIDERS adds more', () => {

@@ -1,5 +1,5 @@
 import { BackchannelFloodGuard } from '../guards/backchannel-flood.guard';
-import { Controller, Header, HttpCode, Param, Post, Req, UseFilters, UseGuards } from '@nestjs/common';
+import { applyDecorators, Controller, Header, HttpCode, Param, Post, Req, UseFilters, UseGuards } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { BackchannelLogoutDto } from '../dto/logout.dto';
@@ -12,6 +12,20 @@ import { MAX_LOGOUT_TOKEN_LENGTH } from '../services/logout-token-verifier.servi
 
 const BACKCHANNEL_LOGOUT_PATH = 'auth/oidc/backchannel-logout';
 
+/** What both back-channel routes answer and document. */
+const BackchannelDocs = (summary: string, description?: string) =>
+  applyDecorators(
+    HttpCode(200),
+    Header('Cache-Control', 'no-store'),
+    ApiOperation({ summary, description }),
+    ApiConsumes('application/x-www-form-urlencoded'),
+    ApiBody({ type: BackchannelLogoutDto }),
+    ApiOkResponse({ description: 'Logged out (empty body, Cache-Control: no-store)' }),
+    ApiBackchannelErrorResponse(400, 'unknown provider, any validation failure, replay, non-form or oversized body', 'logout_token has expired'),
+    ApiBackchannelErrorResponse(429, 'this client sent too many rejected logout requests (OIDC_BACKCHANNEL_RATE_LIMIT); retry after Retry-After', 'Too many rejected logout requests; retry in 30 s'),
+    ApiBackchannelErrorResponse(503, 'the revocation could not be written, or the signing key is unknown for now; retry', 'A backing service is unavailable; retry later'),
+  );
+
 @ApiTags('logout')
 @Controller(BACKCHANNEL_LOGOUT_PATH)
 @UseFilters(BackchannelErrorFilter)
@@ -23,38 +37,21 @@ export class BackchannelLogoutController {
   ) {}
 
   @Post()
-  @HttpCode(200)
-  @Header('Cache-Control', 'no-store')
-  @ApiOperation({
-    summary: 'Back-Channel Logout 1.0 (called by the OpenID Provider)',
-    description:
-      'Verifies the logout_token (signature against the OP JWKS, iss, aud, iat, exp, jti, events, no nonce, sub/sid, typ), ' +
+  @BackchannelDocs(
+    'Back-Channel Logout 1.0 (called by the OpenID Provider)',
+    'Verifies the logout_token (signature against the OP JWKS, iss, aud, iat, exp, jti, events, no nonce, sub/sid, typ), ' +
       'rejects a replayed jti, then revokes the live sessions of (issuer, sid), or of (issuer, sub) when there is no sid. ' +
       'A token that matches no session is still a success. Each provider has its own endpoint, `…/backchannel-logout/<provider id>`, ' +
-      'where a token is verified against that provider\'s keys, issuer and client id only; the path without an id is provider `default` ' +
+      "where a token is verified against that provider's keys, issuer and client id only; the path without an id is provider `default` " +
       '(or the only provider).',
-  })
-  @ApiConsumes('application/x-www-form-urlencoded')
-  @ApiBody({ type: BackchannelLogoutDto })
-  @ApiOkResponse({ description: 'Logged out (empty body, Cache-Control: no-store)' })
-  @ApiBackchannelErrorResponse(400, 'any validation failure, replay, non-form or oversized body', 'logout_token has expired')
-  @ApiBackchannelErrorResponse(429, 'this client sent too many rejected logout requests (OIDC_BACKCHANNEL_RATE_LIMIT); retry after Retry-After', 'Too many rejected logout requests; retry in 30 s')
-  @ApiBackchannelErrorResponse(503, 'the revocation could not be written, or the signing key is unknown for now; retry', 'A backing service is unavailable; retry later')
+  )
   async logout(@Req() req: Request): Promise<void> {
     await this.accept(req, undefined);
   }
 
   @Post(':provider')
-  @HttpCode(200)
-  @Header('Cache-Control', 'no-store')
-  @ApiOperation({ summary: "Back-Channel Logout 1.0 for one provider: the token is verified against that provider's keys, issuer and client id only" })
+  @BackchannelDocs("Back-Channel Logout 1.0 for one provider: the token is verified against that provider's keys, issuer and client id only")
   @ApiParam({ name: 'provider', description: 'The provider id (OIDC_PROVIDERS)' })
-  @ApiConsumes('application/x-www-form-urlencoded')
-  @ApiBody({ type: BackchannelLogoutDto })
-  @ApiOkResponse({ description: 'Logged out (empty body, Cache-Control: no-store)' })
-  @ApiBackchannelErrorResponse(400, 'unknown provider, any validation failure, replay, non-form or oversized body', 'logout_token has expired')
-  @ApiBackchannelErrorResponse(429, 'this client sent too many rejected logout requests (OIDC_BACKCHANNEL_RATE_LIMIT); retry after Retry-After', 'Too many rejected logout requests; retry in 30 s')
-  @ApiBackchannelErrorResponse(503, 'the revocation could not be written, or the signing key is unknown for now; retry', 'A backing service is unavailable; retry later')
   async providerLogout(@Req() req: Request, @Param('provider') providerId: string): Promise<void> {
     await this.accept(req, providerId);
   }
