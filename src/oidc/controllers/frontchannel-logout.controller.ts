@@ -1,5 +1,5 @@
 import { applyDecorators, Controller, Get, Param, Query, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
-import { ApiCookieAuth, ApiOkResponse, ApiOperation, ApiParam, ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiCookieAuth, ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { ApiErrorResponse } from '../dto/api-error-response.decorator';
 import { OidcError } from '../errors/oidc-error';
@@ -18,7 +18,6 @@ const FrontchannelDocs = () =>
     ApiCookieAuth('session'),
     ApiQuery({ name: 'iss', required: true, description: "The provider's issuer, exactly" }),
     ApiQuery({ name: 'sid', required: true, description: `The OP session id (the \`sid\` of the ID tokens), 1-${MAX_FRONTCHANNEL_SID_LENGTH} visible ASCII characters` }),
-    ApiProduces('text/html'),
     ApiOkResponse({
       description:
         'An empty HTML page (no body), the same whether a session ended or not; `Cache-Control: no-store` and ' +

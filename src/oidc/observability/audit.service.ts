@@ -8,7 +8,7 @@ export type AuditEvent =
   | { event: 'bind'; outcome: 'success' | 'failure' | 'rate_limited'; method: 'confirm' | 'create'; sessionId?: string; accountTag?: string; error?: string }
   | { event: 'logout'; everywhere: boolean; sessionId: string; revokedSessions: number; endSessionUrl: boolean }
   | { event: 'backchannel_logout'; outcome: 'accepted' | 'rejected' | 'replay' | 'unavailable' | 'rate_limited'; provider?: string; reason?: string; revokedSessions?: number; by?: 'sid' | 'sub' }
-  | { event: 'frontchannel_logout'; outcome: 'accepted' | 'rejected'; provider?: string; reason?: string; revokedSessions?: number; withoutCookie?: boolean }
+  | { event: 'frontchannel_logout'; outcome: 'accepted' | 'rejected'; provider?: string; reason?: string; revokedSessions?: number; by?: 'browser' | 'sid' }
   | { event: 'session_revoked'; reason: string; sessions: number }
   | { event: 'token_refresh'; outcome: 'success' | 'rejected' | 'unavailable'; sessionId: string }
   | { event: 'csrf_refused'; error: 'csrf_rejected' | 'unsupported_media_type'; route?: string }

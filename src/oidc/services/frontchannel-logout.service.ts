@@ -49,15 +49,17 @@ export class FrontchannelLogoutService {
     } else if (sessionToken && SESSION_TOKEN_SHAPE.test(sessionToken)) {
       revoked = await this.sessionRows.revokeByTokenHashInOpSession(sha256(sessionToken), provider.issuer, params.sid, 'frontchannel_logout');
     }
+    // `by`: which sessions the request could end: this browser's (cookie) or every one of (iss, sid) (opt-in).
+    const by = withoutCookie ? 'sid' : 'browser';
     this.logger.log({
       msg: 'fcl.accepted',
       provider: provider.id,
-      withoutCookie,
-      cookie: sessionToken !== undefined,
+      by,
+      browserSession: sessionToken !== undefined,
       revokedSessions: revoked.length,
       sidTag: logTag(params.sid),
     });
-    this.audit.record({ event: 'frontchannel_logout', provider: provider.id, outcome: 'accepted', revokedSessions: revoked.length, withoutCookie });
+    this.audit.record({ event: 'frontchannel_logout', provider: provider.id, outcome: 'accepted', revokedSessions: revoked.length, by });
     // The revocation and the token outbox were written together. Dropping the cached tokens and
     // revoking refresh tokens at the OP is not waited for: the OP's logout page waits for this iframe,
     // and the answer must not take longer when something ended. What fails stays in the outbox.
