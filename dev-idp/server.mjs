@@ -1,13 +1,14 @@
 // Development OpenID Provider for the demo, the e2e tests and docker-compose, built on `oidc-provider`.
-// Back-channel and RP-initiated logout on, PKCE required, `sid` in ID tokens, refresh tokens and
-// revocation on, one confidential client matching the app's defaults, and a login form that accepts
+// Back-channel and RP-initiated logout on, Front-Channel Logout 1.0 added here (oidc-provider 9 has
+// none) for clients that register a `frontchannel_logout_uri`, PKCE required, `sid` in ID tokens,
+// refresh tokens and revocation on, one confidential client matching the app's defaults, and a login form that accepts
 // the local test users (dev-idp/users.json, or DEV_IDP_USERS_FILE). Never use it in production.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exportJWK, generateKeyPair } from 'jose';
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const env = process.env;
@@ -23,12 +24,21 @@ const client = {
   post_logout_redirect_uris: list(env.DEV_IDP_POST_LOGOUT_REDIRECT_URIS, `${appUrl}/logged-out,${appUrl}/`),
   backchannel_logout_uri: env.DEV_IDP_BACKCHANNEL_LOGOUT_URI ?? `${appUrl}/auth/oidc/backchannel-logout`,
   backchannel_logout_session_required: true,
+  // Front-Channel Logout 1.0 (off unless set): loaded in an iframe, with iss and sid, when the user logs out here.
+  ...(env.DEV_IDP_FRONTCHANNEL_LOGOUT_URI
+    ? { frontchannel_logout_uri: env.DEV_IDP_FRONTCHANNEL_LOGOUT_URI, frontchannel_logout_session_required: true }
+    : {}),
   grant_types: ['authorization_code', 'refresh_token'],
   response_types: ['code'],
   token_endpoint_auth_method: env.DEV_IDP_CLIENT_AUTH ?? 'client_secret_post',
   // auth_time in every ID token, so the app can show and check when the user last authenticated.
   require_auth_time: true,
 };
+// An empty DEV_IDP_BACKCHANNEL_LOGOUT_URI registers no back-channel logout (e.g. a front-channel-only client).
+if (!client.backchannel_logout_uri) {
+  delete client.backchannel_logout_uri;
+  delete client.backchannel_logout_session_required;
+}
 // private_key_jwt: the client's public keys (a JWKS as JSON); the secret is then not used.
 if (env.DEV_IDP_CLIENT_JWKS) {
   client.jwks = JSON.parse(env.DEV_IDP_CLIENT_JWKS);
@@ -69,6 +79,9 @@ const provider = new Provider(issuer, {
     };
   },
   claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+  // Front-Channel Logout 1.0 client metadata (not known to oidc-provider 9), checked here.
+  extraClientMetadata: { properties: ['frontchannel_logout_uri', 'frontchannel_logout_session_required'], validator: frontchannelMetadata },
+  discovery: { frontchannel_logout_supported: true, frontchannel_logout_session_supported: true },
   features: {
     devInteractions: { enabled: false },
     backchannelLogout: { enabled: true },
@@ -105,6 +118,85 @@ provider.on('grant.success', (ctx) => console.log(JSON.stringify({ msg: 'grant.s
 provider.on('server_error', (_ctx, error) => console.error(JSON.stringify({ msg: 'server_error', error: error.message })));
 
 const escape = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** Validates the front-channel client metadata: an absolute http(s) URI without fragment, a boolean. */
+function frontchannelMetadata(_ctx, key, value) {
+  if (value === undefined) return;
+  if (key === 'frontchannel_logout_session_required' && typeof value !== 'boolean') {
+    throw new errors.InvalidClientMetadata('frontchannel_logout_session_required must be a boolean');
+  }
+  if (key === 'frontchannel_logout_uri') {
+    let url;
+    try {
+      url = new URL(value);
+    } catch {
+      throw new errors.InvalidClientMetadata('frontchannel_logout_uri must be an absolute URI');
+    }
+    if (!['http:', 'https:'].includes(url.protocol) || url.hash) {
+      throw new errors.InvalidClientMetadata('frontchannel_logout_uri must be an http(s) URI without fragment');
+    }
+  }
+}
+
+// The ID tokens of a client that requires the session for front-channel logout carry `sid` too
+// (oidc-provider adds it only for back-channel clients).
+const includeSid = provider.Client.prototype.includeSid;
+provider.Client.prototype.includeSid = function includeSidForLogout() {
+  return includeSid.call(this) || Boolean(this.frontchannel_logout_uri && this.frontchannel_logout_session_required);
+};
+
+/**
+ * Front-Channel Logout 1.0 (section 4): once the user has confirmed the logout at the end-session
+ * page, the OP renders the frontchannel_logout_uri of every client that took part in this OP session
+ * (with `iss` and the `sid` of that client's ID tokens, when it requires them) in hidden iframes, then
+ * continues where oidc-provider would have redirected (the post_logout_redirect_uri, or its success
+ * page). Same clients as its back-channel logout: all of the session's with "Yes, sign me out", only
+ * the requesting client with "No". oidc-provider forgets the session while it handles the
+ * confirmation, so the session's clients and sids are read before it runs.
+ */
+provider.use(async (ctx, next) => {
+  if (ctx.method !== 'POST' || ctx.path !== '/session/end/confirm') return next();
+  // A copy: oidc-provider changes the stored session's objects in place as it logs out.
+  const { accountId, state, authorizations } = await provider.Session.get(ctx);
+  const before = structuredClone({ accountId, state, authorizations });
+  await next();
+  const target = ctx.response.get('location');
+  if (ctx.status !== 303 || !target || !before.accountId) return;
+  const everyone = Boolean(ctx.oidc.params?.logout);
+  const frames = [];
+  for (const [clientId, { sid } = {}] of Object.entries(before.authorizations ?? {})) {
+    if (!everyone && clientId !== before.state?.clientId) continue;
+    const client = await provider.Client.find(clientId).catch(() => undefined);
+    if (!client?.frontchannel_logout_uri) continue;
+    const url = new URL(client.frontchannel_logout_uri);
+    if (client.frontchannel_logout_session_required && sid) {
+      url.searchParams.set('iss', issuer);
+      url.searchParams.set('sid', sid);
+    }
+    frames.push({ clientId, url: url.href });
+  }
+  if (frames.length === 0) return;
+  console.log(JSON.stringify({ msg: 'frontchannel.logout', clients: frames.map((f) => f.clientId) }));
+  ctx.status = 200;
+  ctx.remove('location');
+  ctx.type = 'html';
+  ctx.body = frontchannelPage(frames.map((f) => f.url), target);
+});
+
+/** The page that loads the front-channel logout URIs, then (when they have loaded, or after 5 s) goes on to `target`. */
+function frontchannelPage(urls, target) {
+  return `<!doctype html><html><head><meta charset="utf-8"><title>Signing out</title>
+<noscript><meta http-equiv="refresh" content="2;url=${escape(target)}"></noscript></head><body>
+<h1>Signing out</h1>
+${urls.map((url) => `<iframe hidden title="front-channel logout" data-frontchannel-logout src="${escape(url)}"></iframe>`).join('\n')}
+<p><a id="continue" href="${escape(target)}">Continue</a></p>
+<script>
+// The window's load event waits for every iframe: then continue (at the latest after 5 s).
+const go = () => location.replace(document.getElementById('continue').href);
+addEventListener('load', go);
+setTimeout(go, 5000);
+</script></body></html>`;
+}
 function loginPage(uid, error) {
   return `<!doctype html><html><head><title>Dev OP sign-in</title></head><body>
 <h1>Development OpenID Provider</h1>${error ? `<p role="alert">${escape(error)}</p>` : ''}

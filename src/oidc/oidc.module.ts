@@ -3,6 +3,7 @@ import { PassportModule } from '@nestjs/passport';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { BackchannelLogoutController } from './controllers/backchannel-logout.controller';
 import { BindController } from './controllers/bind.controller';
+import { FrontchannelLogoutController } from './controllers/frontchannel-logout.controller';
 import { LoginController } from './controllers/login.controller';
 import { LogoutController } from './controllers/logout.controller';
 import { SessionController } from './controllers/session.controller';
@@ -19,7 +20,7 @@ import { BackchannelFloodGuard } from './guards/backchannel-flood.guard';
 import { getOptionsToken, getStorageToken } from '@nestjs/throttler';
 import { SessionPurgeJob } from './jobs/session-purge.job';
 import { TokenOutboxJob } from './jobs/token-outbox.job';
-import { ApiRouteMiddleware, BackchannelRouteMiddleware } from './middleware/module-http.middleware';
+import { ApiRouteMiddleware, BackchannelRouteMiddleware, FrontchannelRouteMiddleware } from './middleware/module-http.middleware';
 import { OidcAudit } from './observability/audit.service';
 import { OidcMetrics } from './observability/oidc-metrics.service';
 import { SessionGuard } from './guards/session.guard';
@@ -32,6 +33,7 @@ import { SessionRepository } from './repositories/session.repository';
 import { UserRepository } from './repositories/user.repository';
 import { BackchannelLogoutService } from './services/backchannel-logout.service';
 import { BindService } from './services/bind.service';
+import { FrontchannelLogoutService } from './services/frontchannel-logout.service';
 import { IdpClientService } from './services/idp-client.service';
 import { LoginCompletionService } from './services/login-completion.service';
 import { LoginService } from './services/login.service';
@@ -58,7 +60,7 @@ import { TokenVaultStore } from './stores/token-vault.store';
  */
 @Module({
   imports: [TypeOrmModule.forFeature(OIDC_ENTITIES), PassportModule],
-  controllers: [LoginController, BindController, LogoutController, BackchannelLogoutController, SessionController],
+  controllers: [LoginController, BindController, LogoutController, BackchannelLogoutController, SessionController, FrontchannelLogoutController],
   providers: [
     stateStoreProvider,
     StatePurgeJob,
@@ -84,6 +86,7 @@ import { TokenVaultStore } from './stores/token-vault.store';
     LogoutService,
     LogoutTokenVerifier,
     BackchannelLogoutService,
+    FrontchannelLogoutService,
     SessionStrategy,
     SessionGuard,
     SameOriginGuard,
@@ -120,6 +123,7 @@ export class OidcModule extends OidcConfigurableModule implements NestModule, On
   configure(consumer: MiddlewareConsumer): void {
     consumer.apply(ApiRouteMiddleware).forRoutes(LoginController, BindController, LogoutController, SessionController);
     consumer.apply(BackchannelRouteMiddleware).forRoutes(BackchannelLogoutController);
+    consumer.apply(FrontchannelRouteMiddleware).forRoutes(FrontchannelLogoutController);
   }
 
   /**

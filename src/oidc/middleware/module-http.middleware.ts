@@ -9,6 +9,7 @@ import { sendBackchannelError, sendJsonError } from '../errors/oidc-exception.fi
 import { OidcAudit } from '../observability/audit.service';
 import { OidcMetrics } from '../observability/oidc-metrics.service';
 import { requestContext } from '../observability/request-context';
+import { FRONTCHANNEL_DEFAULT_CSP } from '../util/frontchannel';
 
 /** Request bodies are small on the module's routes; anything larger is refused before a controller runs. */
 export const MODULE_BODY_LIMIT = '32kb';
@@ -50,6 +51,32 @@ export class ApiRouteMiddleware extends ModuleHttpMiddleware {
   // Declared here so that Nest sees the parameter types (the abstract base is not decorated).
   constructor(metrics: OidcMetrics) {
     super(metrics);
+  }
+
+  protected writeError(res: Response, error: unknown): void {
+    sendJsonError(res, error, this.logger);
+  }
+}
+
+/**
+ * The front-channel logout route, loaded in an iframe of the OP's logout page: cookies only (a GET,
+ * no body), JSON errors, and headers that let nobody frame an answer and load nothing into it until
+ * the controller names the OP (`frame-ancestors` = the issuer's origin).
+ */
+@Injectable()
+export class FrontchannelRouteMiddleware extends ModuleHttpMiddleware {
+  protected readonly parsers = [cookieParser()];
+  private readonly logger = new Logger('OidcError');
+
+  constructor(metrics: OidcMetrics) {
+    super(metrics);
+  }
+
+  override use(req: Request, res: Response, next: NextFunction): void {
+    res.setHeader('Content-Security-Policy', FRONTCHANNEL_DEFAULT_CSP);
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    super.use(req, res, next);
   }
 
   protected writeError(res: Response, error: unknown): void {

@@ -8,6 +8,7 @@ export type AuditEvent =
   | { event: 'bind'; outcome: 'success' | 'failure' | 'rate_limited'; method: 'confirm' | 'create'; sessionId?: string; accountTag?: string; error?: string }
   | { event: 'logout'; everywhere: boolean; sessionId: string; revokedSessions: number; endSessionUrl: boolean }
   | { event: 'backchannel_logout'; outcome: 'accepted' | 'rejected' | 'replay' | 'unavailable' | 'rate_limited'; provider?: string; reason?: string; revokedSessions?: number; by?: 'sid' | 'sub' }
+  | { event: 'frontchannel_logout'; outcome: 'accepted' | 'rejected'; provider?: string; reason?: string; revokedSessions?: number; by?: 'browser' | 'sid' }
   | { event: 'session_revoked'; reason: string; sessions: number }
   | { event: 'token_refresh'; outcome: 'success' | 'rejected' | 'unavailable'; sessionId: string }
   | { event: 'csrf_refused'; error: 'csrf_rejected' | 'unsupported_media_type'; route?: string }
@@ -41,6 +42,8 @@ export class OidcAudit {
         return m.rpLogouts.inc({ everywhere: String(entry.everywhere), end_session_url: String(entry.endSessionUrl) });
       case 'backchannel_logout':
         return m.backchannel.inc({ outcome: entry.outcome, reason: entry.reason ?? '' });
+      case 'frontchannel_logout':
+        return m.frontchannel.inc({ outcome: entry.outcome, reason: entry.reason ?? '' });
       case 'session_revoked':
         return m.revocations.inc({ reason: entry.reason }, entry.sessions);
       case 'token_refresh':

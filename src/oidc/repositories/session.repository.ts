@@ -25,6 +25,7 @@ export type RevokeReason =
   | 'logout_everywhere'
   | 'user_revoked'
   | 'backchannel_logout'
+  | 'frontchannel_logout'
   | 'replaced'
   | 'idle_timeout'
   | 'expired'
@@ -206,6 +207,19 @@ export class SessionRepository {
 
   async revokeAllOfUser(userId: string, reason: RevokeReason): Promise<string[]> {
     return this.revokeWhere('user_id = $1', [userId], reason);
+  }
+
+  /**
+   * Front-channel logout with the session cookie: this browser's live session (unique token_hash
+   * probe), only when it belongs to the OP session (issuer, sid).
+   */
+  async revokeByTokenHashInOpSession(tokenHash: string, issuer: string, sid: string, reason: RevokeReason): Promise<string[]> {
+    return this.revokeWhere('token_hash = $1 AND issuer = $2 AND oidc_sid = $3', [tokenHash, issuer, sid], reason);
+  }
+
+  /** The live sessions of one OP session (issuer, sid), through sessions_live_sid_idx. */
+  async revokeBySid(issuer: string, sid: string, reason: RevokeReason): Promise<string[]> {
+    return this.revokeWhere('issuer = $1 AND oidc_sid = $2 AND oidc_sid IS NOT NULL', [issuer, sid], reason);
   }
 
   /**

@@ -51,7 +51,7 @@ const TOUCH_INTERVAL_MS = 60_000;
 /** How long a request that revoked sessions waits for their refresh tokens to be revoked at the OP. */
 const RETIRE_WAIT_MS = 2_000;
 /** Session tokens are 256-bit base64url values: 43 characters. */
-const SESSION_TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
+export const SESSION_TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 
 /** Issues, resolves and revokes sessions; keeps the token vault in step with them. */
 @Injectable()
