@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, type Page, parseForm } from './support/browser';
 import { freePort, stopDevOp } from './support/dev-op';
 import { loginThroughOp, submitOpLogin } from './support/flows';
-import { appUrl, e2e, type RunningApp, startApp, testState, vaultToken, withDb } from './support/app';
+import { appUrl, e2e, jsonBody, type RunningApp, startApp, testState, vaultToken, withDb } from './support/app';
 import { eventually, startOwnDevOp } from './support/op';
 
 /**
@@ -261,7 +261,7 @@ describe('Front-Channel Logout', () => {
   });
 
   it('Swagger documents both routes: iss and sid, the empty text/html answer, the error statuses', async () => {
-    const doc = await (await fetch(`${app()}/docs-json`)).json();
+    const doc = await jsonBody(await fetch(`${app()}/docs-json`));
     for (const path of ['/auth/oidc/frontchannel-logout', '/auth/oidc/frontchannel-logout/{provider}']) {
       const operation = doc.paths[path].get;
       expect(Object.keys(operation.responses).sort(), path).toEqual(['200', '400', '429', '503']);
