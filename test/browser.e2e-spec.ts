@@ -1,9 +1,12 @@
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { appUrl, e2e, type RunningApp, startApp } from './support/app';
+import { freePort, stopDevOp } from './support/dev-op';
 import { loginThroughOp } from './support/flows';
+import { startOwnDevOp } from './support/op';
 
 /**
  * The demo pages in a real browser (Debian's Chromium driven by playwright-core) against the real
@@ -183,5 +186,65 @@ describe.skipIf(!hasChromium)('the demo in Chromium', () => {
     expect(await page.getByRole('link', { name: 'Sign in again' }).isVisible()).toBe(true);
     await shot('11-bind-token-dead');
     expect(pageErrors).toEqual([]);
+  }, 60_000);
+});
+
+/**
+ * Front-Channel Logout in a real browser: an OP with no back-channel logout at all, whose logout page
+ * frames the app's front-channel URI. The app's Lax session cookie reaches that iframe because app
+ * and OP are same-site here (127.0.0.1, ports differ); that is what ends the session.
+ */
+describe.skipIf(!hasChromium)('front-channel logout in Chromium', () => {
+  let app: RunningApp;
+  let op: ChildProcess;
+  let issuer: string;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    issuer = `http://127.0.0.1:${port}`;
+    op = await startOwnDevOp(port, issuer, 'fcl-browser', {
+      DEV_IDP_BACKCHANNEL_LOGOUT_URI: '',
+      DEV_IDP_FRONTCHANNEL_LOGOUT_URI: `${appUrl(1)}/auth/oidc/frontchannel-logout`,
+    });
+    app = await startApp({ OIDC_ISSUER: issuer, OIDC_UNLINKED_IDENTITY: 'create', OIDC_POST_LOGOUT_REDIRECT_URI: `${appUrl(1)}/logged-out` }, 1);
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await app?.close();
+    if (op) await stopDevOp(op);
+  });
+
+  it('signing out at the OP itself ends the app session through the OP page iframe', async () => {
+    const context = await browser.newContext();
+    context.setDefaultTimeout(STEP_TIMEOUT);
+    const page = await context.newPage();
+    const frames: string[] = [];
+    page.on('request', (request) => {
+      if (request.url().includes('/auth/oidc/frontchannel-logout')) frames.push(request.url());
+    });
+    await page.goto(`${app.url}/`);
+    await page.locator('#sign-in').click();
+    await page.waitForURL((url) => url.href.startsWith(`${issuer}/interaction/`));
+    await page.locator('input[name="username"]').fill('u116');
+    await page.locator('input[name="password"]').fill('pw-u116');
+    await page.locator('button[type="submit"]').click();
+    await page.waitForURL(`${app.url}/`);
+    await page.locator('#user-email').filter({ hasText: 'u116@example.com' }).waitFor();
+    const { session } = await (await context.request.get(`${app.url}/auth/session`)).json();
+
+    // The user signs out at the OP directly (not through the app): only the front channel can tell the app.
+    await page.goto(`${issuer}/session/end`);
+    const confirm = page.locator('button[name="logout"][value="yes"]');
+    await confirm.waitFor();
+    await confirm.click();
+    await page.waitForURL((url) => !url.href.includes('/session/end/confirm'), { timeout: 10_000 }).catch(() => undefined);
+    await expect.poll(() => frames.length, { timeout: 10_000 }).toBe(1);
+    const frame = new URL(frames[0]);
+    expect(Object.fromEntries(frame.searchParams)).toEqual({ iss: issuer, sid: session.sid });
+    await expect.poll(async () => (await context.request.get(`${app.url}/auth/session`)).status(), { timeout: 10_000 }).toBe(401);
+    await page.screenshot({ path: join(SCREENSHOTS, `${e2e().stateStore}-20-frontchannel-after-op-logout.png`), fullPage: true });
+    await context.close();
   }, 60_000);
 });
