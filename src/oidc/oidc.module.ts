@@ -5,6 +5,7 @@ import { BackchannelLogoutController } from './controllers/backchannel-logout.co
 import { BindController } from './controllers/bind.controller';
 import { LoginController } from './controllers/login.controller';
 import { LogoutController } from './controllers/logout.controller';
+import { IdentityController } from './controllers/identity.controller';
 import { SessionController } from './controllers/session.controller';
 import { keyLogTags } from './crypto/secrets';
 import { TokenCipher } from './crypto/token-cipher';
@@ -13,6 +14,7 @@ import { BrowserErrorFilter, OidcExceptionFilter } from './errors/oidc-exception
 import { AccessTokenPipe } from './guards/access-token.decorator';
 import { RateLimitGuard, rateLimitOptions } from './guards/rate-limit.guard';
 import { SameOriginGuard } from './guards/same-origin.guard';
+import { SameOriginNavigationGuard } from './guards/same-origin-navigation.guard';
 import { RateLimitStore } from './stores/rate-limit.store';
 import { RejectionCounterStore } from './stores/rejection-counter.store';
 import { BackchannelFloodGuard } from './guards/backchannel-flood.guard';
@@ -32,6 +34,7 @@ import { SessionRepository } from './repositories/session.repository';
 import { UserRepository } from './repositories/user.repository';
 import { BackchannelLogoutService } from './services/backchannel-logout.service';
 import { BindService } from './services/bind.service';
+import { IdentityService } from './services/identity.service';
 import { IdpClientService } from './services/idp-client.service';
 import { LoginCompletionService } from './services/login-completion.service';
 import { LoginService } from './services/login.service';
@@ -58,7 +61,7 @@ import { TokenVaultStore } from './stores/token-vault.store';
  */
 @Module({
   imports: [TypeOrmModule.forFeature(OIDC_ENTITIES), PassportModule],
-  controllers: [LoginController, BindController, LogoutController, BackchannelLogoutController, SessionController],
+  controllers: [LoginController, BindController, LogoutController, BackchannelLogoutController, SessionController, IdentityController],
   providers: [
     stateStoreProvider,
     StatePurgeJob,
@@ -87,6 +90,8 @@ import { TokenVaultStore } from './stores/token-vault.store';
     SessionStrategy,
     SessionGuard,
     SameOriginGuard,
+    SameOriginNavigationGuard,
+    IdentityService,
     OidcTokenService,
     AccessTokenPipe,
     OidcExceptionFilter,
@@ -118,7 +123,7 @@ export class OidcModule extends OidcConfigurableModule implements NestModule, On
 
   /** Body and cookie parsing, no-store and the module's error shapes, on the module's own routes only. */
   configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(ApiRouteMiddleware).forRoutes(LoginController, BindController, LogoutController, SessionController);
+    consumer.apply(ApiRouteMiddleware).forRoutes(LoginController, BindController, LogoutController, SessionController, IdentityController);
     consumer.apply(BackchannelRouteMiddleware).forRoutes(BackchannelLogoutController);
   }
 

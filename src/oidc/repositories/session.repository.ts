@@ -29,6 +29,8 @@ export type RevokeReason =
   | 'idle_timeout'
   | 'expired'
   | 'refresh_failed'
+  /** The identity the session signed in with was unlinked from its account. */
+  | 'identity_unlinked'
   /** Not a revocation: the clean-up of tokens a refresh wrote after its session had ended. */
   | 'refresh_after_revocation';
 
@@ -209,6 +211,24 @@ export class SessionRepository {
   }
 
   /**
+   * Revokes the user's live sessions that signed in through this identity (issuer + subject, through
+   * sessions_live_subject_idx), inside the caller's transaction: an unlink and the end of the
+   * sessions it made are one commit.
+   */
+  async revokeSignedInWith(userId: string, issuer: string, subject: string, reason: RevokeReason, manager: EntityManager): Promise<string[]> {
+    return this.revokeWhere('issuer = $1 AND subject = $2 AND user_id = $3', [issuer, subject, userId], reason, manager);
+  }
+
+  /**
+   * Whether this session is live and this user's, locking its row against revocation until the end of
+   * the caller's transaction (`FOR SHARE`): what a link checks before it writes.
+   */
+  async isLiveOfUser(sessionId: string, userId: string, manager: EntityManager): Promise<boolean> {
+    const rows: unknown[] = await manager.query(`SELECT 1 FROM sessions s WHERE s.id = $1 AND s.user_id = $2 AND ${LIVE} FOR SHARE`, [sessionId, userId]);
+    return rows.length > 0;
+  }
+
+  /**
    * Back-channel logout in ONE statement, so that it is applied exactly once whatever fails: claims the
    * logout token's jti, revokes the live sessions of (issuer, sid) — or of (issuer, subject) without a
    * sid — through the partial indexes, and queues them in the token outbox. A replayed jti claims
@@ -332,9 +352,9 @@ export class SessionRepository {
    * Revokes and queues in the token outbox in one statement: the revocation and the promise to drop
    * the session's cached tokens are written together, so a state-store outage loses nothing.
    */
-  private async revokeWhere(condition: string, params: unknown[], reason: RevokeReason): Promise<string[]> {
+  private async revokeWhere(condition: string, params: unknown[], reason: RevokeReason, manager?: EntityManager): Promise<string[]> {
     const reasonParam = `$${params.length + 1}`;
-    const rows: Array<{ id: string }> = await this.repo.query(
+    const rows: Array<{ id: string }> = await (manager ?? this.repo.manager).query(
       `WITH revoked AS (
          UPDATE sessions SET revoked_at = now(), revoked_reason = ${reasonParam}
           WHERE ${condition} AND revoked_at IS NULL

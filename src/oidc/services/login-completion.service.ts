@@ -4,7 +4,7 @@ import { OidcError } from '../errors/oidc-error';
 import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
 import { type AfterLoginHook, OIDC_AFTER_LOGIN, type LoginEvent } from '../oidc.tokens';
-import { uniqueViolation } from '../repositories/db-errors';
+import { identityConflict, uniqueViolation } from '../repositories/db-errors';
 import { IdentityRepository } from '../repositories/identity.repository';
 import { UserRepository } from '../repositories/user.repository';
 import { SessionRepository } from '../repositories/session.repository';
@@ -121,14 +121,9 @@ export class LoginCompletionService {
     try {
       return await this.dataSource.transaction(work);
     } catch (error) {
-      const constraint = uniqueViolation(error);
-      if (constraint === 'user_identities_issuer_subject_key') {
-        throw new OidcError('identity_conflict', 'This OpenID identity is already linked to an account');
-      }
-      if (constraint === 'user_identities_user_issuer_key') {
-        throw new OidcError('identity_conflict', 'This account is already linked to another identity of this OpenID Provider');
-      }
-      if (constraint === 'users_email_key') {
+      const conflict = identityConflict(error);
+      if (conflict) throw conflict;
+      if (uniqueViolation(error) === 'users_email_key') {
         throw new OidcError('email_in_use', 'A local account already uses this email; sign in to it to link the identity');
       }
       throw error;
