@@ -269,15 +269,22 @@ export class SessionRepository {
   }
 
   /**
-   * Right after a login wrote its session and cached its tokens: is the session still live, and did a
-   * back-channel logout end its OP session meanwhile? One indexed query.
+   * Right after a login wrote its session and cached its tokens: is the session still live, did a
+   * back-channel logout end its OP session meanwhile (`ended`), and is the identity it signed in with
+   * still linked to its user (`unlinked` when an unlink committed while the login was in flight: the
+   * unlink's revocation cannot have seen this session)? One indexed query.
    */
-  async loginStillValid(sessionId: string, login: { issuer: string; subject: string; sid: string | null; issuedAt: number }): Promise<boolean> {
-    const rows: Array<{ ok: boolean }> = await this.repo.query(
-      `SELECT (s.revoked_at IS NULL) AND NOT ${ENDED_OP_SESSION('$2', '$3', '$4', '$5')} AS ok FROM sessions s WHERE s.id = $1`,
+  async loginStillValid(sessionId: string, login: { issuer: string; subject: string; sid: string | null; issuedAt: number }): Promise<'ok' | 'ended' | 'unlinked'> {
+    const rows: Array<{ ok: boolean; linked: boolean }> = await this.repo.query(
+      `SELECT (s.revoked_at IS NULL) AND NOT ${ENDED_OP_SESSION('$2', '$3', '$4', '$5')} AS ok,
+              EXISTS (SELECT 1 FROM user_identities i WHERE i.issuer = s.issuer AND i.subject = s.subject AND i.user_id = s.user_id) AS linked
+         FROM sessions s WHERE s.id = $1`,
       [sessionId, login.issuer, sha256(login.subject), login.sid ? sha256(login.sid) : '', login.issuedAt],
     );
-    return rows[0]?.ok === true;
+    if (!rows[0]) return 'ended';
+    // An unlink revokes the sessions it sees: unlinked first, whether or not it saw this one.
+    if (!rows[0].linked) return 'unlinked';
+    return rows[0].ok ? 'ok' : 'ended';
   }
 
   /**
