@@ -120,6 +120,16 @@ describe.skipIf(!hasChromium)('the demo in Chromium', () => {
     expect(claims).toEqual(expect.arrayContaining(['sub', 'email', 'name']));
     await shot('05-userinfo');
 
+    // Sign-in methods: the one identity; no other provider to link; its Unlink is refused (the only way in).
+    await page.locator('#identities tbody tr').first().waitFor();
+    expect(await page.locator('#identities tbody tr').count()).toBe(1);
+    expect(await page.locator('#identities tbody tr').textContent()).toContain('u115@example.com');
+    expect(await page.locator('#link-actions a').count()).toBe(0);
+    await page.locator('#identities tbody tr button').click();
+    await page.locator('#identities-error').filter({ hasText: 'only way to sign in' }).waitFor();
+    expect(await page.locator('#identities tbody tr').count()).toBe(1);
+    await shot('05b-sign-in-methods');
+
     // Sign out: the app ends the session and sends the browser to the OP, which comes back to /logged-out.
     await page.locator('#sign-out').click();
     await page.waitForURL((url) => url.href.startsWith(`${e2e().opUrl}/`));

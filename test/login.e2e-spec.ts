@@ -265,8 +265,11 @@ describe('login (authorization code + PKCE) against the development OP', () => {
         '/auth/oidc/bind/confirm',
         '/auth/oidc/bind/create',
         '/auth/oidc/callback',
+        '/auth/oidc/link',
         '/auth/oidc/login',
         '/auth/oidc/logout',
+        '/auth/identities',
+        '/auth/identities/{id}',
         '/auth/session',
         '/auth/sessions',
         '/auth/sessions/{id}',
@@ -287,6 +290,9 @@ describe('login (authorization code + PKCE) against the development OP', () => {
     expect(statuses('/auth/session', 'get')).toEqual(['200', '401', '503']);
     expect(statuses('/auth/sessions', 'get')).toEqual(['200', '401', '503']);
     expect(statuses('/auth/sessions/{id}', 'delete')).toEqual(['204', '400', '401', '403', '404', '415', '503']);
+    expect(statuses('/auth/oidc/link', 'get')).toEqual(['302', '400', '401', '403', '429', '503']);
+    expect(statuses('/auth/identities', 'get')).toEqual(['200', '401', '503']);
+    expect(statuses('/auth/identities/{id}', 'delete')).toEqual(['204', '400', '401', '403', '404', '409', '415', '503']);
     expect(statuses('/auth/oidc/backchannel-logout', 'post')).toEqual(['200', '400', '429', '503']);
     expect(statuses('/health', 'get')).toEqual(['200', '503']);
     expect(doc.paths['/auth/oidc/bind/confirm'].post.requestBody.content['application/json'].schema.$ref).toMatch(/BindConfirmDto/);
@@ -316,6 +322,8 @@ describe('login (authorization code + PKCE) against the development OP', () => {
     expect(Object.keys(example('/auth/oidc/bind/create', 'post', '403').examples)).toEqual(['create_not_allowed', 'email_not_verified', 'csrf_rejected']);
     expect(example('/auth/oidc/backchannel-logout', 'post', '503').example.error).toBe('temporarily_unavailable');
     expect(example('/api/userinfo', 'get', '503').examples.service_unavailable.value.error).toBe('service_unavailable');
+    expect(Object.keys(example('/auth/oidc/callback', 'get', '409').examples)).toEqual(['email_in_use', 'identity_conflict']);
+    expect(Object.keys(example('/auth/identities/{id}', 'delete', '409').examples)).toEqual(['last_sign_in_method']);
   });
 
   it('policy create never gives an email the OP did not verify to the new account', async () => {

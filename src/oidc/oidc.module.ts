@@ -6,6 +6,7 @@ import { BindController } from './controllers/bind.controller';
 import { FrontchannelLogoutController } from './controllers/frontchannel-logout.controller';
 import { LoginController } from './controllers/login.controller';
 import { LogoutController } from './controllers/logout.controller';
+import { IdentityController } from './controllers/identity.controller';
 import { SessionController } from './controllers/session.controller';
 import { keyLogTags } from './crypto/secrets';
 import { TokenCipher } from './crypto/token-cipher';
@@ -14,6 +15,7 @@ import { BrowserErrorFilter, OidcExceptionFilter } from './errors/oidc-exception
 import { AccessTokenPipe } from './guards/access-token.decorator';
 import { RateLimitGuard, rateLimitOptions } from './guards/rate-limit.guard';
 import { SameOriginGuard } from './guards/same-origin.guard';
+import { SameOriginNavigationGuard } from './guards/same-origin-navigation.guard';
 import { RateLimitStore } from './stores/rate-limit.store';
 import { RejectionCounterStore } from './stores/rejection-counter.store';
 import { BackchannelFloodGuard } from './guards/backchannel-flood.guard';
@@ -34,6 +36,7 @@ import { UserRepository } from './repositories/user.repository';
 import { BackchannelLogoutService } from './services/backchannel-logout.service';
 import { BindService } from './services/bind.service';
 import { FrontchannelLogoutService } from './services/frontchannel-logout.service';
+import { IdentityService } from './services/identity.service';
 import { IdpClientService } from './services/idp-client.service';
 import { LoginCompletionService } from './services/login-completion.service';
 import { LoginService } from './services/login.service';
@@ -60,7 +63,7 @@ import { TokenVaultStore } from './stores/token-vault.store';
  */
 @Module({
   imports: [TypeOrmModule.forFeature(OIDC_ENTITIES), PassportModule],
-  controllers: [LoginController, BindController, LogoutController, BackchannelLogoutController, SessionController, FrontchannelLogoutController],
+  controllers: [LoginController, BindController, LogoutController, BackchannelLogoutController, SessionController, FrontchannelLogoutController, IdentityController],
   providers: [
     stateStoreProvider,
     StatePurgeJob,
@@ -90,6 +93,8 @@ import { TokenVaultStore } from './stores/token-vault.store';
     SessionStrategy,
     SessionGuard,
     SameOriginGuard,
+    SameOriginNavigationGuard,
+    IdentityService,
     OidcTokenService,
     AccessTokenPipe,
     OidcExceptionFilter,
@@ -121,7 +126,7 @@ export class OidcModule extends OidcConfigurableModule implements NestModule, On
 
   /** Body and cookie parsing, no-store and the module's error shapes, on the module's own routes only. */
   configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(ApiRouteMiddleware).forRoutes(LoginController, BindController, LogoutController, SessionController);
+    consumer.apply(ApiRouteMiddleware).forRoutes(LoginController, BindController, LogoutController, SessionController, IdentityController);
     consumer.apply(BackchannelRouteMiddleware).forRoutes(BackchannelLogoutController);
     consumer.apply(FrontchannelRouteMiddleware).forRoutes(FrontchannelLogoutController);
   }

@@ -37,6 +37,17 @@ const BODY = `
   </section>
 
   <section class="card">
+    <h2>Sign-in methods</h2>
+    <p class="muted">The OpenID identities that sign in to this account. Linking another one asks you to sign in there.</p>
+    <table id="identities">
+      <thead><tr><th>Provider</th><th>Email there</th><th>Linked</th><th>Last used</th><th></th></tr></thead>
+      <tbody></tbody>
+    </table>
+    <div id="link-actions" class="actions"></div>
+    <p id="identities-error" class="alert" role="alert" hidden></p>
+  </section>
+
+  <section class="card">
     <h2>What the provider says about you</h2>
     <p class="muted">Calls <code>GET /api/userinfo</code>: the app asks the OpenID Provider's UserInfo endpoint with your
     session's access token (refreshed when needed).</p>
@@ -99,7 +110,7 @@ async function load() {
   $('user-name').textContent = me.data.user.displayName || me.data.user.email || 'there';
   $('user-email').textContent = me.data.user.email || '(no email on this account)';
   show('signed-in');
-  await loadSessions();
+  await Promise.all([loadSessions(), loadIdentities()]);
 }
 
 async function loadSessions() {
@@ -139,6 +150,63 @@ async function loadSessions() {
     return tr;
   });
   $('sessions').tBodies[0].replaceChildren(...rows);
+}
+
+async function loadIdentities() {
+  $('identities-error').hidden = true;
+  const [list, providers] = await Promise.all([api('GET', '/auth/identities'), api('GET', '/auth/oidc/providers')]);
+  if (list.status === 401) return show('signed-out');
+  if (!list.ok) return fail('identities-error', explain(list));
+  const names = new Map(providers.ok ? providers.data.providers.map((p) => [p.id, p.displayName || p.id]) : []);
+  const rows = list.data.identities.map((i) => {
+    const tr = document.createElement('tr');
+    tr.dataset.identityId = i.id;
+    const provider = document.createElement('td');
+    provider.textContent = i.provider ? names.get(i.provider) || i.provider : 'No longer configured';
+    provider.title = i.issuer;
+    const cells = [i.email || '–', when(i.createdAt), when(i.lastLoginAt)].map((text) => {
+      const td = document.createElement('td');
+      td.textContent = text;
+      return td;
+    });
+    const action = document.createElement('td');
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'danger';
+    button.textContent = 'Unlink';
+    button.addEventListener('click', () => unlinkIdentity(i.id, button));
+    action.append(button);
+    tr.append(provider, ...cells, action);
+    return tr;
+  });
+  $('identities').tBodies[0].replaceChildren(...rows);
+  // A "Link" link for every configured provider this account has no identity of yet.
+  const linked = new Set(list.data.identities.map((i) => i.provider));
+  const links = [...names].filter(([id]) => !linked.has(id)).map(([id, name]) => {
+    const a = document.createElement('a');
+    a.className = 'button secondary';
+    a.href = '/auth/oidc/link?provider=' + encodeURIComponent(id) + '&return_to=%2F';
+    a.textContent = 'Link ' + name;
+    return a;
+  });
+  $('link-actions').replaceChildren(...links);
+}
+
+async function unlinkIdentity(id, button) {
+  $('identities-error').hidden = true;
+  button.disabled = true;
+  const r = await api('DELETE', '/auth/identities/' + encodeURIComponent(id));
+  if (r.status === 401) return show('signed-out');
+  if (r.status === 409) {
+    button.disabled = false;
+    return fail('identities-error', 'This is the only way to sign in to your account, so it stays. Link another identity first.');
+  }
+  if (!r.ok && r.status !== 404) {
+    button.disabled = false;
+    return fail('identities-error', explain(r));
+  }
+  // Unlinking the identity this session signed in with ends this session too.
+  await load();
 }
 
 /** "Chrome 156 on Linux" from a User-Agent; the full string is the cell's tooltip. */
@@ -206,6 +274,8 @@ addEventListener('pagehide', () => {
   show('loading');
   ['user-name', 'user-email'].forEach((id) => { $(id).textContent = ''; });
   $('sessions').tBodies[0].replaceChildren();
+  $('identities').tBodies[0].replaceChildren();
+  $('link-actions').replaceChildren();
   $('userinfo').replaceChildren();
 });
 addEventListener('pageshow', (event) => { if (event.persisted) load(); });

@@ -20,6 +20,13 @@ const LOGIN_ERRORS: Record<string, { title: string; text: string }> = {
   email_in_use: { title: 'Email already in use', text: 'An account with your email address already exists here, so no new account was created for this identity.' },
   too_many_attempts: { title: 'Too many attempts', text: 'There were too many sign-in attempts for this identity. Wait 15 minutes and try again.' },
   op_session_ended: { title: 'Signed out at the provider', text: 'You were signed out at the identity provider while signing in here. Sign in again.' },
+  identity_conflict: {
+    title: 'Identity not linked',
+    text: 'That identity already belongs to another account here, or your account already has an identity of that provider. Nothing was changed.',
+  },
+  unauthenticated: { title: 'Not signed in', text: 'Linking an identity needs you signed in here, in this browser, from start to end. Sign in and try again.' },
+  csrf_rejected: { title: 'Request refused', text: 'This action must be started from this site. Nothing was changed.' },
+  acr_not_satisfied: { title: 'Stronger sign-in needed', text: 'The provider did not sign you in at the level this action needs. Try again.' },
   invalid_request: { title: 'Sign-in refused', text: 'The sign-in request was not understood. Start again from the home page.' },
   internal_error: { title: 'Something went wrong', text: 'The sign-in failed because of an error in this app. Try again.' },
 };

@@ -10,6 +10,8 @@ export type AuditEvent =
   | { event: 'backchannel_logout'; outcome: 'accepted' | 'rejected' | 'replay' | 'unavailable' | 'rate_limited'; provider?: string; reason?: string; revokedSessions?: number; by?: 'sid' | 'sub' }
   | { event: 'frontchannel_logout'; outcome: 'accepted' | 'rejected'; provider?: string; reason?: string; revokedSessions?: number; by?: 'browser' | 'sid' }
   | { event: 'session_revoked'; reason: string; sessions: number }
+  | { event: 'identity_linked'; outcome: 'success' | 'failure'; provider: string; userId: string; sessionId: string; identityId?: string; alreadyLinked?: boolean; error?: string }
+  | { event: 'identity_unlinked'; userId: string; identityId: string; provider: string | null; revokedSessions: number }
   | { event: 'token_refresh'; outcome: 'success' | 'rejected' | 'unavailable'; sessionId: string }
   | { event: 'csrf_refused'; error: 'csrf_rejected' | 'unsupported_media_type'; route?: string }
   | { event: 'rate_limited'; route: string };
@@ -46,6 +48,10 @@ export class OidcAudit {
         return m.frontchannel.inc({ outcome: entry.outcome, reason: entry.reason ?? '' });
       case 'session_revoked':
         return m.revocations.inc({ reason: entry.reason }, entry.sessions);
+      case 'identity_linked':
+        return m.identityChanges.inc({ action: 'link', outcome: entry.outcome });
+      case 'identity_unlinked':
+        return m.identityChanges.inc({ action: 'unlink', outcome: 'success' });
       case 'token_refresh':
         return m.refreshes.inc({ outcome: entry.outcome });
       case 'csrf_refused':

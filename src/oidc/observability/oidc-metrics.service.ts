@@ -28,6 +28,12 @@ export class OidcMetrics {
     labelNames: ['outcome', 'reason'],
     registers: [this.registry],
   });
+  readonly identityChanges = new Counter({
+    name: 'oidc_identity_changes_total',
+    help: 'Identities linked while signed in, or unlinked, by outcome',
+    labelNames: ['action', 'outcome'],
+    registers: [this.registry],
+  });
   readonly refreshes = new Counter({ name: 'oidc_token_refreshes_total', help: 'Access-token refresh grants by outcome', labelNames: ['outcome'], registers: [this.registry] });
   readonly revocations = new Counter({ name: 'oidc_sessions_revoked_total', help: 'Sessions revoked, by reason', labelNames: ['reason'], registers: [this.registry] });
   readonly csrfRefusals = new Counter({ name: 'oidc_csrf_refusals_total', help: 'State-changing requests refused as cross-site or not JSON', labelNames: ['error'], registers: [this.registry] });

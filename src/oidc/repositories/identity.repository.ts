@@ -15,8 +15,9 @@ export class IdentityRepository {
   constructor(@InjectRepository(UserIdentityEntity) private readonly repo: Repository<UserIdentityEntity>) {}
 
   /** Uses UNIQUE(issuer, subject). */
-  async findByIssuerSubject(issuer: string, subject: string): Promise<UserIdentityEntity | null> {
-    return this.repo.findOne({ where: { issuer, subject } });
+  async findByIssuerSubject(issuer: string, subject: string, manager?: EntityManager): Promise<UserIdentityEntity | null> {
+    const repo = manager ? manager.getRepository(UserIdentityEntity) : this.repo;
+    return repo.findOne({ where: { issuer, subject } });
   }
 
   /** Inserts the link; UNIQUE(issuer, subject) and UNIQUE(user_id, issuer) reject a clash. */
@@ -27,5 +28,30 @@ export class IdentityRepository {
 
   async recordLogin(id: string, email: string | null): Promise<void> {
     await this.repo.update({ id }, { lastLoginAt: new Date(), email });
+  }
+
+  /** The user's identities, oldest first (user_identities_user_idx). */
+  async listByUser(userId: string): Promise<UserIdentityEntity[]> {
+    return this.repo.find({ where: { userId }, order: { createdAt: 'ASC', id: 'ASC' } });
+  }
+
+  /** The user's identity at this issuer, if any (UNIQUE(user_id, issuer)). */
+  async findByUserIssuer(userId: string, issuer: string, manager: EntityManager): Promise<UserIdentityEntity | null> {
+    return manager.getRepository(UserIdentityEntity).findOne({ where: { userId, issuer } });
+  }
+
+  /** This identity, if it belongs to this user. */
+  async findOwn(userId: string, id: string, manager: EntityManager): Promise<UserIdentityEntity | null> {
+    return manager.getRepository(UserIdentityEntity).findOne({ where: { id, userId } });
+  }
+
+  async countByUser(userId: string, manager: EntityManager): Promise<number> {
+    return manager.getRepository(UserIdentityEntity).count({ where: { userId } });
+  }
+
+  /** Deletes this identity of this user; returns whether a row went. */
+  async deleteOwn(userId: string, id: string, manager: EntityManager): Promise<boolean> {
+    const result = await manager.getRepository(UserIdentityEntity).delete({ id, userId });
+    return (result.affected ?? 0) > 0;
   }
 }

@@ -30,6 +30,8 @@ export type RevokeReason =
   | 'idle_timeout'
   | 'expired'
   | 'refresh_failed'
+  /** The identity the session signed in with was unlinked from its account. */
+  | 'identity_unlinked'
   /** Not a revocation: the clean-up of tokens a refresh wrote after its session had ended. */
   | 'refresh_after_revocation';
 
@@ -223,6 +225,24 @@ export class SessionRepository {
   }
 
   /**
+   * Revokes the user's live sessions that signed in through this identity (issuer + subject, through
+   * sessions_live_subject_idx), inside the caller's transaction: an unlink and the end of the
+   * sessions it made are one commit.
+   */
+  async revokeSignedInWith(userId: string, issuer: string, subject: string, reason: RevokeReason, manager: EntityManager): Promise<string[]> {
+    return this.revokeWhere('issuer = $1 AND subject = $2 AND user_id = $3', [issuer, subject, userId], reason, manager);
+  }
+
+  /**
+   * Whether this session is live and this user's, locking its row against revocation until the end of
+   * the caller's transaction (`FOR SHARE`): what a link checks before it writes.
+   */
+  async isLiveOfUser(sessionId: string, userId: string, manager: EntityManager): Promise<boolean> {
+    const rows: unknown[] = await manager.query(`SELECT 1 FROM sessions s WHERE s.id = $1 AND s.user_id = $2 AND ${LIVE} FOR SHARE`, [sessionId, userId]);
+    return rows.length > 0;
+  }
+
+  /**
    * Back-channel logout in ONE statement, so that it is applied exactly once whatever fails: claims the
    * logout token's jti, revokes the live sessions of (issuer, sid) — or of (issuer, subject) without a
    * sid — through the partial indexes, and queues them in the token outbox. A replayed jti claims
@@ -263,15 +283,22 @@ export class SessionRepository {
   }
 
   /**
-   * Right after a login wrote its session and cached its tokens: is the session still live, and did a
-   * back-channel logout end its OP session meanwhile? One indexed query.
+   * Right after a login wrote its session and cached its tokens: is the session still live, did a
+   * back-channel logout end its OP session meanwhile (`ended`), and is the identity it signed in with
+   * still linked to its user (`unlinked` when an unlink committed while the login was in flight: the
+   * unlink's revocation cannot have seen this session)? One indexed query.
    */
-  async loginStillValid(sessionId: string, login: { issuer: string; subject: string; sid: string | null; issuedAt: number }): Promise<boolean> {
-    const rows: Array<{ ok: boolean }> = await this.repo.query(
-      `SELECT (s.revoked_at IS NULL) AND NOT ${ENDED_OP_SESSION('$2', '$3', '$4', '$5')} AS ok FROM sessions s WHERE s.id = $1`,
+  async loginStillValid(sessionId: string, login: { issuer: string; subject: string; sid: string | null; issuedAt: number }): Promise<'ok' | 'ended' | 'unlinked'> {
+    const rows: Array<{ ok: boolean; linked: boolean }> = await this.repo.query(
+      `SELECT (s.revoked_at IS NULL) AND NOT ${ENDED_OP_SESSION('$2', '$3', '$4', '$5')} AS ok,
+              EXISTS (SELECT 1 FROM user_identities i WHERE i.issuer = s.issuer AND i.subject = s.subject AND i.user_id = s.user_id) AS linked
+         FROM sessions s WHERE s.id = $1`,
       [sessionId, login.issuer, sha256(login.subject), login.sid ? sha256(login.sid) : '', login.issuedAt],
     );
-    return rows[0]?.ok === true;
+    if (!rows[0]) return 'ended';
+    // An unlink revokes the sessions it sees: unlinked first, whether or not it saw this one.
+    if (!rows[0].linked) return 'unlinked';
+    return rows[0].ok ? 'ok' : 'ended';
   }
 
   /**
@@ -346,9 +373,9 @@ export class SessionRepository {
    * Revokes and queues in the token outbox in one statement: the revocation and the promise to drop
    * the session's cached tokens are written together, so a state-store outage loses nothing.
    */
-  private async revokeWhere(condition: string, params: unknown[], reason: RevokeReason): Promise<string[]> {
+  private async revokeWhere(condition: string, params: unknown[], reason: RevokeReason, manager?: EntityManager): Promise<string[]> {
     const reasonParam = `$${params.length + 1}`;
-    const rows: Array<{ id: string }> = await this.repo.query(
+    const rows: Array<{ id: string }> = await (manager ?? this.repo.manager).query(
       `WITH revoked AS (
          UPDATE sessions SET revoked_at = now(), revoked_reason = ${reasonParam}
           WHERE ${condition} AND revoked_at IS NULL

@@ -27,4 +27,17 @@ export class UserRepository {
       .getOne();
     return row ? { id: row.id, passwordHash: row.passwordHash } : null;
   }
+
+  /**
+   * Locks the user's row until the end of the caller's transaction (`SELECT … FOR UPDATE`): the
+   * changes to one account's sign-in methods (link, unlink) run one at a time. Returns whether the
+   * account has a password, or `undefined` when there is no such user.
+   */
+  async lockForSignInChange(userId: string, manager: EntityManager): Promise<{ hasPassword: boolean } | undefined> {
+    const rows: Array<{ has_password: boolean }> = await manager.query(
+      `SELECT password_hash IS NOT NULL AS has_password FROM users WHERE id = $1 FOR UPDATE`,
+      [userId],
+    );
+    return rows[0] ? { hasPassword: rows[0].has_password } : undefined;
+  }
 }

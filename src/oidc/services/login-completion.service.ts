@@ -4,7 +4,7 @@ import { OidcError } from '../errors/oidc-error';
 import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
 import { type AfterLoginHook, OIDC_AFTER_LOGIN, type LoginEvent } from '../oidc.tokens';
-import { uniqueViolation } from '../repositories/db-errors';
+import { identityConflict, uniqueViolation } from '../repositories/db-errors';
 import { IdentityRepository } from '../repositories/identity.repository';
 import { UserRepository } from '../repositories/user.repository';
 import { SessionRepository } from '../repositories/session.repository';
@@ -92,15 +92,23 @@ export class LoginCompletionService {
       }
       // A back-channel logout (or another revocation) may have landed while this login was in flight:
       // between the OP issuing the ID token and the session row, or between the row and its tokens.
-      if (!(await this.sessionRows.loginStillValid(issued.session.id, login))) {
+      // Likewise an unlink of the identity it signs in with, which could not revoke a row not yet written.
+      const still = await this.sessionRows.loginStillValid(issued.session.id, login);
+      if (still === 'ended') {
         await this.sessionRows.revokeById(issued.session.id, 'backchannel_logout');
         await this.sessions.retire([issued.session.id], 'backchannel_logout');
         this.logger.warn({ msg: 'login.op_session_ended', sessionId: issued.session.id });
         throw new OidcError('op_session_ended', 'You were signed out at the OpenID Provider meanwhile; sign in again');
       }
+      if (still === 'unlinked') {
+        await this.sessionRows.revokeById(issued.session.id, 'identity_unlinked');
+        await this.sessions.retire([issued.session.id], 'identity_unlinked');
+        this.logger.warn({ msg: 'login.identity_unlinked', sessionId: issued.session.id });
+        throw new OidcError('identity_not_linked', 'This OpenID identity was unlinked from its account while you signed in');
+      }
     } catch (error) {
       // A session that was never handed out must not stay live (nor keep tokens nobody revokes).
-      if (!(error instanceof OidcError && error.code === 'op_session_ended')) {
+      if (!(error instanceof OidcError && (error.code === 'op_session_ended' || error.code === 'identity_not_linked'))) {
         await this.sessionRows.revokeById(issued.session.id, 'logout').catch(() => undefined);
         await this.sessions.retire([issued.session.id], 'logout');
       }
@@ -121,14 +129,9 @@ export class LoginCompletionService {
     try {
       return await this.dataSource.transaction(work);
     } catch (error) {
-      const constraint = uniqueViolation(error);
-      if (constraint === 'user_identities_issuer_subject_key') {
-        throw new OidcError('identity_conflict', 'This OpenID identity is already linked to an account');
-      }
-      if (constraint === 'user_identities_user_issuer_key') {
-        throw new OidcError('identity_conflict', 'This account is already linked to another identity of this OpenID Provider');
-      }
-      if (constraint === 'users_email_key') {
+      const conflict = identityConflict(error);
+      if (conflict) throw conflict;
+      if (uniqueViolation(error) === 'users_email_key') {
         throw new OidcError('email_in_use', 'A local account already uses this email; sign in to it to link the identity');
       }
       throw error;

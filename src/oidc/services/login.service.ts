@@ -4,13 +4,15 @@ import { OidcError } from '../errors/oidc-error';
 import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
 import { IdentityRepository } from '../repositories/identity.repository';
-import { LoginStateStore } from '../stores/login-state.store';
-import { authorizationParams, type LoginParams } from '../util/login-params';
+import { OidcAudit } from '../observability/audit.service';
+import { type LinkRequest, type LoginState, LoginStateStore } from '../stores/login-state.store';
+import { authorizationParams, linkParams, type LoginParams } from '../util/login-params';
 import { validateReturnTo } from '../util/return-to';
 import { type BindStart, BindService } from './bind.service';
-import { IdpClientService } from './idp-client.service';
+import { IdentityService } from './identity.service';
+import { IdpClientService, type ProviderClient, type VerifiedLogin } from './idp-client.service';
 import { LoginCompletionService, type TokenSource } from './login-completion.service';
-import type { IssuedSession } from './session.service';
+import { type IssuedSession, SessionService } from './session.service';
 
 export interface LoginStart {
   redirectUrl: string;
@@ -21,9 +23,13 @@ export interface LoginStart {
 
 export type CallbackOutcome =
   | { kind: 'session'; issued: IssuedSession; returnTo: string }
-  | { kind: 'bind'; bind: BindStart };
+  | { kind: 'bind'; bind: BindStart }
+  /** A link login: the identity is linked to the signed-in user; no session was created. */
+  | { kind: 'linked'; returnTo: string };
 
 const STATE_SHAPE = /^[A-Za-z0-9_-]{16,128}$/;
+/** How long a link callback waits for the OP to revoke the refresh token it will not keep. */
+const REVOKE_WAIT_MS = 2_000;
 
 /** The authorization-code flow: PKCE S256, state and nonce, bound to the browser that started it. */
 @Injectable()
@@ -37,6 +43,9 @@ export class LoginService {
     private readonly identities: IdentityRepository,
     private readonly completion: LoginCompletionService,
     private readonly bind: BindService,
+    private readonly sessions: SessionService,
+    private readonly identityLinks: IdentityService,
+    private readonly audit: OidcAudit,
   ) {}
 
   /** The validated `return_to` (relative, or on an allowed host). @throws OidcError `invalid_return_to` */
@@ -49,6 +58,18 @@ export class LoginService {
       throw new OidcError('invalid_return_to', 'return_to must be a relative path or an absolute URL on an allowed host');
     }
     return returnTo;
+  }
+
+  /**
+   * Starts a link: a login at `providerId` whose identity is linked to the user of the session this
+   * browser presents (its cookie), instead of signing in. Always a fresh authentication at the OP
+   * (`linkParams`). @throws OidcError `unauthenticated` without a live session cookie.
+   */
+  async startLink(presentedSessionToken: string | undefined, providerId: string | undefined, returnTo: string | undefined, params: LoginParams = {}): Promise<LoginStart> {
+    const checked = linkParams(params);
+    const current = presentedSessionToken ? await this.sessions.authenticate(presentedSessionToken) : undefined;
+    if (!current) throw new OidcError('unauthenticated', 'Linking an identity needs a live session in this browser: sign in first');
+    return this.start(providerId, returnTo, checked, { userId: current.user.id, sessionId: current.session.id });
   }
 
   /**
@@ -87,6 +108,7 @@ export class LoginService {
    * @param routeProviderId the provider whose callback route was called (from the path, never the query)
    * @param query the raw callback query string (validated by openid-client, incl. `iss` when present)
    * @param browserBinding the transaction cookie, if the browser sent it
+   * @param presentedSessionToken the session cookie, if the browser sent one (a link must present the session that started it)
    */
   async callback(
     routeProviderId: string | undefined,
@@ -94,6 +116,7 @@ export class LoginService {
     rawQuery: string,
     browserBinding: string | undefined,
     userAgent?: string,
+    presentedSessionToken?: string,
   ): Promise<CallbackOutcome> {
     const routeProvider = routeProviderId === undefined ? this.idp.find('default') : this.idp.find(routeProviderId);
     if (!routeProvider) throw new OidcError('unknown_provider', 'No OpenID Provider is configured for this callback');
@@ -115,11 +138,9 @@ export class LoginService {
       this.logger.warn({ msg: 'login.provider_mismatch', started: tx.provider, callback: routeProvider.id });
       throw new OidcError('provider_mismatch', 'This login response arrived at another OpenID Provider\'s callback than the one the login started with; start again');
     }
+    if (tx.link) return this.completeLink(routeProvider, tx, tx.link, state, rawQuery, presentedSessionToken);
     const verified = await routeProvider.exchangeCode(rawQuery, { state, nonce: tx.nonce, codeVerifier: tx.codeVerifier, maxAge: tx.maxAge });
-    if (tx.acrValues && (!verified.acr || !tx.acrValues.includes(verified.acr))) {
-      this.logger.warn({ msg: 'login.acr_not_satisfied', provider: routeProvider.id, acr: verified.acr ?? null });
-      throw new OidcError('acr_not_satisfied', 'The OpenID Provider did not authenticate you at the level asked for; sign in again');
-    }
+    this.checkAcr(tx, verified, routeProvider.id);
     const login = { ...verified, userAgent };
     const tokens: TokenSource = {
       from: 'exchange',
@@ -146,5 +167,61 @@ export class LoginService {
       case 'reject':
         throw new OidcError('identity_not_linked', 'This OpenID identity is not linked to an account here');
     }
+  }
+
+  /**
+   * The callback of a link login. The browser must still present the session that started the link
+   * (checked before the code is exchanged, and again, locked, when linking); then the identity is
+   * linked to that user, or found linked to them already. Never a session, never the
+   * unlinked-identity policy. The tokens of this exchange are not kept: the refresh token is revoked
+   * at the OP (best effort, whatever the outcome).
+   */
+  private async completeLink(
+    provider: ProviderClient,
+    tx: LoginState,
+    link: LinkRequest,
+    state: string,
+    rawQuery: string,
+    presentedSessionToken: string | undefined,
+  ): Promise<CallbackOutcome> {
+    const fail = (error: unknown): never => {
+      this.audit.record({ event: 'identity_linked', outcome: 'failure', provider: provider.id, userId: link.userId, sessionId: link.sessionId, error: error instanceof OidcError ? error.code : 'internal_error' });
+      throw error;
+    };
+    const current = presentedSessionToken ? await this.sessions.authenticate(presentedSessionToken).catch(fail) : undefined;
+    if (!current || current.session.id !== link.sessionId || current.user.id !== link.userId) {
+      this.logger.warn({ msg: 'link.session_mismatch', provider: provider.id, sessionId: link.sessionId, presented: current ? 'other_session' : 'none' });
+      return fail(new OidcError('unauthenticated', 'Linking needs the session that started it, in the same browser: sign in and start again'));
+    }
+    const verified = await provider.exchangeCode(rawQuery, { state, nonce: tx.nonce, codeVerifier: tx.codeVerifier, maxAge: tx.maxAge }).catch(fail);
+    try {
+      this.checkAcr(tx, verified, provider.id);
+      const linked = await this.identityLinks.link(link, verified);
+      this.logger.log({ msg: linked.created ? 'link.success' : 'link.already_linked', provider: provider.id, userId: link.userId, identityId: linked.identityId, subTag: logTag(verified.subject) });
+      this.audit.record({ event: 'identity_linked', outcome: 'success', provider: provider.id, userId: link.userId, sessionId: link.sessionId, identityId: linked.identityId, alreadyLinked: !linked.created });
+      return { kind: 'linked', returnTo: tx.returnTo };
+    } catch (error) {
+      return fail(error);
+    } finally {
+      await this.dropLinkTokens(provider, verified);
+    }
+  }
+
+  /** The ID token's `acr` must be one of the `acr_values` the login asked for. */
+  private checkAcr(tx: LoginState, verified: VerifiedLogin, providerId: string): void {
+    if (tx.acrValues && (!verified.acr || !tx.acrValues.includes(verified.acr))) {
+      this.logger.warn({ msg: 'login.acr_not_satisfied', provider: providerId, acr: verified.acr ?? null });
+      throw new OidcError('acr_not_satisfied', 'The OpenID Provider did not authenticate you at the level asked for; sign in again');
+    }
+  }
+
+  /** A link keeps no token: the refresh token is revoked at the OP, waited for up to REVOKE_WAIT_MS. Never throws, never logs a token. */
+  private async dropLinkTokens(provider: ProviderClient, verified: VerifiedLogin): Promise<void> {
+    if (!verified.refreshToken) return;
+    const revocation = provider.revokeRefreshToken(verified.refreshToken).then(
+      (sent) => this.logger.log({ msg: sent ? 'link.refresh_token_revoked' : 'link.refresh_token_revocation_unsupported', provider: provider.id }),
+      (error: unknown) => this.logger.warn({ msg: 'link.refresh_token_revocation_failed', provider: provider.id, name: (error as Error)?.name }),
+    );
+    await Promise.race([revocation, new Promise((resolve) => setTimeout(resolve, REVOKE_WAIT_MS).unref())]);
   }
 }

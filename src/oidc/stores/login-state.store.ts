@@ -2,6 +2,12 @@ import { Injectable } from '@nestjs/common';
 import { redisKeys } from './redis-keys';
 import { StateStore } from './state-store';
 
+/** Who is linking: the signed-in user and the session (of this browser) that started the link. */
+export interface LinkRequest {
+  userId: string;
+  sessionId: string;
+}
+
 export interface LoginState {
   /** The provider this login was started with: the callback must be this provider's (mix-up defence). */
   provider: string;
@@ -11,7 +17,7 @@ export interface LoginState {
   /** `acr_values` asked for: the ID token's `acr` must be one of them. */
   acrValues?: string[];
   /** A link from a signed-in session: the identity is linked to this user instead of signing in. */
-  link?: { userId: string; sessionId: string };
+  link?: LinkRequest;
   nonce: string;
   returnTo: string;
   createdAt: number;

@@ -59,6 +59,17 @@ export function parseLoginParams(query: { prompt?: Raw; max_age?: Raw; acr_value
   return params;
 }
 
+/**
+ * The parameters of a link (`GET /auth/oidc/link`): those of a login, but always a fresh
+ * authentication at the OP (`max_age=0`, whose `auth_time` openid-client checks), so that an OP
+ * session someone else left or planted in this browser cannot be linked silently; `prompt=none`, which
+ * would ask for exactly that, is refused.
+ */
+export function linkParams(params: LoginParams): LoginParams {
+  if (params.prompt === 'none') throw bad('prompt=none cannot link an identity: linking needs a fresh sign-in at the OpenID Provider');
+  return { ...params, maxAge: 0 };
+}
+
 /** The parameters as the authorization request carries them. */
 export function authorizationParams(params: LoginParams): Record<string, string> {
   const out: Record<string, string> = {};
