@@ -1,15 +1,27 @@
-import type { LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { Logger } from 'nestjs-pino';
+import type { DestinationStream } from 'pino';
 import { AppModule } from './app.module';
 import type { AppConfig } from './config/app-config';
+import { createRootLogger, type LogLevel } from './logging/logger';
+
+export interface LogOptions {
+  /** Where the JSON lines go (default: stdout, non-blocking); tests capture them here. */
+  destination?: DestinationStream;
+  /** Lowest level written (default `log`). */
+  level?: LogLevel;
+}
 
 /** Builds the app exactly as production runs it (used by main.ts and by the e2e tests). */
-export async function createApp(config: AppConfig, logger: LoggerService): Promise<NestExpressApplication> {
+export async function createApp(config: AppConfig, log: LogOptions = {}): Promise<NestExpressApplication> {
   // No app-wide body parser: OidcModule parses (and bounds) the bodies of its own routes, and this
-  // demo host has no other route with a body.
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { logger, bodyParser: false, abortOnError: false });
+  // demo host has no other route with a body. Nest's logger is nestjs-pino's, on one root pino logger;
+  // what Nest logs before it is installed is buffered, then written through it.
+  const root = createRootLogger(log.destination, log.level);
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, root), { bufferLogs: true, bodyParser: false, abortOnError: false });
+  app.useLogger(app.get(Logger));
   app.set('trust proxy', config.trustProxy);
   app.enableShutdownHooks();
   const document = SwaggerModule.createDocument(

@@ -1,5 +1,6 @@
-import { describe, expect, it } from 'vitest';
-import { JsonLogger, redact } from './json-logger';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { Logger, PinoLogger } from 'nestjs-pino';
+import { createRootLogger, redact } from './logger';
 
 const JWT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXZhbHVl';
 
@@ -42,16 +43,38 @@ describe('redact', () => {
   });
 });
 
-describe('JsonLogger', () => {
-  it('writes one redacted JSON object per line with level and context', () => {
-    const lines: string[] = [];
-    const logger = new JsonLogger((l) => lines.push(l));
+describe('the app logger (nestjs-pino on the root pino logger)', () => {
+  // nestjs-pino keeps the first root logger it is given for the whole process: one for this file.
+  const lines: string[] = [];
+  const root = createRootLogger({ write: (line: string) => void lines.push(line) });
+  const logger = new Logger(new PinoLogger({ pinoHttp: { logger: root } }), {});
+  beforeEach(() => {
+    lines.length = 0;
+    root.level = 'info';
+  });
+
+  it('writes one redacted JSON object per line with Nest\'s level name, the context and the fields', () => {
     logger.log({ msg: 'login.success', sessionId: 's1', idToken: JWT }, 'Login');
     logger.warn('plain message', 'Ctx');
     logger.debug('hidden below log level');
     expect(lines).toHaveLength(2);
+    expect(lines.every((l) => l.endsWith('\n') && !l.slice(0, -1).includes('\n'))).toBe(true);
     const first = JSON.parse(lines[0]);
     expect(first).toMatchObject({ level: 'log', context: 'Login', msg: 'login.success', sessionId: 's1', idToken: '[redacted]' });
+    expect(Date.parse(first.time)).toBeGreaterThan(0);
+    expect(first).not.toHaveProperty('pid');
+    expect(first).not.toHaveProperty('hostname');
     expect(JSON.parse(lines[1])).toMatchObject({ level: 'warn', context: 'Ctx', msg: 'plain message' });
+  });
+
+  it('scrubs strings, nested fields, errors and header paths', () => {
+    root.level = 'debug';
+    logger.error(`failed with ${JWT} at /cb?code=SplxlOBeZQQYbYS6WxSbIA`, 'Ctx');
+    logger.log({ msg: 'x', nested: { deeper: { refreshToken: 'r-secret' } }, err: new Error(`bad ${JWT}`) }, 'Ctx');
+    logger.debug({ msg: 'y', req: { headers: { authorization: 'Bearer abc', cookie: 'sid=s-secret' } } }, 'Ctx');
+    const text = lines.join('');
+    expect(lines).toHaveLength(3);
+    for (const secret of [JWT, 'SplxlOBeZQQYbYS6WxSbIA', 'r-secret', 'abc', 's-secret']) expect(text).not.toContain(secret);
+    expect(JSON.parse(lines[2]).req.headers).toEqual({ authorization: '[redacted]', cookie: '[redacted]' });
   });
 });
