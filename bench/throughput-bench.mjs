@@ -12,15 +12,14 @@
 //   npm run build && npm run bench:throughput [-- --rounds 3 --duration 5 --logouts 2500 --store redis --profile]
 // With --profile the app runs under `node --cpu-prof` (profiles in the printed directory).
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { createLocalJWKSet, importJWK, jwtVerify, SignJWT } from 'jose';
-import pg from 'pg';
-import { freshDatabase, waitFor } from './support.mjs';
+import { createLocalJWKSet, importJWK, jwtVerify } from 'jose';
+import { appEnv, freshDatabase, logoutToken, seed, tokenOf, waitFor } from './support.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -74,8 +73,6 @@ const children = [];
 /** Sessions 0..READERS-1 serve GET /auth/session; the ones after them are logged out by sid, once each. */
 const READERS = 1000;
 
-const tokenOf = (i) => createHash('sha256').update(`bench-${i}`).digest('base64url');
-
 // This process (and autocannon in it) on CPU 0, the app on CPU 1.
 spawnSync('taskset', ['-a', '-cp', '0', String(process.pid)], { stdio: 'ignore' });
 
@@ -86,34 +83,6 @@ function start(args, env, { cpu, stdout = 'ignore' } = {}) {
   if (stdout === 'pipe') child.stdout.resume();
   children.push(child);
   return child;
-}
-
-/** Live sessions 0..total-1: 1 user per 10 sessions, sid `bench-sid-i`, token = tokenOf(i). */
-async function seed(total) {
-  const db = new pg.Client({ connectionString: dbUrl });
-  await db.connect();
-  await db.query(
-    `INSERT INTO users (id, email, display_name)
-     SELECT md5('user-' || g)::uuid, 'bench' || g || '@example.com', 'Bench ' || g FROM generate_series(0, $1::int - 1) g WHERE g % 10 = 0`,
-    [total],
-  );
-  await db.query(
-    `INSERT INTO sessions (user_id, token_hash, issuer, subject, oidc_sid, expires_at)
-     SELECT md5('user-' || (g / 10 * 10))::uuid,
-            encode(sha256(convert_to(rtrim(translate(encode(sha256(convert_to('bench-' || g, 'UTF8')), 'base64'), '+/', '-_'), '='), 'UTF8')), 'hex'),
-            $2, 'bench-sub-' || (g / 10 * 10), 'bench-sid-' || g, now() + interval '7 days'
-       FROM generate_series(0, $1::int - 1) g`,
-    [total, ISSUER],
-  );
-  await db.query('ANALYZE sessions; ANALYZE users;');
-  await db.end();
-}
-
-async function logoutToken(key, kid, sid) {
-  const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ iss: ISSUER, aud: CLIENT, iat: now, exp: now + 600, jti: randomUUID(), sid, events: { 'http://schemas.openid.net/event/backchannel-logout': {} } })
-    .setProtectedHeader({ alg: 'RS256', kid, typ: 'logout+jwt' })
-    .sign(key);
 }
 
 /** Runs autocannon; `next()` gives each request's body or header. Returns requests/s and checks every status. */
@@ -188,7 +157,7 @@ const fmt = (n) => (n === undefined ? '     -' : n.toFixed(0).padStart(6));
 async function main() {
   const total = READERS + (ROUNDS + 1) * LOGOUTS;
   await freshDatabase(ADMIN, DB, dbUrl);
-  await seed(total);
+  await seed(dbUrl, ISSUER, total);
   start(['dev-idp/server.mjs'], { DEV_IDP_PORT: String(ISSUER_PORT), DEV_IDP_ISSUER: ISSUER, DEV_IDP_CLIENT_ID: CLIENT, DEV_IDP_JWKS_FILE: jwksFile, DEV_IDP_APP_URL: APP }, { cpu: 0 });
   await waitFor(`${ISSUER}/.well-known/openid-configuration`, (s) => s === 200);
   const jwk = JSON.parse(readFileSync(jwksFile, 'utf8')).keys[0];
@@ -198,20 +167,7 @@ async function main() {
   const profileDir = join(work, 'profile');
   // Under --profile, SIGUSR2 ends the app with process.exit() so that --cpu-prof writes its profile.
   const profiling = values.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--import', 'data:text/javascript,process.on("SIGUSR2",()=>process.exit(0))'] : [];
-  const app = start([...profiling, 'dist/main.js'], {
-    PORT: String(APP_PORT),
-    DATABASE_URL: dbUrl,
-    ...(values.store === 'redis' ? { REDIS_URL } : { STATE_STORE: 'postgres', REDIS_URL: '' }),
-    OIDC_ISSUER: ISSUER,
-    OIDC_CLIENT_ID: CLIENT,
-    OIDC_CLIENT_SECRET: 'demo-app-secret-change-me',
-    OIDC_REDIRECT_URI: `${APP}/auth/oidc/callback`,
-    OIDC_ALLOW_INSECURE_HTTP: 'true',
-    OIDC_TOKEN_ENCRYPTION_KEYS: `b:${Buffer.alloc(32, 1).toString('base64')}`,
-    OIDC_UNLINKED_IDENTITY: 'create',
-    // The limit is still counted in the state store on every logout, but never reached here.
-    OIDC_BACKCHANNEL_RATE_LIMIT: '9999999/1m',
-  }, { cpu: 1, stdout: 'pipe' });
+  const app = start([...profiling, 'dist/main.js'], appEnv({ port: APP_PORT, dbUrl, issuer: ISSUER, clientId: CLIENT, store: values.store, redisUrl: REDIS_URL }), { cpu: 1, stdout: 'pipe' });
   appPid = app.pid;
   await waitFor(`${APP}/health`, (s) => s === 200);
   const EOC = `http://127.0.0.1:${EOC_PORT}`;
@@ -227,7 +183,7 @@ async function main() {
     const out = [];
     for (let n = 0; n < LOGOUTS; n++) {
       const sid = live ? `bench-sid-${nextLive++}` : `nomatch-${randomUUID()}`;
-      out.push(new URLSearchParams({ logout_token: await logoutToken(key, jwk.kid, sid) }).toString());
+      out.push(new URLSearchParams({ logout_token: await logoutToken(key, jwk.kid, { issuer: ISSUER, audience: CLIENT, sid }) }).toString());
     }
     return out;
   };
