@@ -78,3 +78,15 @@ describe('the app logger (nestjs-pino on the root pino logger)', () => {
     expect(JSON.parse(lines[2]).req.headers).toEqual({ authorization: '[redacted]', cookie: '[redacted]' });
   });
 });
+
+describe('redact, copying', () => {
+  it('returns an object with nothing to scrub as it is, and never changes the caller\'s object', () => {
+    const clean = { msg: 'audit', event: 'logout', sessionId: 's1', nested: { a: 1 } };
+    expect(redact(clean)).toBe(clean);
+    const dirty = { msg: 'x', sessionId: 's1', idToken: 'secret', after: 'kept' };
+    const out = redact(dirty) as Record<string, unknown>;
+    expect(out).toEqual({ msg: 'x', sessionId: 's1', idToken: '[redacted]', after: 'kept' });
+    expect(Object.keys(out)).toEqual(['msg', 'sessionId', 'idToken', 'after']);
+    expect(dirty.idToken).toBe('secret');
+  });
+});

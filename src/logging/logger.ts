@@ -24,15 +24,35 @@ export function redact(value: unknown, depth = 0): unknown {
   if (Array.isArray(value)) return depth > 4 ? '[…]' : value.map((v) => redact(v, depth + 1));
   if (value && typeof value === 'object') {
     if (depth > 4) return '[…]';
-    const out: Record<string, unknown> = {};
+    // Copied only once something in it changes: most log objects (ids, tags, outcomes) pass as they are.
+    let out: Record<string, unknown> | undefined;
     for (const key in value) {
       if (!Object.prototype.hasOwnProperty.call(value, key)) continue;
       const v = (value as Record<string, unknown>)[key];
-      out[key] = SECRET_KEY.test(key) && !SAFE_KEYS.has(key) && v !== undefined && v !== null ? '[redacted]' : redact(v, depth + 1);
+      const scrubbed = isSecretKey(key) && v !== undefined && v !== null ? '[redacted]' : redact(v, depth + 1);
+      if (scrubbed !== v && out === undefined) {
+        out = {};
+        for (const earlier in value) {
+          if (earlier === key) break;
+          if (Object.prototype.hasOwnProperty.call(value, earlier)) out[earlier] = (value as Record<string, unknown>)[earlier];
+        }
+      }
+      if (out !== undefined) out[key] = scrubbed;
     }
-    return out;
+    return out ?? value;
   }
   return value;
+}
+
+/** Whether a field name marks a secret; the verdicts of the (few, code-defined) field names are kept. */
+const secretKeys = new Map<string, boolean>();
+function isSecretKey(key: string): boolean {
+  let secret = secretKeys.get(key);
+  if (secret === undefined) {
+    secret = SECRET_KEY.test(key) && !SAFE_KEYS.has(key);
+    if (secretKeys.size < 1000) secretKeys.set(key, secret);
+  }
+  return secret;
 }
 
 /**
@@ -84,10 +104,36 @@ export function loggerOptions(level: LogLevel = 'log'): LoggerOptions {
 }
 
 /**
- * The process's root logger. By default it writes to stdout without blocking (pino's asynchronous
- * destination: while one write is in flight the next lines are buffered and go out together, and what
- * is pending at exit is flushed synchronously). Tests pass a destination to capture the lines.
+ * stdout without blocking, one write per turn of the event loop: a busy request path logs several
+ * lines (an outcome line, audit lines), so the lines of one turn are joined and handed together, at the
+ * end of that turn (`setImmediate`), to pino's asynchronous destination (sonic-boom), which writes them
+ * off the main thread and keeps what arrives meanwhile for its next write. Handing it each line on its
+ * own costs a write request per line. At exit whatever is pending is written synchronously.
  */
-export function createRootLogger(destination: DestinationStream = pino.destination({ dest: 1, sync: false }), level: LogLevel = 'log'): Logger {
+export function turnBufferedStdout(): DestinationStream {
+  const out = pino.destination({ dest: 1, sync: false });
+  let pending: string[] = [];
+  const take = (): string => {
+    const chunk = pending.join('');
+    pending = [];
+    return chunk;
+  };
+  const flush = (): void => {
+    if (pending.length > 0) out.write(take());
+  };
+  // pino flushes its destination synchronously at exit (registered first, so it runs first); the lines
+  // of the last turn follow it, written synchronously too (writes to a pipe or a file are).
+  process.once('exit', () => {
+    if (pending.length > 0) process.stdout.write(take());
+  });
+  return {
+    write(line: string): void {
+      if (pending.push(line) === 1) setImmediate(flush);
+    },
+  };
+}
+
+/** The process's root logger: stdout (above) unless a test passes a destination to capture the lines. */
+export function createRootLogger(destination: DestinationStream = turnBufferedStdout(), level: LogLevel = 'log'): Logger {
   return pino(loggerOptions(level), destination);
 }
