@@ -1,5 +1,5 @@
 // Benchmark: is the app's memory flat over 10^5+ requests? Runs the built app (node dist/main.js) with
-// `--heapsnapshot-signal=SIGUSR2` (a Node flag given only here; no code in the app for it), serves a
+// `--heapsnapshot-signal=SIGWINCH` (a Node flag given only here; no code in the app for it), serves a
 // warm-up and then several equal phases of mixed requests (GET /api/ping, GET /auth/session with a
 // Bearer token, back-channel logouts of live sessions and of sids that match nothing), and after each
 // phase asks for a heap snapshot: V8 runs a full garbage collection before it writes one, so the
@@ -64,10 +64,10 @@ function run({ path, method = 'GET', headers = {}, setup, amount }) {
   });
 }
 
-/** Live heap after a full GC: a heap snapshot (SIGUSR2) forces one; /metrics answers once it is written. */
+/** Live heap after a full GC: a heap snapshot (SIGWINCH; Nest's shutdown hooks take SIGUSR2) forces one; /metrics answers once it is written. */
 async function liveHeapMb(app) {
   const before = readdirSync(work).filter((f) => f.endsWith('.heapsnapshot')).length;
-  app.kill('SIGUSR2');
+  app.kill('SIGWINCH');
   for (let i = 0; i < 600 && readdirSync(work).filter((f) => f.endsWith('.heapsnapshot')).length === before; i++) await new Promise((r) => setTimeout(r, 100));
   const text = await (await fetch(`${APP}/metrics`)).text();
   for (const f of readdirSync(work).filter((f) => f.endsWith('.heapsnapshot'))) rmSync(join(work, f));
@@ -83,7 +83,7 @@ async function main() {
   await waitFor(`${ISSUER}/.well-known/openid-configuration`, (s) => s === 200);
   const jwk = JSON.parse(readFileSync(jwksFile, 'utf8')).keys[0];
   const key = await importJWK(jwk, 'RS256');
-  const app = start(['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${work}`, 'dist/main.js'], appEnv({ port: APP_PORT, dbUrl, issuer: ISSUER, clientId: CLIENT, store: values.store, redisUrl: REDIS_URL }));
+  const app = start(['--heapsnapshot-signal=SIGWINCH', `--diagnostic-dir=${work}`, 'dist/main.js'], appEnv({ port: APP_PORT, dbUrl, issuer: ISSUER, clientId: CLIENT, store: values.store, redisUrl: REDIS_URL }));
   await waitFor(`${APP}/health`, (s) => s === 200);
 
   let nextLive = READERS;
