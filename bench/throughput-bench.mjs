@@ -211,7 +211,12 @@ async function main() {
     ]
       .filter(([name]) => only.has(name))
       .map(([, step]) => step);
-    for (const step of r % 2 ? steps.reverse() : steps) await step();
+    // Between steps a pause: work the previous step left behind (a server finishing its last requests'
+    // clean-up, a GC) must not land on the CPU time of the next one, which shares the core.
+    for (const step of r % 2 ? steps.reverse() : steps) {
+      await step();
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+    }
     if (warm) {
       rssAfterWarmUp = { mb: appRssMb(), served };
       continue;
