@@ -38,6 +38,9 @@ app.use(
     authRequired: false,
     idpLogout: false,
     idTokenSigningAlg: 'RS256',
+    // The code flow (its default response_mode, query): no login is made here, this only silences its
+    // warning about form_post over http.
+    authorizationParams: { response_type: 'code' },
     backchannelLogout: { store },
   }),
 );
