@@ -4,20 +4,22 @@
 //   - back-channel logouts/s (unique, validly signed logout tokens; by sid, for a seeded live session
 //     and for a random sid that matches nothing), next to a bare `jose.jwtVerify` loop on the same
 //     tokens in a process pinned to the same CPU;
+//   - the same live-session tokens posted to express-openid-connect's `backchannelLogout` handler
+//     (bench/peers/eoc-backchannel-server.mjs: Express, Redis store), pinned to the same CPU: the peer
+//     of issue 10's first target (ours ≥ 1.5× of it per core);
 //   - authenticated `GET /auth/session` (Bearer) vs the unguarded host route `GET /api/ping`.
 // Rounds alternate the measurements so that the noise of a shared machine cancels out in the ratios.
 //   npm run build && npm run bench:throughput [-- --rounds 3 --duration 5 --logouts 2500 --store redis --profile]
 // With --profile the app runs under `node --cpu-prof` (profiles in the printed directory).
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { createLocalJWKSet, importJWK, jwtVerify, SignJWT } from 'jose';
-import pg from 'pg';
-import { freshDatabase, waitFor } from './support.mjs';
+import { createLocalJWKSet, importJWK, jwtVerify } from 'jose';
+import { appEnv, freshDatabase, logoutToken, seed, tokenOf, waitFor } from './support.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -27,14 +29,15 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '10' },
     store: { type: 'string', default: 'redis' },
     profile: { type: 'boolean', default: false },
-    /** Comma-separated subset of ping,session,nomatch,live,verify (e.g. to profile one path). */
-    only: { type: 'string', default: 'ping,session,nomatch,live,verify' },
+    /** Comma-separated subset of ping,session,nomatch,live,eoc,verify (e.g. to profile one path). */
+    only: { type: 'string', default: 'ping,session,nomatch,live,eoc,verify' },
     'verify-worker': { type: 'string' },
   },
 });
 
 const ISSUER_PORT = 4791;
 const APP_PORT = 3791;
+const EOC_PORT = 3792;
 const ISSUER = `http://127.0.0.1:${ISSUER_PORT}`;
 const APP = `http://127.0.0.1:${APP_PORT}`;
 const CLIENT = 'bench-app';
@@ -70,8 +73,6 @@ const children = [];
 /** Sessions 0..READERS-1 serve GET /auth/session; the ones after them are logged out by sid, once each. */
 const READERS = 1000;
 
-const tokenOf = (i) => createHash('sha256').update(`bench-${i}`).digest('base64url');
-
 // This process (and autocannon in it) on CPU 0, the app on CPU 1.
 spawnSync('taskset', ['-a', '-cp', '0', String(process.pid)], { stdio: 'ignore' });
 
@@ -84,43 +85,15 @@ function start(args, env, { cpu, stdout = 'ignore' } = {}) {
   return child;
 }
 
-/** Live sessions 0..total-1: 1 user per 10 sessions, sid `bench-sid-i`, token = tokenOf(i). */
-async function seed(total) {
-  const db = new pg.Client({ connectionString: dbUrl });
-  await db.connect();
-  await db.query(
-    `INSERT INTO users (id, email, display_name)
-     SELECT md5('user-' || g)::uuid, 'bench' || g || '@example.com', 'Bench ' || g FROM generate_series(0, $1::int - 1) g WHERE g % 10 = 0`,
-    [total],
-  );
-  await db.query(
-    `INSERT INTO sessions (user_id, token_hash, issuer, subject, oidc_sid, expires_at)
-     SELECT md5('user-' || (g / 10 * 10))::uuid,
-            encode(sha256(convert_to(rtrim(translate(encode(sha256(convert_to('bench-' || g, 'UTF8')), 'base64'), '+/', '-_'), '='), 'UTF8')), 'hex'),
-            $2, 'bench-sub-' || (g / 10 * 10), 'bench-sid-' || g, now() + interval '7 days'
-       FROM generate_series(0, $1::int - 1) g`,
-    [total, ISSUER],
-  );
-  await db.query('ANALYZE sessions; ANALYZE users;');
-  await db.end();
-}
-
-async function logoutToken(key, kid, sid) {
-  const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ iss: ISSUER, aud: CLIENT, iat: now, exp: now + 600, jti: randomUUID(), sid, events: { 'http://schemas.openid.net/event/backchannel-logout': {} } })
-    .setProtectedHeader({ alg: 'RS256', kid, typ: 'logout+jwt' })
-    .sign(key);
-}
-
 /** Runs autocannon; `next()` gives each request's body or header. Returns requests/s and checks every status. */
-async function load({ path, method = 'GET', headers = {}, setup, amount, duration }) {
-  const cpuBefore = appCpuSeconds();
+async function load({ path, method = 'GET', headers = {}, setup, amount, duration, base = APP, pid = appPid }) {
+  const cpuBefore = cpuSeconds(pid);
   const started = process.hrtime.bigint();
   let last = started;
   const result = await new Promise((resolve, reject) => {
     const instance = autocannon(
       {
-        url: `${APP}${path}`,
+        url: `${base}${path}`,
         connections: CONNECTIONS,
         pipelining: 1,
         ...(amount ? { amount } : { duration }),
@@ -133,7 +106,7 @@ async function load({ path, method = 'GET', headers = {}, setup, amount, duratio
   });
   const seconds = Number(last - started) / 1e9;
   served += result.requests.total;
-  const cpu = appCpuSeconds() - cpuBefore;
+  const cpu = cpuSeconds(pid) - cpuBefore;
   const bad = result.non2xx + result.errors + result.timeouts;
   if (bad > 0) throw new Error(`${method} ${path}: ${bad} failed requests (non-2xx ${result.non2xx}, errors ${result.errors})`);
   // Per core: requests per second of the app's own CPU time (what other processes on the machine take
@@ -141,10 +114,11 @@ async function load({ path, method = 'GET', headers = {}, setup, amount, duratio
   return { perCpuSecond: result.requests.total / cpu, perSecond: result.requests.total / seconds };
 }
 
-async function logouts(bodies) {
+async function logouts(bodies, { path = '/auth/oidc/backchannel-logout', ...target } = {}) {
   let i = 0;
   return load({
-    path: '/auth/oidc/backchannel-logout',
+    ...target,
+    path,
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     setup: (req) => ({ ...req, body: bodies[i++] }),
@@ -162,12 +136,13 @@ async function verifyLoop(jwks, tokens) {
   return JSON.parse(out);
 }
 
-/** CPU seconds (user + system) the app process has used so far, from /proc (clock ticks of 10 ms). */
+/** CPU seconds (user + system) a process has used so far, from /proc (clock ticks of 10 ms). */
 let appPid;
+let eocPid;
 /** Requests the app has answered so far (for the memory line). */
 let served = 0;
-function appCpuSeconds() {
-  const fields = readFileSync(`/proc/${appPid}/stat`, 'utf8').split(') ')[1].split(' ');
+function cpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
@@ -182,7 +157,7 @@ const fmt = (n) => (n === undefined ? '     -' : n.toFixed(0).padStart(6));
 async function main() {
   const total = READERS + (ROUNDS + 1) * LOGOUTS;
   await freshDatabase(ADMIN, DB, dbUrl);
-  await seed(total);
+  await seed(dbUrl, ISSUER, total);
   start(['dev-idp/server.mjs'], { DEV_IDP_PORT: String(ISSUER_PORT), DEV_IDP_ISSUER: ISSUER, DEV_IDP_CLIENT_ID: CLIENT, DEV_IDP_JWKS_FILE: jwksFile, DEV_IDP_APP_URL: APP }, { cpu: 0 });
   await waitFor(`${ISSUER}/.well-known/openid-configuration`, (s) => s === 200);
   const jwk = JSON.parse(readFileSync(jwksFile, 'utf8')).keys[0];
@@ -192,22 +167,15 @@ async function main() {
   const profileDir = join(work, 'profile');
   // Under --profile, SIGUSR2 ends the app with process.exit() so that --cpu-prof writes its profile.
   const profiling = values.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--import', 'data:text/javascript,process.on("SIGUSR2",()=>process.exit(0))'] : [];
-  const app = start([...profiling, 'dist/main.js'], {
-    PORT: String(APP_PORT),
-    DATABASE_URL: dbUrl,
-    ...(values.store === 'redis' ? { REDIS_URL } : { STATE_STORE: 'postgres', REDIS_URL: '' }),
-    OIDC_ISSUER: ISSUER,
-    OIDC_CLIENT_ID: CLIENT,
-    OIDC_CLIENT_SECRET: 'demo-app-secret-change-me',
-    OIDC_REDIRECT_URI: `${APP}/auth/oidc/callback`,
-    OIDC_ALLOW_INSECURE_HTTP: 'true',
-    OIDC_TOKEN_ENCRYPTION_KEYS: `b:${Buffer.alloc(32, 1).toString('base64')}`,
-    OIDC_UNLINKED_IDENTITY: 'create',
-    // The limit is still counted in the state store on every logout, but never reached here.
-    OIDC_BACKCHANNEL_RATE_LIMIT: '9999999/1m',
-  }, { cpu: 1, stdout: 'pipe' });
+  const app = start([...profiling, 'dist/main.js'], appEnv({ port: APP_PORT, dbUrl, issuer: ISSUER, clientId: CLIENT, store: values.store, redisUrl: REDIS_URL }), { cpu: 1, stdout: 'pipe' });
   appPid = app.pid;
   await waitFor(`${APP}/health`, (s) => s === 200);
+  const EOC = `http://127.0.0.1:${EOC_PORT}`;
+  const only = new Set(values.only.split(','));
+  if (only.has('eoc')) {
+    eocPid = start(['bench/peers/eoc-backchannel-server.mjs'], { EOC_PORT: String(EOC_PORT), EOC_ISSUER: ISSUER, EOC_CLIENT_ID: CLIENT, EOC_REDIS_URL: REDIS_URL }, { cpu: 1 }).pid;
+    await waitFor(`${EOC}/ping`, (s) => s === 200);
+  }
 
   console.log(`pre-signing ${(ROUNDS + 1) * LOGOUTS * 2} logout tokens…`);
   let nextLive = READERS;
@@ -215,7 +183,7 @@ async function main() {
     const out = [];
     for (let n = 0; n < LOGOUTS; n++) {
       const sid = live ? `bench-sid-${nextLive++}` : `nomatch-${randomUUID()}`;
-      out.push(new URLSearchParams({ logout_token: await logoutToken(key, jwk.kid, sid) }).toString());
+      out.push(new URLSearchParams({ logout_token: await logoutToken(key, jwk.kid, { issuer: ISSUER, audience: CLIENT, sid }) }).toString());
     }
     return out;
   };
@@ -232,17 +200,23 @@ async function main() {
     const duration = warm ? 2 : DURATION;
     const round = {};
     // Alternate the order from round to round.
-    const only = new Set(values.only.split(','));
     const steps = [
       ['ping', async () => (round.ping = await load({ path: '/api/ping', duration }))],
       ['session', async () => (round.session = await load({ path: '/auth/session', setup: bearer, duration }))],
       ['nomatch', async () => (round.nomatch = await logouts(batches[r].nomatch))],
       ['live', async () => (round.live = await logouts(batches[r].live))],
+      // The same tokens as ours (it has no replay check); it records them by `iss|sid`.
+      ['eoc', async () => (round.eoc = await logouts(batches[r].live, { path: '/backchannel-logout', base: EOC, pid: eocPid }))],
       ['verify', async () => (round.verify = await verifyLoop(publicJwks, verifyTokens))],
     ]
       .filter(([name]) => only.has(name))
       .map(([, step]) => step);
-    for (const step of r % 2 ? steps.reverse() : steps) await step();
+    // Between steps a pause: work the previous step left behind (a server finishing its last requests'
+    // clean-up, a GC) must not land on the CPU time of the next one, which shares the core.
+    for (const step of r % 2 ? steps.reverse() : steps) {
+      await step();
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+    }
     if (warm) {
       rssAfterWarmUp = { mb: appRssMb(), served };
       continue;
@@ -251,8 +225,8 @@ async function main() {
     const c = (k) => round[k]?.perCpuSecond;
     console.log(
       `round ${r}: per app-CPU-second: ping ${fmt(c('ping'))}  session ${fmt(c('session'))} (${(c('session') / c('ping')).toFixed(2)}×)  ` +
-        `logout live ${fmt(c('live'))}  no-match ${fmt(c('nomatch'))}  bare jwtVerify ${fmt(c('verify'))}   ` +
-        `| wall/s: ping ${fmt(round.ping?.perSecond)} session ${fmt(round.session?.perSecond)} live ${fmt(round.live?.perSecond)} no-match ${fmt(round.nomatch?.perSecond)}`,
+        `logout live ${fmt(c('live'))}  no-match ${fmt(c('nomatch'))}  eoc ${fmt(c('eoc'))} (${(c('live') / c('eoc')).toFixed(2)}×)  bare jwtVerify ${fmt(c('verify'))}   ` +
+        `| wall/s: ping ${fmt(round.ping?.perSecond)} session ${fmt(round.session?.perSecond)} live ${fmt(round.live?.perSecond)} no-match ${fmt(round.nomatch?.perSecond)} eoc ${fmt(round.eoc?.perSecond)}`,
     );
   }
   const m = (k, unit = 'perCpuSecond') => median(rows.map((r) => r[k]?.[unit]));
@@ -260,9 +234,11 @@ async function main() {
   console.log(`\nmedian of ${ROUNDS} rounds, app pinned to CPU 1 (${values.store} state store, ${CONNECTIONS} connections); per core = per second of the app's CPU time:`);
   console.log(`  back-channel logouts/s per core, live session by sid : ${fmt(m('live'))}   (${mr('live', 'verify').toFixed(3)} × bare jwtVerify; wall ${fmt(m('live', 'perSecond'))}/s)`);
   console.log(`  back-channel logouts/s per core, sid matches nothing : ${fmt(m('nomatch'))}   (${mr('nomatch', 'verify').toFixed(3)} × bare jwtVerify; wall ${fmt(m('nomatch', 'perSecond'))}/s)`);
+  console.log(`  express-openid-connect backchannelLogout/s per core   : ${fmt(m('eoc'))}   (Express, Redis store, same tokens; wall ${fmt(m('eoc', 'perSecond'))}/s)`);
   console.log(`  bare jose.jwtVerify/s on the same core               : ${fmt(m('verify'))}`);
   console.log(`  CPU ms per logout: live ${(1000 / m('live')).toFixed(3)}, no match ${(1000 / m('nomatch')).toFixed(3)}, of which the signature check ${(1000 / m('verify')).toFixed(3)}`);
-  console.log(`  GET /auth/session (Bearer) ${fmt(m('session'))}/s vs GET /api/ping ${fmt(m('ping'))}/s per core: ${mr('session', 'ping').toFixed(2)}×   (wall: ${mr('session', 'ping', 'perSecond').toFixed(2)}×)`);
+  console.log(`  RATIO back-channel logout (live session) ÷ express-openid-connect, per core: ${mr('live', 'eoc').toFixed(2)}×   (no match: ${mr('nomatch', 'eoc').toFixed(2)}×; wall: ${mr('live', 'eoc', 'perSecond').toFixed(2)}×)   target ≥ 1.5×`);
+  console.log(`  RATIO GET /auth/session (Bearer) ${fmt(m('session'))}/s ÷ GET /api/ping ${fmt(m('ping'))}/s, per core: ${mr('session', 'ping').toFixed(2)}×   (wall: ${mr('session', 'ping', 'perSecond').toFixed(2)}×)   target ≥ 0.7×`);
   console.log(
     `  app memory (RSS): ${rssAfterWarmUp.mb.toFixed(0)} MB after the warm-up round (${rssAfterWarmUp.served.toLocaleString('en')} requests), ` +
       `${appRssMb().toFixed(0)} MB after ${served.toLocaleString('en')} requests`,

@@ -1,6 +1,8 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { LoggerModule } from 'nestjs-pino';
+import type { Logger as PinoRoot } from 'pino';
 import type { AppConfig } from './config/app-config';
 import { dataSourceOptions } from './database.options';
 import { DemoApiController } from './demo/demo-api.controller';
@@ -12,13 +14,17 @@ import { MetricsServer } from './metrics/metrics';
 import { TerminusModule } from '@nestjs/terminus';
 import { OidcModule } from './oidc';
 
-/** The host app: typed config, the Postgres connection, `OidcModule`, and `/health`. */
+/** The host app: typed config, logging (pino), the Postgres connection, `OidcModule`, and `/health`. */
 @Module({})
 export class AppModule {
-  static forRoot(config: AppConfig): DynamicModule {
+  static forRoot(config: AppConfig, logger: PinoRoot): DynamicModule {
     return {
       module: AppModule,
       imports: [
+        // Nest's logger on `logger`. No per-request middleware (`forRoutes: []`): no pino-http request
+        // line for every request of the host, and no request-scoped child logger. Each module route logs
+        // its own outcome.
+        LoggerModule.forRoot({ pinoHttp: { logger }, forRoutes: [] }),
         ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, ignoreEnvVars: true, load: [() => config] }),
         TypeOrmModule.forRootAsync({
           inject: [ConfigService],

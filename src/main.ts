@@ -1,10 +1,9 @@
 import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
 import { createApp } from './app.factory';
 import { ConfigError, loadAppConfig } from './config/app-config';
-import { JsonLogger } from './logging/json-logger';
 
 async function bootstrap(): Promise<void> {
-  const logger = new JsonLogger();
   let config;
   try {
     config = loadAppConfig();
@@ -15,9 +14,9 @@ async function bootstrap(): Promise<void> {
     }
     throw error;
   }
-  const app = await createApp(config, logger);
+  const app = await createApp(config);
   await app.listen(config.port);
-  logger.log({ msg: 'app.listening', port: config.port }, 'Bootstrap');
+  new Logger('Bootstrap').log({ msg: 'app.listening', port: config.port });
 }
 
 bootstrap().catch((error: Error) => {

@@ -4,7 +4,6 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAppConfig } from '../src/config/app-config';
 import { dataSourceOptions } from '../src/database.options';
-import { JsonLogger } from '../src/logging/json-logger';
 import { type AccountVerifier, type AfterLoginHook, type AuthenticatedSession, CurrentUser, type LoginEvent, OidcModule, SessionGuard } from '../src/oidc';
 import { appUrl, jsonBody, testEnv, withDb } from './support/app';
 import { Browser } from './support/browser';
@@ -62,7 +61,7 @@ describe('OidcModule in a host of its own: replaceable verifier and after-login 
     class HostModule {}
 
     // A host as Nest makes it by default (its own body parsers on), without a cookie parser.
-    const app = await NestFactory.create(HostModule, { logger: new JsonLogger(() => undefined) });
+    const app = await NestFactory.create(HostModule, { logger: false });
     app.setGlobalPrefix('api');
     await app.listen(config.port, '127.0.0.1');
     close = () => app.close();

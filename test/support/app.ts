@@ -5,7 +5,6 @@ import { inject } from 'vitest';
 import { createApp } from '../../src/app.factory';
 import { type Env, loadAppConfig } from '../../src/config/app-config';
 import { TokenCipher } from '../../src/oidc/crypto/token-cipher';
-import { JsonLogger } from '../../src/logging/json-logger';
 import { type StateInspector, stateInspector } from './state';
 
 /** One fixed key for the tests, so that a test can decrypt what the vault holds and check it. */
@@ -61,7 +60,7 @@ export interface RunningApp {
 export async function startApp(overrides: Env = {}, index = 0): Promise<RunningApp> {
   const config = loadAppConfig(testEnv(overrides, index));
   const logs = capturedLogs;
-  const app = await createApp(config, new JsonLogger((line) => logs.push(line), 'debug'));
+  const app = await createApp(config, { destination: { write: (line: string) => void logs.push(line.trimEnd()) }, level: 'debug' });
   await app.listen(config.port, '127.0.0.1');
   return { app, url: appUrl(index), logs, close: () => app.close() };
 }

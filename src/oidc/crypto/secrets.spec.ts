@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { hashPassword, keyLogTags, logTag, randomToken, sha256, verifyPassword } from './secrets';
 
@@ -25,6 +26,9 @@ describe('secrets', () => {
 
   it('hashes to 64 hex characters', () => {
     expect(sha256('x')).toHaveLength(64);
+    // The FIPS 180-2 vector, and a non-ASCII value hashed as its UTF-8 bytes (as stored hashes were).
+    expect(sha256('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    expect(sha256('é–ü')).toBe(createHash('sha256').update(Buffer.from('é–ü', 'utf8')).digest('hex'));
   });
 });
 

@@ -8,7 +8,7 @@ import { json, urlencoded } from 'express';
 import { sendBackchannelError, sendJsonError } from '../errors/oidc-exception.filter';
 import { OidcAudit } from '../observability/audit.service';
 import { OidcMetrics } from '../observability/oidc-metrics.service';
-import { requestContext } from '../observability/request-context';
+import { type RequestContext, requestContext } from '../observability/request-context';
 import { FRONTCHANNEL_DEFAULT_CSP } from '../util/frontchannel';
 
 /** Request bodies are small on the module's routes; anything larger is refused before a controller runs. */
@@ -33,7 +33,7 @@ abstract class ModuleHttpMiddleware implements NestMiddleware {
     res.once('finish', () => stop({ method: req.method, route: routeOf(req), status: String(res.statusCode) }));
     res.setHeader('Cache-Control', 'no-store');
     res.setHeader('Pragma', 'no-cache');
-    const context = { clientIp: req.ip, userAgent: req.headers['user-agent']?.slice(0, 200) };
+    const context = new CallerContext(req);
     const run = (index: number): void => {
       if (index === this.parsers.length) return requestContext.run(context, next);
       this.parsers[index](req, res, (error?: unknown) => (error ? requestContext.run(context, () => this.writeError(res, error)) : run(index + 1)));
@@ -104,6 +104,25 @@ export class BackchannelRouteMiddleware extends ModuleHttpMiddleware {
     if (sendBackchannelError(res, error, this.logger, this.audit) === 400) {
       void this.rejections.count(res.req.ip, this.options.backchannelRateLimit);
     }
+  }
+}
+
+/**
+ * The caller, for the audit trail, read from the request when an audit line first asks: most requests
+ * (session lookups) write none, and resolving `req.ip` (proxy-addr, per TRUST_PROXY) costs on every one.
+ */
+class CallerContext implements RequestContext {
+  private ip?: { value: string | undefined };
+  private agent?: { value: string | undefined };
+
+  constructor(private readonly req: Request) {}
+
+  get clientIp(): string | undefined {
+    return (this.ip ??= { value: this.req.ip }).value;
+  }
+
+  get userAgent(): string | undefined {
+    return (this.agent ??= { value: this.req.headers['user-agent']?.slice(0, 200) }).value;
   }
 }
 

@@ -169,7 +169,11 @@ export class SessionService {
       return;
     }
     const done = this.finishRetirement(sessionIds, reason);
-    await Promise.race([done, new Promise((resolve) => setTimeout(resolve, RETIRE_WAIT_MS).unref())]);
+    // The timer is cleared as soon as the work is done: a busy back-channel route would otherwise keep
+    // two seconds' worth of timers (and what they hold) alive.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([done, new Promise((resolve) => (timer = setTimeout(resolve, RETIRE_WAIT_MS).unref()))]);
+    clearTimeout(timer);
   }
 
   /**
