@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { importJWK } from 'jose';
-import { appEnv, freshDatabase, logoutToken, seed, tokenOf, waitFor } from './support.mjs';
+import { appEnv, freshDatabase, logoutToken, runBench, seed, tokenOf, waitFor } from './support.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -129,13 +129,4 @@ async function main() {
   console.log(`  MEMORY live heap ${flat ? 'flat' : 'NOT flat'} over ${requests.toLocaleString('en')} requests after the warm-up`);
 }
 
-main()
-  .catch((error) => {
-    console.error(error);
-    process.exitCode = 1;
-  })
-  .finally(async () => {
-    for (const c of children) c.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 1000));
-    rmSync(work, { recursive: true, force: true });
-  });
+runBench(main, children, () => rmSync(work, { recursive: true, force: true }));

@@ -78,3 +78,17 @@ export function appEnv({ port, dbUrl, issuer, clientId, store, redisUrl }) {
     OIDC_BACKCHANNEL_RATE_LIMIT: '9999999/1m',
   };
 }
+
+/** Runs a bench's `main`, then always stops the processes it started (and runs `cleanup`). */
+export function runBench(main, children, cleanup = () => {}) {
+  main()
+    .catch((error) => {
+      console.error(error);
+      process.exitCode = 1;
+    })
+    .finally(async () => {
+      for (const c of children) c.kill('SIGTERM');
+      await new Promise((r) => setTimeout(r, 1000));
+      cleanup();
+    });
+}

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { createLocalJWKSet, importJWK, jwtVerify } from 'jose';
-import { appEnv, freshDatabase, logoutToken, seed, tokenOf, waitFor } from './support.mjs';
+import { appEnv, freshDatabase, logoutToken, runBench, seed, tokenOf, waitFor } from './support.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -250,12 +250,4 @@ async function main() {
   }
 }
 
-main()
-  .catch((error) => {
-    console.error(error);
-    process.exitCode = 1;
-  })
-  .finally(async () => {
-    for (const c of children) c.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 1000));
-  });
+runBench(main, children);
