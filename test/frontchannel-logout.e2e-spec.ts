@@ -264,7 +264,7 @@ describe('Front-Channel Logout', () => {
     const doc = await jsonBody(await fetch(`${app()}/docs-json`));
     for (const path of ['/auth/oidc/frontchannel-logout', '/auth/oidc/frontchannel-logout/{provider}']) {
       const operation = doc.paths[path].get;
-      expect(Object.keys(operation.responses).sort(), path).toEqual(['200', '400', '429', '503']);
+      expect(Object.keys(operation.responses).sort(), path).toEqual(['200', '400', '503']);
       expect(Object.keys(operation.responses['200'].content), path).toEqual(['text/html']);
       expect(Object.keys(operation.responses['400'].content['application/json'].examples).sort(), path).toEqual(['invalid_request', 'unknown_provider']);
       const query = operation.parameters.filter((p: { in: string }) => p.in === 'query');
@@ -282,26 +282,21 @@ describe('Front-Channel Logout', () => {
   });
 });
 
-describe('Front-Channel Logout rate limit', () => {
+describe('Front-Channel Logout and the rate limit', () => {
   let limited: RunningApp;
   beforeAll(async () => {
-    // A window length of its own: the requests of other suites (and of the tests above) count in other windows.
     limited = await startApp({ OIDC_RATE_LIMIT: '4/19s' });
   });
   afterAll(async () => limited?.close());
 
-  it('is rate-limited per client like the other browser routes (429 with Retry-After), and nothing ends past the limit', { timeout: 40_000 }, async () => {
-    const intoWindow = Date.now() % 19_000;
-    if (intoWindow > 11_000) await new Promise((r) => setTimeout(r, 19_300 - intoWindow));
+  it('is not rate-limited: bogus requests from the same client cannot make the real logout fail', async () => {
     const { browser } = await loginThroughOp(limited.url, 'u173');
     const { sid } = JSON.parse((await browser.request(`${limited.url}/auth/session`)).text).session;
     const url = (iss: string) => `${limited.url}/auth/oidc/frontchannel-logout?${new URLSearchParams({ iss, sid })}`;
-    for (let i = 0; i < 4; i++) expect((await browser.request(url('https://not-the-op.example'))).status).toBe(400);
-    const refused = await browser.request(url(e2e().opUrl));
-    expect(refused.status).toBe(429);
-    expect(JSON.parse(refused.text).error).toBe('too_many_requests');
-    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    for (let i = 0; i < 12; i++) expect((await browser.request(url('https://not-the-op.example'))).status).toBe(400);
     expect((await browser.request(`${limited.url}/auth/session`)).status).toBe(200);
+    expect((await browser.request(url(e2e().opUrl))).status).toBe(200);
+    expect((await browser.request(`${limited.url}/auth/session`)).status).toBe(401);
   });
 });
 

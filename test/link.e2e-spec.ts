@@ -331,6 +331,37 @@ describe('linking identities while signed in', () => {
     expect(await isLive(browser)).toBe(true);
   });
 
+  it('holding a session is not enough: linking and unlinking need a recent sign-in of its user (step-up first)', async () => {
+    const a = await signIn('default', 'u176');
+    await link(a.browser, 'partner', 'u176');
+    const [mine] = (await identitiesOf(a.browser)).filter((i) => i.provider === 'partner');
+    // The session's user signed in an hour ago (an unattended computer, a stolen cookie).
+    await withDb((db) => db.query(`UPDATE sessions SET auth_time = now() - interval '1 hour' WHERE user_id = $1`, [a.userId]));
+
+    const refused = await unlink(a.browser, mine.id);
+    expect(refused.status).toBe(401);
+    const body = JSON.parse(refused.text);
+    expect(body.error).toBe('step_up_required');
+    expect(Object.fromEntries(new URL(body.stepUp.loginUrl).searchParams)).toEqual({ provider: 'default', prompt: 'login', max_age: '0' });
+    expect((await identitiesOf(a.browser)).map((i) => i.id)).toContain(mine.id);
+
+    // A link start sends the browser through a fresh sign-in at its own provider, which comes back to the link.
+    const start = await a.browser.request(`${app()}/auth/oidc/link?provider=partner&return_to=%2Flinked`);
+    expect(start.status).toBe(302);
+    const reauth = new URL(start.location as string);
+    expect(`${reauth.origin}${reauth.pathname}`).toBe(`${app()}/auth/oidc/login`);
+    expect(Object.fromEntries(reauth.searchParams)).toEqual({ provider: 'default', prompt: 'login', max_age: '0', return_to: '/auth/oidc/link?provider=partner&return_to=%2Flinked' });
+    expect(txCookies(start)).toEqual([]);
+    const opForm = await a.browser.follow(await a.browser.request(reauth.href));
+    expect(opForm.status, 'the OP asks for the password again').toBe(200);
+    const back = await submitOpLogin(a.browser, opForm, 'u176', 'pw-u176', app());
+    expect(back.location).toBe(`${app()}/auth/oidc/link?provider=partner&return_to=%2Flinked`);
+    // Now recent: the same link start goes on to the partner OP, and the unlink works.
+    const again = await a.browser.request(back.location as string);
+    expect(again.location?.startsWith(`${partnerIssuer}/`), again.location).toBe(true);
+    expect((await unlink(a.browser, mine.id)).status).toBe(204);
+  });
+
   it('two concurrent DELETEs of the last two identities (no password) leave one', async () => {
     for (const username of ['u151', 'u152', 'u153']) {
       const { browser, userId, sessionId } = await signIn('default', username);

@@ -272,6 +272,7 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
     accessTokenRefreshSkewMs: r.durationOrOff('OIDC_ACCESS_TOKEN_REFRESH_SKEW', '30s'),
     bindMaxTokensPerIdentity: r.int('OIDC_BIND_MAX_TOKENS_PER_IDENTITY', 10, 1, 1000),
     bindMaxAttemptsPerIp: r.int('OIDC_BIND_MAX_IP_ATTEMPTS', 30, 1, 10000),
+    identityChangeMaxAuthAgeMs: r.duration('OIDC_IDENTITY_CHANGE_MAX_AUTH_AGE', '10m'),
     rateLimit: r.rateLimit('OIDC_RATE_LIMIT', '600/1m'),
     backchannelRateLimit: r.rateLimit('OIDC_BACKCHANNEL_RATE_LIMIT', '600/1m'),
   };

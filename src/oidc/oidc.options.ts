@@ -134,6 +134,11 @@ export interface OidcModuleOptions {
   backchannelRateLimit: RateLimit;
   /** Bind tokens minted per OP identity (issuer, subject) within `bindAccountWindowMs`, then 429. */
   bindMaxTokensPerIdentity: number;
+  /**
+   * Linking or unlinking an identity needs a session whose user authenticated at the OP at most this
+   * long ago (`auth_time`); otherwise the user re-authenticates first (step-up).
+   */
+  identityChangeMaxAuthAgeMs: number;
   /** Confirm attempts per client IP within `bindAccountWindowMs`, then 429. */
   bindMaxAttemptsPerIp: number;
 }

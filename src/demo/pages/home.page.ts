@@ -196,6 +196,13 @@ async function unlinkIdentity(id, button) {
   $('identities-error').hidden = true;
   button.disabled = true;
   const r = await api('DELETE', '/auth/identities/' + encodeURIComponent(id));
+  if (r.status === 401 && r.data && r.data.error === 'step_up_required' && r.data.stepUp && r.data.stepUp.loginUrl) {
+    // Changing how the account signs in needs a recent sign-in: sign in again, then come back here.
+    const again = new URL(r.data.stepUp.loginUrl);
+    if (again.origin !== location.origin) return fail('identities-error', explain(r));
+    again.searchParams.set('return_to', '/');
+    return location.assign(again.pathname + again.search);
+  }
   if (r.status === 401) return show('signed-out');
   if (r.status === 409) {
     button.disabled = false;

@@ -1,10 +1,9 @@
-import { applyDecorators, Controller, Get, Param, Query, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
+import { applyDecorators, Controller, Get, Param, Query, Req, Res, UseFilters } from '@nestjs/common';
 import { ApiCookieAuth, ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { ApiErrorResponse } from '../dto/api-error-response.decorator';
 import { OidcError } from '../errors/oidc-error';
 import { OidcExceptionFilter } from '../errors/oidc-exception.filter';
-import { RateLimitGuard } from '../guards/rate-limit.guard';
 import { FrontchannelLogoutService } from '../services/frontchannel-logout.service';
 import { IdpClientService } from '../services/idp-client.service';
 import { SessionCookieService } from '../services/session-cookie.service';
@@ -25,14 +24,15 @@ const FrontchannelDocs = () =>
       content: { 'text/html': { schema: { type: 'string', maxLength: 0 } } },
     }),
     ApiErrorResponse(400, ['invalid_request', 'unknown_provider'], 'iss missing or not the issuer of this provider, sid missing, too long or repeated (nothing ended); no such provider'),
-    ApiErrorResponse(429, ['too_many_requests'], 'rate limit (OIDC_RATE_LIMIT) reached; see Retry-After'),
     ApiErrorResponse(503, ['service_unavailable'], 'Postgres unreachable: nothing ended'),
   );
 
 @ApiTags('logout')
 @Controller(FRONTCHANNEL_LOGOUT_PATH)
 @UseFilters(OidcExceptionFilter)
-@UseGuards(RateLimitGuard)
+// No per-IP rate limit: anyone sharing the user's IP (a page firing bogus requests from the user's own
+// browser) could spend it and make the OP's real logout iframe fail. Each request costs at most one
+// indexed statement and answers the same.
 export class FrontchannelLogoutController {
   constructor(
     private readonly frontchannel: FrontchannelLogoutService,

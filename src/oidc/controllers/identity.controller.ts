@@ -1,4 +1,4 @@
-import { Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Res, UseFilters, UseGuards } from '@nestjs/common';
+import { Controller, Delete, Get, HttpCode, Inject, Param, ParseUUIDPipe, Res, UseFilters, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiCookieAuth, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { ApiErrorResponse } from '../dto/api-error-response.decorator';
@@ -10,6 +10,10 @@ import { SessionGuard } from '../guards/session.guard';
 import { IdentityService } from '../services/identity.service';
 import { SessionCookieService } from '../services/session-cookie.service';
 import type { AuthenticatedSession } from '../services/session.service';
+import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
+import type { OidcModuleOptions } from '../oidc.options';
+import { IdpClientService } from '../services/idp-client.service';
+import { assertRecentAuthentication } from '../util/step-up';
 
 @ApiTags('identities')
 @ApiCookieAuth('session')
@@ -20,6 +24,8 @@ export class IdentityController {
   constructor(
     private readonly identities: IdentityService,
     private readonly cookies: SessionCookieService,
+    private readonly idp: IdpClientService,
+    @Inject(OIDC_MODULE_OPTIONS) private readonly options: OidcModuleOptions,
   ) {}
 
   @Get()
@@ -44,7 +50,7 @@ export class IdentityController {
   })
   @ApiNoContentResponse({ description: 'Unlinked; the sessions made through it are revoked' })
   @ApiErrorResponse(400, ['invalid_request'], 'id is not a uuid')
-  @ApiErrorResponse(401, ['unauthenticated'], 'no, revoked or expired session')
+  @ApiErrorResponse(401, ['unauthenticated', 'step_up_required'], 'no, revoked or expired session; or its user signed in longer ago than OIDC_IDENTITY_CHANGE_MAX_AUTH_AGE (sign in again through stepUp.loginUrl)')
   @ApiErrorResponse(403, ['csrf_rejected'], 'cross-site request')
   @ApiErrorResponse(404, ['identity_not_found'], 'not linked to your account')
   @ApiErrorResponse(409, ['last_sign_in_method'], 'the account would be left with no identity and no password')
@@ -55,6 +61,10 @@ export class IdentityController {
     @Param('id', new ParseUUIDPipe()) id: string,
     @Res({ passthrough: true }) res: Response,
   ): Promise<void> {
+    assertRecentAuthentication(session, this.idp.forIssuer(session.issuer)?.options, {
+      maxAgeMs: this.options.identityChangeMaxAuthAgeMs,
+      clockToleranceSec: this.options.clockToleranceSec,
+    });
     const revoked = await this.identities.unlink(user.id, id);
     if (revoked.includes(session.id)) this.cookies.clearSession(res);
   }

@@ -125,9 +125,18 @@ export class LoginController {
     if (Array.isArray(returnTo)) throw new OidcError('invalid_return_to', 'return_to must be given at most once');
     if (Array.isArray(provider)) throw new OidcError('unknown_provider', 'provider must be given at most once');
     const params = parseLoginParams(query);
-    const { redirectUrl, state, browserBinding } = await this.login.startLink(this.cookies.sessionToken(req), provider || undefined, returnTo, params);
-    this.cookies.setLoginTransaction(res, state, browserBinding);
-    res.redirect(302, redirectUrl);
+    let started;
+    try {
+      started = await this.login.startLink(this.cookies.sessionToken(req), provider || undefined, returnTo, params, req.originalUrl);
+    } catch (error) {
+      // The session's user signed in too long ago: a fresh sign-in at their provider first, which comes back here.
+      const loginUrl = error instanceof OidcError && error.code === 'step_up_required' ? (error.details?.stepUp as { loginUrl?: string } | undefined)?.loginUrl : undefined;
+      if (!loginUrl) throw error;
+      res.redirect(302, loginUrl);
+      return;
+    }
+    this.cookies.setLoginTransaction(res, started.state, started.browserBinding);
+    res.redirect(302, started.redirectUrl);
   }
 
   @Get('callback')

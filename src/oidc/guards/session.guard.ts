@@ -7,7 +7,7 @@ import { OidcError } from '../errors/oidc-error';
 import { isDependencyDown } from '../errors/oidc-exception.filter';
 import { IdpClientService } from '../services/idp-client.service';
 import type { AuthenticatedSession } from '../services/session.service';
-import { callbackBase } from '../util/callback-path';
+import { stepUpLoginUrl } from '../util/step-up';
 import { AUTHENTICATION_REQUIREMENTS, type AuthenticationRequirements, mergeRequirements } from './require-authentication.decorator';
 import { SESSION_STRATEGY, SessionStrategy } from './session.strategy';
 
@@ -100,13 +100,7 @@ export class SessionGuard extends AuthGuard(SESSION_STRATEGY) {
   /** A login at the session's own provider that asks the OP for what the route requires. */
   private stepUpLoginUrl(providerId: string | undefined, wanted: AuthenticationRequirements): string | null {
     const provider = providerId === undefined ? undefined : this.idp?.find(providerId)?.options;
-    if (!provider) return null;
-    const url = new URL(callbackBase(provider.redirectUri).replace(/\/callback$/, '/login'));
-    url.searchParams.set('provider', provider.id);
-    url.searchParams.set('prompt', 'login');
-    if (wanted.maxAge !== undefined) url.searchParams.set('max_age', String(wanted.maxAge));
-    if (wanted.requireAcr) url.searchParams.set('acr_values', wanted.requireAcr.join(' '));
-    return url.href;
+    return provider ? stepUpLoginUrl(provider, wanted) : null;
   }
 
   override handleRequest<T>(error: unknown, user: T | false): T {

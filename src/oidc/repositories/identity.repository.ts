@@ -45,8 +45,10 @@ export class IdentityRepository {
     return manager.getRepository(UserIdentityEntity).findOne({ where: { id, userId } });
   }
 
-  async countByUser(userId: string, manager: EntityManager): Promise<number> {
-    return manager.getRepository(UserIdentityEntity).count({ where: { userId } });
+  /** The issuers of this user's identities (one per issuer), in the caller's transaction. */
+  async issuersOfUser(userId: string, manager: EntityManager): Promise<string[]> {
+    const rows = await manager.getRepository(UserIdentityEntity).find({ where: { userId }, select: { issuer: true } });
+    return rows.map((row) => row.issuer);
   }
 
   /** Deletes this identity of this user; returns whether a row went. */

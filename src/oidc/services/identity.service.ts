@@ -128,7 +128,10 @@ export class IdentityService {
       const user = await this.users.lockForSignInChange(userId, manager);
       const identity = user ? await this.identities.findOwn(userId, identityId, manager) : null;
       if (!user || !identity) throw new OidcError('identity_not_found', 'No identity with this id is linked to your account');
-      if (!mayUnlink(await this.identities.countByUser(userId, manager), user.hasPassword)) {
+      // Only identities of configured providers can still sign in: one of a removed provider does not count.
+      const usable = (await this.identities.issuersOfUser(userId, manager)).filter((issuer) => this.idp.forIssuer(issuer) !== undefined);
+      const othersUsable = usable.length - (this.idp.forIssuer(identity.issuer) ? 1 : 0);
+      if (!mayUnlink(othersUsable + 1, user.hasPassword)) {
         throw new OidcError('last_sign_in_method', "This is your account's only way to sign in; link another identity first");
       }
       await this.identities.deleteOwn(userId, identityId, manager);

@@ -8,6 +8,7 @@ import { OidcAudit } from '../observability/audit.service';
 import { type LinkRequest, type LoginState, LoginStateStore } from '../stores/login-state.store';
 import { authorizationParams, linkParams, type LoginParams } from '../util/login-params';
 import { validateReturnTo } from '../util/return-to';
+import { assertRecentAuthentication } from '../util/step-up';
 import { type BindStart, BindService } from './bind.service';
 import { IdentityService } from './identity.service';
 import { IdpClientService, type ProviderClient, type VerifiedLogin } from './idp-client.service';
@@ -65,10 +66,24 @@ export class LoginService {
    * browser presents (its cookie), instead of signing in. Always a fresh authentication at the OP
    * (`linkParams`). @throws OidcError `unauthenticated` without a live session cookie.
    */
-  async startLink(presentedSessionToken: string | undefined, providerId: string | undefined, returnTo: string | undefined, params: LoginParams = {}): Promise<LoginStart> {
+  async startLink(
+    presentedSessionToken: string | undefined,
+    providerId: string | undefined,
+    returnTo: string | undefined,
+    params: LoginParams = {},
+    /** This request's own path and query: where a re-authentication comes back to. */
+    linkReturnPath?: string,
+  ): Promise<LoginStart> {
     const checked = linkParams(params);
     const current = presentedSessionToken ? await this.sessions.authenticate(presentedSessionToken) : undefined;
     if (!current) throw new OidcError('unauthenticated', 'Linking an identity needs a live session in this browser: sign in first');
+    // Holding a session is not enough to add a way into the account: a recent sign-in of its user is.
+    assertRecentAuthentication(
+      current.session,
+      this.idp.forIssuer(current.session.issuer)?.options,
+      { maxAgeMs: this.options.identityChangeMaxAuthAgeMs, clockToleranceSec: this.options.clockToleranceSec },
+      linkReturnPath,
+    );
     return this.start(providerId, returnTo, checked, { userId: current.user.id, sessionId: current.session.id });
   }
 
@@ -194,6 +209,12 @@ export class LoginService {
       return fail(new OidcError('unauthenticated', 'Linking needs the session that started it, in the same browser: sign in and start again'));
     }
     const verified = await provider.exchangeCode(rawQuery, { state, nonce: tx.nonce, codeVerifier: tx.codeVerifier, maxAge: tx.maxAge }).catch(fail);
+    // A link needs an authentication made for it: not one the OP had from before this link started
+    // (openid-client's max_age check allows its own clock tolerance, and some OPs ignore max_age).
+    if (verified.authTime === null || verified.authTime < tx.createdAt / 1000 - this.options.clockToleranceSec) {
+      this.logger.warn({ msg: 'link.stale_authentication', provider: provider.id, authTime: verified.authTime });
+      return fail(new OidcError('code_exchange_failed', 'The OpenID Provider did not sign you in afresh for this link; start the link again'));
+    }
     try {
       this.checkAcr(tx, verified, provider.id);
       const linked = await this.identityLinks.link(link, verified);
