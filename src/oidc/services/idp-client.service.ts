@@ -121,12 +121,10 @@ export class ProviderClient {
       state,
       nonce,
     };
-    const metadata = config.serverMetadata();
-    const pushed = this.options.par === 'required' || (this.options.par === 'auto' && Boolean(metadata.pushed_authorization_request_endpoint)) || metadata.require_pushed_authorization_requests === true;
-    if (!pushed || this.options.par === 'off') {
-      return { url: client.buildAuthorizationUrl(config, parameters).href, state, nonce, codeVerifier };
-    }
-    if (!metadata.pushed_authorization_request_endpoint) {
+    const { pushed_authorization_request_endpoint: parEndpoint, require_pushed_authorization_requests: opRequiresPar } = config.serverMetadata();
+    const pushed = this.options.par === 'required' || (this.options.par === 'auto' && (Boolean(parEndpoint) || opRequiresPar === true));
+    if (!pushed) return { url: client.buildAuthorizationUrl(config, parameters).href, state, nonce, codeVerifier };
+    if (!parEndpoint) {
       throw new OidcError('provider_unavailable', 'The OpenID Provider publishes no pushed_authorization_request_endpoint, which this provider requires (par: required)');
     }
     try {
