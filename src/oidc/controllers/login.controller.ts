@@ -125,14 +125,10 @@ export class LoginController {
     if (Array.isArray(returnTo)) throw new OidcError('invalid_return_to', 'return_to must be given at most once');
     if (Array.isArray(provider)) throw new OidcError('unknown_provider', 'provider must be given at most once');
     const params = parseLoginParams(query);
-    let started;
-    try {
-      started = await this.login.startLink(this.cookies.sessionToken(req), provider || undefined, returnTo, params, req.originalUrl);
-    } catch (error) {
+    const started = await this.login.startLink(this.cookies.sessionToken(req), provider || undefined, returnTo, params, req.originalUrl);
+    if ('reauthenticateAt' in started) {
       // The session's user signed in too long ago: a fresh sign-in at their provider first, which comes back here.
-      const loginUrl = error instanceof OidcError && error.code === 'step_up_required' ? (error.details?.stepUp as { loginUrl?: string } | undefined)?.loginUrl : undefined;
-      if (!loginUrl) throw error;
-      res.redirect(302, loginUrl);
+      res.redirect(302, started.reauthenticateAt);
       return;
     }
     this.cookies.setLoginTransaction(res, started.state, started.browserBinding);

@@ -8,7 +8,7 @@ import { OidcAudit } from '../observability/audit.service';
 import { type LinkRequest, type LoginState, LoginStateStore } from '../stores/login-state.store';
 import { authorizationParams, linkParams, type LoginParams } from '../util/login-params';
 import { validateReturnTo } from '../util/return-to';
-import { assertRecentAuthentication } from '../util/step-up';
+import { authenticatedRecently, reauthenticationRequired, reauthenticationUrl } from '../util/step-up';
 import { type BindStart, BindService } from './bind.service';
 import { IdentityService } from './identity.service';
 import { IdpClientService, type ProviderClient, type VerifiedLogin } from './idp-client.service';
@@ -64,7 +64,9 @@ export class LoginService {
   /**
    * Starts a link: a login at `providerId` whose identity is linked to the user of the session this
    * browser presents (its cookie), instead of signing in. Always a fresh authentication at the OP
-   * (`linkParams`). @throws OidcError `unauthenticated` without a live session cookie.
+   * (`linkParams`). When the session's user signed in too long ago, returns where to sign in again first
+   * (a fresh sign-in at the session's provider that comes back to `linkReturnPath`).
+   * @throws OidcError `unauthenticated` without a live session cookie.
    */
   async startLink(
     presentedSessionToken: string | undefined,
@@ -73,17 +75,17 @@ export class LoginService {
     params: LoginParams = {},
     /** This request's own path and query: where a re-authentication comes back to. */
     linkReturnPath?: string,
-  ): Promise<LoginStart> {
+  ): Promise<LoginStart | { reauthenticateAt: string }> {
     const checked = linkParams(params);
     const current = presentedSessionToken ? await this.sessions.authenticate(presentedSessionToken) : undefined;
     if (!current) throw new OidcError('unauthenticated', 'Linking an identity needs a live session in this browser: sign in first');
     // Holding a session is not enough to add a way into the account: a recent sign-in of its user is.
-    assertRecentAuthentication(
-      current.session,
-      this.idp.forIssuer(current.session.issuer)?.options,
-      { maxAgeMs: this.options.identityChangeMaxAuthAgeMs, clockToleranceSec: this.options.clockToleranceSec },
-      linkReturnPath,
-    );
+    const limits = { maxAgeMs: this.options.identityChangeMaxAuthAgeMs, clockToleranceSec: this.options.clockToleranceSec };
+    if (!authenticatedRecently(current.session, limits)) {
+      const provider = this.idp.forIssuer(current.session.issuer)?.options;
+      if (!provider) throw reauthenticationRequired(null);
+      return { reauthenticateAt: reauthenticationUrl(provider, linkReturnPath) };
+    }
     return this.start(providerId, returnTo, checked, { userId: current.user.id, sessionId: current.session.id });
   }
 

@@ -19,18 +19,32 @@ export function stepUpLoginUrl(provider: OidcProviderOptions, wanted: { maxAge?:
  * tolerance), not merely hold a session (an unattended computer, a stolen cookie).
  * @throws OidcError `step_up_required` (401) with `stepUp.loginUrl`: a fresh sign-in at the session's provider
  */
-export function assertRecentAuthentication(
-  session: { authTime: Date | null },
-  provider: OidcProviderOptions | undefined,
-  limits: { maxAgeMs: number; clockToleranceSec: number },
-  returnTo?: string,
-): void {
-  const age = session.authTime === null ? Infinity : Date.now() - session.authTime.getTime();
-  if (age <= limits.maxAgeMs + limits.clockToleranceSec * 1000) return;
-  throw new OidcError(
+export function assertRecentAuthentication(session: { authTime: Date | null }, provider: OidcProviderOptions | undefined, limits: RecentAuthLimits): void {
+  if (authenticatedRecently(session, limits)) return;
+  throw reauthenticationRequired(provider ? reauthenticationUrl(provider) : null);
+}
+
+/** 401 `step_up_required` for an identity change, with where to sign in again (null: the session's provider is gone). */
+export function reauthenticationRequired(loginUrl: string | null): OidcError {
+  return new OidcError(
     'step_up_required',
     'Changing how this account signs in needs a recent sign-in: sign in again first',
     { reason: 'identity_change_needs_recent_auth' },
-    { stepUp: { acrValues: null, maxAge: 0, providers: null, loginUrl: provider ? stepUpLoginUrl(provider, { maxAge: 0 }, returnTo) : null } },
+    { stepUp: { acrValues: null, maxAge: 0, providers: null, loginUrl } },
   );
+}
+
+export interface RecentAuthLimits {
+  maxAgeMs: number;
+  clockToleranceSec: number;
+}
+
+/** Whether the session's user authenticated at the OP within `maxAgeMs` (give or take the tolerance). */
+export function authenticatedRecently(session: { authTime: Date | null }, limits: RecentAuthLimits): boolean {
+  return session.authTime !== null && Date.now() - session.authTime.getTime() <= limits.maxAgeMs + limits.clockToleranceSec * 1000;
+}
+
+/** A fresh sign-in (`prompt=login`, `max_age=0`) at this provider, coming back to `returnTo` when given. */
+export function reauthenticationUrl(provider: OidcProviderOptions, returnTo?: string): string {
+  return stepUpLoginUrl(provider, { maxAge: 0 }, returnTo);
 }
