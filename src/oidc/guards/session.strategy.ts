@@ -1,17 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import type { Request } from 'express';
-import cookieParser from 'cookie-parser';
 import { Strategy } from 'passport-custom';
+import { cookieValue } from '../util/request-cookies';
 import { OidcError } from '../errors/oidc-error';
 import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
 import { type AuthenticatedSession, SessionService } from '../services/session.service';
 
 export const SESSION_STRATEGY = 'oidc-session';
-
-/** cookie-parser is synchronous: used directly when the guard runs on a host route without it. */
-const parseCookies = cookieParser();
 
 /** Reads the session token from the cookie or `Authorization: Bearer`, and resolves it in Postgres. */
 @Injectable()
@@ -36,9 +33,7 @@ export class SessionStrategy extends PassportStrategy(Strategy, SESSION_STRATEGY
       const match = /^Bearer ([A-Za-z0-9_-]+)$/.exec(header);
       return match?.[1];
     }
-    // On the host's own routes no cookie parser may have run.
-    if (req.cookies === undefined) parseCookies(req, undefined as never, () => undefined);
-    const cookie = (req.cookies as Record<string, unknown> | undefined)?.[this.options.sessionCookieName];
-    return typeof cookie === 'string' ? cookie : undefined;
+    // Parsed here on first use (also on the host's own routes, where no cookie parser may have run).
+    return cookieValue(req, this.options.sessionCookieName);
   }
 }

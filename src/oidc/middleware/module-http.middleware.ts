@@ -2,7 +2,6 @@ import { Inject, Injectable, Logger, type NestMiddleware } from '@nestjs/common'
 import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
 import { RejectionCounterStore } from '../stores/rejection-counter.store';
-import cookieParser from 'cookie-parser';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { json, urlencoded } from 'express';
 import { sendBackchannelError, sendJsonError } from '../errors/oidc-exception.filter';
@@ -16,7 +15,8 @@ export const MODULE_BODY_LIMIT = '32kb';
 
 /**
  * What the module's own routes need before a controller runs, applied to its controllers only (never
- * app-wide): cookie and body parsing with a size limit, `Cache-Control: no-store` (every module
+ * app-wide): body parsing with a size limit (cookies are parsed when first read, see
+ * `requestCookies`), `Cache-Control: no-store` (every module
  * response carries session, user or login data), the module's error shape for a body that cannot be
  * parsed, the request's duration metric, and the caller (IP, user agent) for the audit trail. A body
  * the host already parsed is left alone.
@@ -42,10 +42,10 @@ abstract class ModuleHttpMiddleware implements NestMiddleware {
   }
 }
 
-/** Login, callback, bind, logout and session routes: JSON bodies and cookies. */
+/** Login, callback, bind, logout and session routes: JSON bodies. */
 @Injectable()
 export class ApiRouteMiddleware extends ModuleHttpMiddleware {
-  protected readonly parsers = [cookieParser(), json({ limit: MODULE_BODY_LIMIT })];
+  protected readonly parsers = [json({ limit: MODULE_BODY_LIMIT })];
   private readonly logger = new Logger('OidcError');
 
   // Declared here so that Nest sees the parameter types (the abstract base is not decorated).
@@ -59,13 +59,12 @@ export class ApiRouteMiddleware extends ModuleHttpMiddleware {
 }
 
 /**
- * The front-channel logout route, loaded in an iframe of the OP's logout page: cookies only (a GET,
- * no body), JSON errors, and headers that let nobody frame an answer and load nothing into it until
+ * The front-channel logout route, loaded in an iframe of the OP's logout page: no body (a GET), JSON errors, and headers that let nobody frame an answer and load nothing into it until
  * the controller names the OP (`frame-ancestors` = the issuer's origin).
  */
 @Injectable()
 export class FrontchannelRouteMiddleware extends ModuleHttpMiddleware {
-  protected readonly parsers = [cookieParser()];
+  protected readonly parsers: RequestHandler[] = [];
   private readonly logger = new Logger('OidcError');
 
   constructor(metrics: OidcMetrics) {

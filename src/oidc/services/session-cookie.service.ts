@@ -5,6 +5,7 @@ import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
 import { LOGIN_STATE_TTL_SECONDS } from '../stores/login-state.store';
 import { callbackBase } from '../util/callback-path';
+import { cookieValue } from '../util/request-cookies';
 
 const LOGIN_TX_COOKIE_PREFIX = 'oidc_tx_';
 const BIND_COOKIE_PREFIX = 'oidc_bind_';
@@ -92,7 +93,3 @@ export class SessionCookieService {
   }
 }
 
-function cookieValue(req: Request, name: string): string | undefined {
-  const value = (req.cookies as Record<string, unknown> | undefined)?.[name];
-  return typeof value === 'string' ? value : undefined;
-}
