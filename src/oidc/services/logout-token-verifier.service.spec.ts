@@ -1,0 +1,123 @@
+import { KeyObject, sign } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, exportSPKI, generateKeyPair, type JWK, SignJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OidcError } from '../errors/oidc-error';
+import type { OidcModuleOptions } from '../oidc.options';
+import type { ProviderClient } from './idp-client.service';
+import { BACKCHANNEL_LOGOUT_EVENT, LogoutTokenVerifier } from './logout-token-verifier.service';
+
+const ISSUER = 'https://op.example';
+const CLIENT = 'app';
+type Alg = 'RS256' | 'PS256' | 'ES256' | 'ES384' | 'EdDSA' | 'Ed25519';
+const ALGS: Alg[] = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA', 'Ed25519'];
+
+/** The OP's key set, served over HTTP as discovery would point at it; one key per algorithm. */
+let server: Server;
+let jwksUri: string;
+const keys = new Map<Alg, { privateKey: CryptoKey; publicKey: CryptoKey }>();
+const published: JWK[] = [];
+
+beforeAll(async () => {
+  for (const alg of ALGS) {
+    const pair = await generateKeyPair(alg, { extractable: true });
+    keys.set(alg, pair);
+    published.push({ ...(await exportJWK(pair.publicKey)), kid: alg, alg });
+  }
+  server = createServer((_req, res) => res.setHeader('content-type', 'application/json').end(JSON.stringify({ keys: published })));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  jwksUri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`;
+});
+afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+function provider(overrides: Partial<ProviderClient['options']> = {}): ProviderClient {
+  const options = { issuer: ISSUER, clientId: CLIENT, backchannelAllowMissingExp: false, backchannelMaxAgeMs: 120_000, ...overrides };
+  return { id: 'default', options, jwksUri: async () => jwksUri } as unknown as ProviderClient;
+}
+
+const verifier = () => new LogoutTokenVerifier({ clockToleranceSec: 5, httpTimeoutMs: 2000 } as OidcModuleOptions);
+
+function logoutToken(alg: Alg, claims: Record<string, unknown> = {}, header: Record<string, unknown> = {}) {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ iss: ISSUER, aud: CLIENT, iat: now, exp: now + 120, jti: `jti-${Math.random()}`, sid: 'sid-1', events: { [BACKCHANNEL_LOGOUT_EVENT]: {} }, ...claims })
+    .setProtectedHeader({ alg, kid: alg, typ: 'logout+jwt', ...header })
+    .sign(keys.get(alg)!.privateKey);
+}
+
+async function refusal(promise: Promise<unknown>): Promise<{ code: string; message: string }> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(OidcError);
+  return { code: (error as OidcError).code, message: (error as OidcError).message };
+}
+
+describe('LogoutTokenVerifier', () => {
+  it.each(ALGS)('accepts a valid %s logout token and returns its claims', async (alg) => {
+    const claims = await verifier().verify(await logoutToken(alg, { sub: 'user-1' }), provider());
+    expect(claims).toMatchObject({ iss: ISSUER, sid: 'sid-1', sub: 'user-1' });
+  });
+
+  it('accepts an aud array that holds the client id, refuses one that does not', async () => {
+    const v = verifier();
+    await expect(v.verify(await logoutToken('RS256', { aud: ['other', CLIENT] }), provider())).resolves.toMatchObject({ sid: 'sid-1' });
+    expect(await refusal(v.verify(await logoutToken('RS256', { aud: ['other'] }), provider()))).toMatchObject({ code: 'invalid_logout_token', message: expect.stringMatching(/aud/) });
+  });
+
+  it('refuses a token whose payload was changed after signing', async () => {
+    const [h, , s] = (await logoutToken('ES256')).split('.');
+    const forged = Buffer.from(JSON.stringify({ iss: ISSUER, aud: CLIENT, iat: 1, exp: 9e9, jti: 'x', sid: 'victim', events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } })).toString('base64url');
+    expect(await refusal(verifier().verify(`${h}.${forged}.${s}`, provider()))).toEqual({ code: 'invalid_logout_token', message: 'logout_token signature is invalid' });
+  });
+
+  it('refuses HS256 signed with the public key as the secret, and alg none', async () => {
+    const pem = await exportSPKI(keys.get('RS256')!.publicKey);
+    const now = Math.floor(Date.now() / 1000);
+    const body = { iss: ISSUER, aud: CLIENT, iat: now, exp: now + 60, jti: 'j', sid: 's', events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } };
+    const hs = await new SignJWT(body).setProtectedHeader({ alg: 'HS256', kid: 'RS256' }).sign(new TextEncoder().encode(pem));
+    expect(await refusal(verifier().verify(hs, provider()))).toMatchObject({ message: 'logout_token algorithm is not allowed' });
+    const none = `${Buffer.from(JSON.stringify({ alg: 'none' })).toString('base64url')}.${Buffer.from(JSON.stringify(body)).toString('base64url')}.`;
+    expect(await refusal(verifier().verify(none, provider()))).toMatchObject({ message: 'logout_token algorithm is not allowed' });
+  });
+
+  it('refuses a token signed with the right kid but another algorithm than the header names', async () => {
+    // Signed RS256 with the RS256 key, header relabelled PS256: the PS256 key (kid PS256) is used and fails.
+    const [, p, s] = (await logoutToken('RS256')).split('.');
+    const header = Buffer.from(JSON.stringify({ alg: 'PS256', kid: 'PS256', typ: 'logout+jwt' })).toString('base64url');
+    expect(await refusal(verifier().verify(`${header}.${p}.${s}`, provider()))).toMatchObject({ message: 'logout_token signature is invalid' });
+  });
+
+  it('refuses an expired token, one without exp, and one not valid yet', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const v = verifier();
+    expect(await refusal(v.verify(await logoutToken('RS256', { iat: now - 600, exp: now - 60 }), provider()))).toMatchObject({ message: 'logout_token has expired' });
+    expect(await refusal(v.verify(await logoutToken('RS256', { exp: undefined }), provider()))).toMatchObject({ message: expect.stringMatching(/exp/) });
+    expect(await refusal(v.verify(await logoutToken('RS256', { nbf: now + 600 }), provider()))).toMatchObject({ message: 'logout_token is not valid yet (nbf)' });
+    // Within the clock tolerance (5 s) an expired token still passes.
+    await expect(v.verify(await logoutToken('RS256', { iat: now - 60, exp: now - 2 }), provider())).resolves.toMatchObject({ sid: 'sid-1' });
+  });
+
+  it('refuses another audience and a crit header it does not understand', async () => {
+    const v = verifier();
+    expect(await refusal(v.verify(await logoutToken('EdDSA', { aud: 'someone-else' }), provider()))).toMatchObject({ message: expect.stringMatching(/aud/) });
+    // Signed by hand: jose will not sign a crit it does not understand either.
+    const [, payload] = (await logoutToken('RS256')).split('.');
+    const header = Buffer.from(JSON.stringify({ alg: 'RS256', kid: 'RS256', crit: ['x-unknown'], 'x-unknown': 1 })).toString('base64url');
+    const signature = sign('sha256', Buffer.from(`${header}.${payload}`), KeyObject.from(keys.get('RS256')!.privateKey)).toString('base64url');
+    expect(await refusal(v.verify(`${header}.${payload}.${signature}`, provider()))).toMatchObject({ message: 'logout_token has a crit header that is not understood' });
+  });
+
+  it('binds a key to its provider: the same key set under another client id refuses the token', async () => {
+    const v = verifier();
+    const token = await logoutToken('ES256');
+    await expect(v.verify(token, provider())).resolves.toMatchObject({ sid: 'sid-1' });
+    expect(await refusal(v.verify(token, provider({ clientId: 'another-app' })))).toMatchObject({ message: expect.stringMatching(/aud/) });
+  });
+
+  it('answers 503 (retry) for a kid the key set does not have', async () => {
+    const token = await logoutToken('RS256', {}, { kid: 'rotated-in' });
+    expect(await refusal(verifier().verify(token, provider()))).toMatchObject({ code: 'service_unavailable' });
+  });
+});
