@@ -16,7 +16,7 @@ const ALGS: Alg[] = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA', 'Ed25519'];
 /** The OP's key set, served over HTTP as discovery would point at it; one key per algorithm. */
 let server: Server;
 let jwksUri: string;
-const keys = new Map<Alg, { privateKey: CryptoKey; publicKey: CryptoKey }>();
+const keys = new Map<Alg, Awaited<ReturnType<typeof generateKeyPair>>>();
 const published: JWK[] = [];
 
 beforeAll(async () => {

@@ -162,13 +162,20 @@ export class SessionService {
   async retire(sessionIds: string[], reason: RevokeReason): Promise<void> {
     if (sessionIds.length === 0) return;
     this.audit.record({ event: 'session_revoked', reason, sessions: sessionIds.length });
+    const owners = sessionIds.map(vaultOwner.session);
+    let refreshTokens: Array<string | undefined>;
     try {
-      await this.vault.deleteKinds(sessionIds.map(vaultOwner.session), ['id_token', 'access_token']);
+      // One round trip (the commands are pipelined): the id and access tokens go, and each refresh
+      // token is read, to be revoked at the OP before it is deleted.
+      [, refreshTokens] = await Promise.all([
+        this.vault.deleteKinds(owners, ['id_token', 'access_token']),
+        Promise.all(owners.map((owner) => this.vault.get(owner, 'refresh_token'))),
+      ]);
     } catch (error) {
       this.logger.error({ msg: 'session.tokens_drop_deferred', sessions: sessionIds.length, reason, name: (error as Error)?.name });
       return;
     }
-    const done = this.finishRetirement(sessionIds, reason);
+    const done = this.finishRetirement(sessionIds, reason, false, refreshTokens);
     // The timer is cleared as soon as the work is done: a busy back-channel route would otherwise keep
     // two seconds' worth of timers (and what they hold) alive.
     let timer: NodeJS.Timeout | undefined;
@@ -180,10 +187,11 @@ export class SessionService {
    * Revokes each session's refresh token at the OP (when it has a revocation endpoint), then deletes its
    * vault entries and its outbox entry. Sessions are independent: one failure keeps only that one in
    * the outbox. With `force` (an entry too old to retry) an OP failure no longer keeps it.
-   * Returns how many sessions are done.
+   * `refreshTokens` (same order as `sessionIds`): what `retire` just read, when its id and access
+   * tokens are deleted already. Returns how many sessions are done.
    */
-  async finishRetirement(sessionIds: string[], reason: RevokeReason, force = false): Promise<number> {
-    const results = await Promise.allSettled(sessionIds.map((sessionId) => this.retireOne(sessionId, reason, force)));
+  async finishRetirement(sessionIds: string[], reason: RevokeReason, force = false, refreshTokens?: Array<string | undefined>): Promise<number> {
+    const results = await Promise.allSettled(sessionIds.map((sessionId, i) => this.retireOne(sessionId, reason, force, refreshTokens && { refreshToken: refreshTokens[i] })));
     const failed = results.filter((r) => r.status === 'rejected');
     if (failed.length) {
       const error = (failed[0] as PromiseRejectedResult).reason as Error & { code?: string };
@@ -192,9 +200,9 @@ export class SessionService {
     return results.length - failed.length;
   }
 
-  private async retireOne(sessionId: string, reason: RevokeReason, force: boolean): Promise<void> {
+  private async retireOne(sessionId: string, reason: RevokeReason, force: boolean, read?: { refreshToken: string | undefined }): Promise<void> {
     const owner = vaultOwner.session(sessionId);
-    const refreshToken = await this.vault.get(owner, 'refresh_token');
+    const refreshToken = read ? read.refreshToken : await this.vault.get(owner, 'refresh_token');
     if (refreshToken) {
       try {
         const provider = this.idp.forIssuer(await this.sessions.issuerOf(sessionId));
@@ -206,10 +214,9 @@ export class SessionService {
         if (!force) throw error;
       }
     }
-    await this.vault.deleteAll([owner]);
+    // Without a refresh token (and with the other two deleted by `retire`) the vault holds nothing more.
+    if (!read || refreshToken) await this.vault.deleteAll([owner]);
     await this.sessions.tokensDropped([sessionId]);
-    this.logger.log({ msg: 'session.tokens_dropped', sessionId, reason });
+    this.logger.debug({ msg: 'session.tokens_dropped', sessionId, reason });
   }
-
-
 }
