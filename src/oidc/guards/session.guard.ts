@@ -66,10 +66,7 @@ export class SessionGuard extends AuthGuard(SESSION_STRATEGY) {
 
   /** `@RequireAuthentication`: the session's acr and auth_time must meet the route's requirements. */
   private checkRequirements(context: ExecutionContext, { session }: AuthenticatedSession): void {
-    const declared = [context.getHandler(), context.getClass()]
-      .map((target) => this.reflector?.get<AuthenticationRequirements | undefined>(AUTHENTICATION_REQUIREMENTS, target))
-      .filter((r): r is AuthenticationRequirements => r !== undefined);
-    const wanted = mergeRequirements(declared);
+    const wanted = this.requirementsOf(context);
     if (!wanted) return;
     const provider = this.idp?.forIssuer(session.issuer)?.id;
     const providerOk = !wanted.providers || (provider !== undefined && wanted.providers.includes(provider));
@@ -95,6 +92,28 @@ export class SessionGuard extends AuthGuard(SESSION_STRATEGY) {
         },
       },
     );
+  }
+
+  /**
+   * A route's requirements (its method's and its class's, merged), read once per route: per class,
+   * then per handler (a subclass inherits its parent's handlers but may declare other requirements).
+   */
+  private readonly requirements = new WeakMap<object, WeakMap<object, { wanted: AuthenticationRequirements | undefined }>>();
+
+  private requirementsOf(context: ExecutionContext): AuthenticationRequirements | undefined {
+    const handler = context.getHandler();
+    const controller = context.getClass();
+    let perClass = this.requirements.get(controller);
+    if (!perClass) this.requirements.set(controller, (perClass = new WeakMap()));
+    let known = perClass.get(handler);
+    if (!known) {
+      const declared = [handler, controller]
+        .map((target) => this.reflector?.get<AuthenticationRequirements | undefined>(AUTHENTICATION_REQUIREMENTS, target))
+        .filter((r): r is AuthenticationRequirements => r !== undefined);
+      known = { wanted: mergeRequirements(declared) };
+      perClass.set(handler, known);
+    }
+    return known.wanted;
   }
 
   /** A login at the session's own provider that asks the OP for what the route requires. */
