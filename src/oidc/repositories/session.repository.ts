@@ -116,6 +116,19 @@ export class SessionRepository {
     return new Map(sessionIds.map((id) => [id, true as const]));
   }, 500);
 
+  /**
+   * Activity (`last_seen_at`, at most once a minute a session) likewise one statement a turn: every
+   * session in use comes due once a minute, and one by one that is a burst of single-row updates.
+   */
+  private readonly touches = new TurnBatch<string, true>(async (sessionIds) => {
+    await this.prepared(
+      'oidc_sessions_touch',
+      `UPDATE sessions SET last_seen_at = now() WHERE id = ANY($1::uuid[]) AND last_seen_at < now() - interval '60 seconds'`,
+      [sessionIds],
+    );
+    return new Map(sessionIds.map((id) => [id, true as const]));
+  }, 500);
+
   constructor(@InjectRepository(SessionEntity) private readonly repo: Repository<SessionEntity>) {}
 
   /**
@@ -180,10 +193,7 @@ export class SessionRepository {
 
   /** Records activity; the condition keeps concurrent requests from writing more than once a minute. */
   async touch(sessionId: string): Promise<void> {
-    await this.repo.query(
-      `UPDATE sessions SET last_seen_at = now() WHERE id = $1 AND last_seen_at < now() - interval '60 seconds'`,
-      [sessionId],
-    );
+    await this.touches.get(sessionId);
   }
 
   /** The user's live sessions (sessions_user_idx), idle ones (past `idleTimeoutMs`, 0 = off) left out. */
