@@ -185,27 +185,21 @@ function describeJoseError(error: errors.JOSEError): string {
   return `logout_token is invalid (${error.code})`;
 }
 
+/** fast-jwt's refusals in this module's words; the claim checks (iss, aud, a missing required claim) keep fast-jwt's message, which names the claim only. */
+const FAST_JWT_REFUSALS: Record<string, string> = {
+  [TokenError.codes.expired]: 'logout_token has expired',
+  [TokenError.codes.invalidSignature]: 'logout_token signature is invalid',
+  [TokenError.codes.invalidAlgorithm]: 'logout_token algorithm is not allowed',
+  [TokenError.codes.malformed]: 'logout_token is malformed',
+  [TokenError.codes.invalidPayload]: 'logout_token is malformed',
+  [TokenError.codes.invalidType]: 'logout_token is malformed',
+  [TokenError.codes.missingSignature]: 'logout_token is malformed',
+  [TokenError.codes.inactive]: 'logout_token is not valid yet (nbf)',
+  [TokenError.codes.invalidCritHeader]: 'logout_token has a crit header that is not understood',
+};
+
 function describeFastJwtError(error: TokenError): string {
-  switch (error.code) {
-    case TokenError.codes.expired:
-      return 'logout_token has expired';
-    case TokenError.codes.invalidSignature:
-      return 'logout_token signature is invalid';
-    case TokenError.codes.invalidAlgorithm:
-      return 'logout_token algorithm is not allowed';
-    case TokenError.codes.malformed:
-    case TokenError.codes.invalidPayload:
-    case TokenError.codes.invalidType:
-    case TokenError.codes.missingSignature:
-      return 'logout_token is malformed';
-    case TokenError.codes.inactive:
-      return 'logout_token is not valid yet (nbf)';
-    case TokenError.codes.invalidCritHeader:
-      return 'logout_token has a crit header that is not understood';
-    default:
-      // Claim checks (iss, aud, nbf, a missing required claim): fast-jwt's message names the claim only.
-      return `logout_token claim check failed: ${error.message}`;
-  }
+  return FAST_JWT_REFUSALS[error.code] ?? `logout_token claim check failed: ${error.message}`;
 }
 
 function invalid(message: string): OidcError {
