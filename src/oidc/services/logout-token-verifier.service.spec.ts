@@ -1,4 +1,4 @@
-import { KeyObject, sign } from 'node:crypto';
+import { generateKeyPairSync, KeyObject, sign } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, exportSPKI, generateKeyPair, type JWK, SignJWT } from 'jose';
@@ -18,6 +18,8 @@ let server: Server;
 let jwksUri: string;
 const keys = new Map<Alg, Awaited<ReturnType<typeof generateKeyPair>>>();
 const published: JWK[] = [];
+/** A 1024-bit RSA key in the OP's set (factorable): jose refuses such keys, so must we. */
+const weakKey = generateKeyPairSync('rsa', { modulusLength: 1024 });
 
 beforeAll(async () => {
   for (const alg of ALGS) {
@@ -25,6 +27,7 @@ beforeAll(async () => {
     keys.set(alg, pair);
     published.push({ ...(await exportJWK(pair.publicKey)), kid: alg, alg });
   }
+  published.push({ ...weakKey.publicKey.export({ format: 'jwk' }), kid: 'weak', alg: 'RS256' } as JWK);
   server = createServer((_req, res) => res.setHeader('content-type', 'application/json').end(JSON.stringify({ keys: published })));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   jwksUri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`;
@@ -114,6 +117,20 @@ describe('LogoutTokenVerifier', () => {
     const token = await logoutToken('ES256');
     await expect(v.verify(token, provider())).resolves.toMatchObject({ sid: 'sid-1' });
     expect(await refusal(v.verify(token, provider({ clientId: 'another-app' })))).toMatchObject({ message: expect.stringMatching(/aud/) });
+  });
+
+  it('refuses a token signed with an RSA key under 2048 bits, and an ES256 signature of the wrong length', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const header = Buffer.from(JSON.stringify({ alg: 'RS256', kid: 'weak', typ: 'logout+jwt' })).toString('base64url');
+    const payload = Buffer.from(JSON.stringify({ iss: ISSUER, aud: CLIENT, iat: now, exp: now + 60, jti: 'w', sid: 's', events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } })).toString('base64url');
+    const signature = sign('sha256', Buffer.from(`${header}.${payload}`), weakKey.privateKey).toString('base64url');
+    expect(await refusal(verifier().verify(`${header}.${payload}.${signature}`, provider()))).toEqual({
+      code: 'invalid_logout_token',
+      message: 'logout_token is signed with an RSA key of 1024 bits (at least 2048 required)',
+    });
+    const [h, p] = (await logoutToken('ES256')).split('.');
+    const short = Buffer.alloc(10).toString('base64url');
+    expect(await refusal(verifier().verify(`${h}.${p}.${short}`, provider()))).toMatchObject({ code: 'invalid_logout_token', message: 'logout_token signature is invalid' });
   });
 
   it('answers 503 (retry) for a kid the key set does not have', async () => {

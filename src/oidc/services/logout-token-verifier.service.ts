@@ -28,6 +28,8 @@ export interface LogoutClaims {
 const FAST_JWT_ALGORITHMS = new Set(ALGORITHMS.filter((alg) => alg !== 'Ed25519'));
 
 type FastVerifier = (token: string) => JWTPayload;
+/** As jose: a shorter RSA key can be factored, and anyone could then sign logouts with it. */
+const MIN_RSA_BITS = 2048;
 /** A key as jose's key set hands it out (a WebCrypto key). */
 type SetKey = Awaited<ReturnType<ReturnType<typeof createRemoteJWKSet>>>;
 
@@ -141,9 +143,19 @@ export class LogoutTokenVerifier {
   private fastVerifier(key: SetKey, alg: string, provider: ProviderClient): FastVerifier {
     const cached = this.verifiers.get(key);
     if (cached?.provider === provider) return cached.verify;
+    const keyObject = KeyObject.from(key as Parameters<typeof KeyObject.from>[0]);
+    // jose refuses RSA keys under 2048 bits when it verifies (not when it imports); fast-jwt has no minimum.
+    const rsaBits = keyObject.asymmetricKeyType?.startsWith('rsa') ? (keyObject.asymmetricKeyDetails?.modulusLength ?? 0) : undefined;
+    if (rsaBits !== undefined && rsaBits < MIN_RSA_BITS) {
+      const weak: FastVerifier = () => {
+        throw invalid(`logout_token is signed with an RSA key of ${rsaBits} bits (at least ${MIN_RSA_BITS} required)`);
+      };
+      this.verifiers.set(key, { provider, verify: weak });
+      return weak;
+    }
     const claims = this.claimOptions(provider);
     const verify = createVerifier({
-      key: KeyObject.from(key as Parameters<typeof KeyObject.from>[0]).export({ type: 'spki', format: 'pem' }) as string,
+      key: keyObject.export({ type: 'spki', format: 'pem' }) as string,
       // The alg jose imported this key for: the token's own alg must be that one.
       algorithms: [alg as 'RS256'],
       allowedIss: claims.issuer,
@@ -189,6 +201,7 @@ function describeJoseError(error: errors.JOSEError): string {
 const FAST_JWT_REFUSALS: Record<string, string> = {
   [TokenError.codes.expired]: 'logout_token has expired',
   [TokenError.codes.invalidSignature]: 'logout_token signature is invalid',
+  [TokenError.codes.verifyError]: 'logout_token signature is invalid',
   [TokenError.codes.invalidAlgorithm]: 'logout_token algorithm is not allowed',
   [TokenError.codes.malformed]: 'logout_token is malformed',
   [TokenError.codes.invalidPayload]: 'logout_token is malformed',
