@@ -71,6 +71,38 @@ describe('metrics and the audit trail', () => {
     const text = JSON.stringify(audit);
     for (const secret of [token, 'wrong password', 'nobody@corp.example']) expect(text).not.toContain(secret);
   });
+
+  it("every audit line written in a request carries that request's client IP and user agent", async () => {
+    const ua = { 'user-agent': 'AuditCaller/2.0' };
+    const from = app.logs.length;
+    const { browser, callback } = await loginThroughOp(app.url, 'u177');
+    const token = new URL(callback.location as string).searchParams.get('token') as string;
+    expect((await browser.request(`${app.url}/auth/oidc/bind/create`, { json: { token }, headers: ua })).status).toBe(200);
+    const sid = JSON.parse((await browser.request(`${app.url}/auth/session`)).text).session.sid as string;
+    // The OP's back-channel call (its own user agent): accepted, the session revoked.
+    const post = (logout: string) =>
+      fetch(`${app.url}/auth/oidc/backchannel-logout`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': 'OpBackchannel/1.0' },
+        body: new URLSearchParams({ logout_token: logout }).toString(),
+      });
+    expect((await post(await logoutToken({ sid }))).status).toBe(200);
+    expect((await post(await logoutToken({ sid: 'x', exp: undefined }))).status).toBe(400);
+    expect((await browser.request(`${app.url}/auth/oidc/logout`, { json: {}, headers: { origin: 'https://evil.example', ...ua } })).status).toBe(403);
+
+    const audit = app.logs
+      .slice(from)
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.msg === 'audit');
+    const line = (event: string, extra: Record<string, unknown> = {}) => audit.find((l) => l.event === event && Object.entries(extra).every(([k, v]) => l[k] === v));
+    const ip = expect.stringMatching(/127\.0\.0\.1$/);
+    expect(line('bind', { outcome: 'success' })).toMatchObject({ clientIp: ip, userAgent: 'AuditCaller/2.0' });
+    expect(line('login', { outcome: 'success' })).toMatchObject({ clientIp: ip, userAgent: 'AuditCaller/2.0' });
+    expect(line('backchannel_logout', { outcome: 'accepted' })).toMatchObject({ clientIp: ip, userAgent: 'OpBackchannel/1.0', revokedSessions: 1 });
+    expect(line('session_revoked', { reason: 'backchannel_logout' })).toMatchObject({ clientIp: ip, userAgent: 'OpBackchannel/1.0' });
+    expect(line('backchannel_logout', { outcome: 'rejected' })).toMatchObject({ clientIp: ip, userAgent: 'OpBackchannel/1.0' });
+    expect(line('csrf_refused')).toMatchObject({ clientIp: ip, userAgent: 'AuditCaller/2.0' });
+  });
 });
 
 describe('rate limits', () => {

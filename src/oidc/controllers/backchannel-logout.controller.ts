@@ -9,6 +9,7 @@ import { BackchannelErrorFilter } from '../errors/oidc-exception.filter';
 import { BackchannelLogoutService } from '../services/backchannel-logout.service';
 import { IdpClientService } from '../services/idp-client.service';
 import { MAX_LOGOUT_TOKEN_LENGTH } from '../services/logout-token-verifier.service';
+import { callerOf } from '../observability/request-context';
 
 const BACKCHANNEL_LOGOUT_PATH = 'auth/oidc/backchannel-logout';
 
@@ -66,6 +67,6 @@ export class BackchannelLogoutController {
     const token = body?.logout_token;
     if (typeof token !== 'string' || token === '') throw new OidcError('invalid_request', 'logout_token is missing');
     if (token.length > MAX_LOGOUT_TOKEN_LENGTH) throw new OidcError('invalid_request', 'logout_token is too long');
-    await this.backchannel.handle(token, provider);
+    await this.backchannel.handle(token, provider, callerOf(req));
   }
 }

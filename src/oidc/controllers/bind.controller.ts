@@ -10,6 +10,7 @@ import { type BindOutcome, type BindRequester, BindService } from '../services/b
 import { SessionCookieService } from '../services/session-cookie.service';
 import { SessionService } from '../services/session.service';
 import { strictValidation } from './validation';
+import { callerOf } from '../observability/request-context';
 
 let warnedForwardedFor = false;
 
@@ -92,11 +93,11 @@ export class BindController {
         detail: 'requests carry X-Forwarded-For but TRUST_PROXY is off: every client behind the proxy shares its address for the bind limits',
       });
     }
-    return { browserBinding: this.cookies.bindBinding(req, token), clientIp: req.ip ?? 'unknown', userAgent: req.get('user-agent') };
+    return { browserBinding: this.cookies.bindBinding(req, token), clientIp: req.ip ?? 'unknown', userAgent: req.get('user-agent'), caller: callerOf(req) };
   }
 
   private async respond(req: Request, res: Response, token: string, outcome: BindOutcome): Promise<BindResultDto> {
-    await this.sessions.retireReplaced(this.cookies.sessionToken(req), outcome.issued.session.id);
+    await this.sessions.retireReplaced(this.cookies.sessionToken(req), outcome.issued.session.id, callerOf(req));
     this.cookies.setSession(res, outcome.issued.token, outcome.issued.session.expiresAt);
     this.cookies.clearBindBinding(res, token);
     return { returnTo: outcome.returnTo, sessionId: outcome.issued.session.id };

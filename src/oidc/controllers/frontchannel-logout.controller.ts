@@ -8,6 +8,7 @@ import { FrontchannelLogoutService } from '../services/frontchannel-logout.servi
 import { IdpClientService } from '../services/idp-client.service';
 import { SessionCookieService } from '../services/session-cookie.service';
 import { frontchannelCsp, MAX_FRONTCHANNEL_SID_LENGTH } from '../util/frontchannel';
+import { callerOf } from '../observability/request-context';
 
 const FRONTCHANNEL_LOGOUT_PATH = 'auth/oidc/frontchannel-logout';
 
@@ -68,7 +69,7 @@ export class FrontchannelLogoutController {
   private async answer(providerId: string | undefined, query: Record<string, unknown>, req: Request, res: Response): Promise<void> {
     const provider = providerId === undefined ? this.idp.defaultProvider() : this.idp.find(providerId);
     if (!provider) throw new OidcError('unknown_provider', 'No OpenID Provider is configured for this front-channel logout endpoint');
-    await this.frontchannel.logout(provider, query, this.cookies.sessionToken(req));
+    await this.frontchannel.logout(provider, query, this.cookies.sessionToken(req), callerOf(req));
     res
       .status(200)
       .set({ 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': '0', 'Content-Security-Policy': frontchannelCsp(provider.issuer) })

@@ -14,6 +14,7 @@ import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
 import { IdpClientService } from '../services/idp-client.service';
 import { assertRecentAuthentication } from '../util/step-up';
+import { callerOf } from '../observability/request-context';
 
 @ApiTags('identities')
 @ApiCookieAuth('session')
@@ -65,7 +66,7 @@ export class IdentityController {
       maxAgeMs: this.options.identityChangeMaxAuthAgeMs,
       clockToleranceSec: this.options.clockToleranceSec,
     });
-    const revoked = await this.identities.unlink(user.id, id);
+    const revoked = await this.identities.unlink(user.id, id, callerOf(res.req));
     if (revoked.includes(session.id)) this.cookies.clearSession(res);
   }
 }

@@ -12,6 +12,7 @@ import { LoginService } from '../services/login.service';
 import { parseLoginParams } from '../util/login-params';
 import { SessionCookieService } from '../services/session-cookie.service';
 import { SessionService } from '../services/session.service';
+import { callerOf } from '../observability/request-context';
 
 /** What both callback routes document. */
 const CallbackDocs = () =>
@@ -157,6 +158,7 @@ export class LoginController {
       this.cookies.loginTransaction(req),
       req.get('user-agent'),
       this.cookies.sessionToken(req),
+      callerOf(req),
     );
     this.cookies.clearLoginTransaction(req, res);
     if (outcome.kind === 'linked') {
@@ -169,7 +171,7 @@ export class LoginController {
       res.redirect(302, outcome.bind.redirectUrl);
       return;
     }
-    await this.sessions.retireReplaced(this.cookies.sessionToken(req), outcome.issued.session.id);
+    await this.sessions.retireReplaced(this.cookies.sessionToken(req), outcome.issued.session.id, callerOf(req));
     this.cookies.setSession(res, outcome.issued.token, outcome.issued.session.expiresAt);
     res.redirect(302, outcome.returnTo);
   }

@@ -11,6 +11,7 @@ import { LogoutService } from '../services/logout.service';
 import { SessionCookieService } from '../services/session-cookie.service';
 import type { AuthenticatedSession } from '../services/session.service';
 import { strictValidation } from './validation';
+import { callerOf } from '../observability/request-context';
 
 @ApiTags('logout')
 @ApiCookieAuth('session')
@@ -46,7 +47,7 @@ export class LogoutController {
     @Body() body: LogoutRequestDto,
     @Res({ passthrough: true }) res: Response,
   ): Promise<LogoutResponseDto> {
-    const { endSessionUrl } = await this.logouts.logout(current, body?.everywhere === true);
+    const { endSessionUrl } = await this.logouts.logout(current, body?.everywhere === true, callerOf(res.req));
     this.cookies.clearSession(res);
     return endSessionUrl ? { endSessionUrl } : {};
   }

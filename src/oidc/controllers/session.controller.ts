@@ -1,4 +1,5 @@
-import { Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, UseFilters, UseGuards } from '@nestjs/common';
+import { Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Req, UseFilters, UseGuards } from '@nestjs/common';
+import type { Request } from 'express';
 import { ApiBearerAuth, ApiCookieAuth, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrorResponse } from '../dto/api-error-response.decorator';
 import { CurrentSessionDto, type SessionInfoDto, SessionListDto } from '../dto/session.dto';
@@ -9,6 +10,7 @@ import { SameOriginGuard } from '../guards/same-origin.guard';
 import { SessionGuard } from '../guards/session.guard';
 import { IdpClientService } from '../services/idp-client.service';
 import { type AuthenticatedSession, SessionService } from '../services/session.service';
+import { callerOf } from '../observability/request-context';
 
 @ApiTags('sessions')
 @ApiCookieAuth('session')
@@ -54,8 +56,8 @@ export class SessionController {
   @ApiErrorResponse(404, ['session_not_found'], 'not live or not yours')
   @ApiErrorResponse(415, ['unsupported_media_type'], 'a body, if any, must be application/json')
   @ApiErrorResponse(503, ['service_unavailable'], 'Postgres or the state store unreachable')
-  async revoke(@CurrentUser() { user }: AuthenticatedSession, @Param('id', new ParseUUIDPipe()) id: string): Promise<void> {
-    await this.sessions.revokeOwn(user.id, id);
+  async revoke(@CurrentUser() { user }: AuthenticatedSession, @Param('id', new ParseUUIDPipe()) id: string, @Req() req: Request): Promise<void> {
+    await this.sessions.revokeOwn(user.id, id, callerOf(req));
   }
 
   private toInfo(session: SessionEntity): SessionInfoDto {

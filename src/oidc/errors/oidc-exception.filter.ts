@@ -4,6 +4,7 @@ import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
 import { SessionCookieService } from '../services/session-cookie.service';
 import { OidcAudit } from '../observability/audit.service';
+import { callerOf } from '../observability/request-context';
 import { RejectionCounterStore } from '../stores/rejection-counter.store';
 import { OidcError, type OidcErrorCode } from './oidc-error';
 
@@ -82,7 +83,7 @@ export function sendBackchannelError(res: Response, exception: unknown, logger: 
     event: 'backchannel_logout',
     outcome: status === 429 ? 'rate_limited' : status >= 500 ? 'unavailable' : replay ? 'replay' : 'rejected',
     reason: status >= 500 || status === 429 || replay ? undefined : body.message,
-  });
+  }, callerOf(res.req));
   // Retryable answers keep their status (503, and 429 from the rate limit, with Retry-After); every
   // other refusal is the spec's final 400.
   const retryable = status === 503 || status === 429;
@@ -120,7 +121,7 @@ export class BrowserErrorFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<Response>();
     const { status, body } = toErrorBody(exception, this.logger);
-    this.audit.record({ event: 'login', outcome: 'failure', error: body.error });
+    this.audit.record({ event: 'login', outcome: 'failure', error: body.error }, callerOf(host.switchToHttp().getRequest<Request>()));
     res.setHeader('Cache-Control', 'no-store');
     this.cookies.clearLoginTransaction(host.switchToHttp().getRequest<Request>(), res);
     if (this.options.loginErrorUrl) {

@@ -2,6 +2,7 @@ import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@ne
 import type { Request, Response } from 'express';
 import { OidcError } from '../errors/oidc-error';
 import { OidcAudit } from '../observability/audit.service';
+import { callerOf } from '../observability/request-context';
 import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
 import { RejectionCounterStore } from '../stores/rejection-counter.store';
@@ -24,7 +25,7 @@ export class BackchannelFloodGuard implements CanActivate {
     const retryAfter = await this.rejections.retryAfter(http.getRequest<Request>().ip, this.options.backchannelRateLimit);
     if (retryAfter === 0) return true;
     http.getResponse<Response>().setHeader('Retry-After', String(retryAfter));
-    this.audit.record({ event: 'rate_limited', route: `${context.getClass().name}.${context.getHandler().name}` });
+    this.audit.record({ event: 'rate_limited', route: `${context.getClass().name}.${context.getHandler().name}` }, callerOf(context.switchToHttp().getRequest()));
     throw new OidcError('too_many_requests', `Too many rejected logout requests; retry in ${retryAfter} s`);
   }
 }

@@ -4,6 +4,7 @@ import { InjectThrottlerOptions, InjectThrottlerStorage, ThrottlerGuard, type Th
 import type { ThrottlerLimitDetail } from '@nestjs/throttler/dist/throttler.guard.interface';
 import { OidcError } from '../errors/oidc-error';
 import { OidcAudit } from '../observability/audit.service';
+import { callerOf } from '../observability/request-context';
 import type { OidcModuleOptions } from '../oidc.options';
 
 /**
@@ -25,7 +26,7 @@ export class RateLimitGuard extends ThrottlerGuard {
   protected override async throwThrottlingException(context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
     // The handler, not the request path: paths are attacker-chosen (case, trailing slash) and would
     // make unbounded metric series.
-    this.audit.record({ event: 'rate_limited', route: `${context.getClass().name}.${context.getHandler().name}` });
+    this.audit.record({ event: 'rate_limited', route: `${context.getClass().name}.${context.getHandler().name}` }, callerOf(context.switchToHttp().getRequest()));
     throw new OidcError('too_many_requests', `Too many requests; retry in ${detail.timeToBlockExpire} s`);
   }
 }

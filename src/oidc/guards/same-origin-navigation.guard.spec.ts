@@ -11,7 +11,7 @@ function run(headers: Record<string, string>): number | 'allowed' {
   const audit = { record: vi.fn() } as unknown as OidcAudit;
   const guard = new SameOriginNavigationGuard(options, audit);
   const context = {
-    switchToHttp: () => ({ getRequest: () => ({ headers }) }),
+    switchToHttp: () => ({ getRequest: () => ({ headers: { ...headers, 'user-agent': 'Browser/1.0' }, ip: '203.0.113.9' }) }),
     getClass: () => ({ name: 'LoginController' }),
     getHandler: () => ({ name: 'link' }),
   } as unknown as ExecutionContext;
@@ -20,7 +20,11 @@ function run(headers: Record<string, string>): number | 'allowed' {
     return 'allowed';
   } catch (error) {
     expect((error as OidcError).code).toBe('csrf_rejected');
-    expect(audit.record).toHaveBeenCalledWith(expect.objectContaining({ event: 'csrf_refused', route: 'LoginController.link' }));
+    // The audit line names the caller of this request.
+    expect(audit.record).toHaveBeenCalledWith(
+      expect.objectContaining({ event: 'csrf_refused', route: 'LoginController.link' }),
+      expect.objectContaining({ clientIp: '203.0.113.9', userAgent: 'Browser/1.0' }),
+    );
     return (error as OidcError).getStatus();
   }
 }

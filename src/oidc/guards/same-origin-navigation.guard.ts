@@ -2,6 +2,7 @@ import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@ne
 import type { Request } from 'express';
 import { OidcError } from '../errors/oidc-error';
 import { OidcAudit } from '../observability/audit.service';
+import { callerOf } from '../observability/request-context';
 import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
 
@@ -32,7 +33,7 @@ export class SameOriginNavigationGuard implements CanActivate {
     const fetchSite = req.headers['sec-fetch-site'];
     const foreign = (typeof fetchSite === 'string' && FOREIGN_SITES.has(fetchSite.toLowerCase())) || (origin !== undefined && !this.origins.has(origin.toLowerCase()));
     if (foreign) {
-      this.audit.record({ event: 'csrf_refused', error: 'csrf_rejected', route: `${context.getClass().name}.${context.getHandler().name}` });
+      this.audit.record({ event: 'csrf_refused', error: 'csrf_rejected', route: `${context.getClass().name}.${context.getHandler().name}` }, callerOf(context.switchToHttp().getRequest()));
       throw new OidcError('csrf_rejected', 'This action must be started from this site', { origin: origin?.slice(0, 200), fetchSite });
     }
     return true;

@@ -2,6 +2,7 @@ import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@ne
 import type { Request } from 'express';
 import { OidcError } from '../errors/oidc-error';
 import { OidcAudit } from '../observability/audit.service';
+import { callerOf } from '../observability/request-context';
 import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
 
@@ -29,7 +30,7 @@ export class SameOriginGuard implements CanActivate {
     // Sec-Fetch-Site only when it does not.
     const crossSite = origin !== undefined ? !this.origins.has(origin.toLowerCase()) : req.headers['sec-fetch-site'] === 'cross-site';
     if (crossSite) {
-      this.audit.record({ event: 'csrf_refused', error: 'csrf_rejected', route: `${context.getClass().name}.${context.getHandler().name}` });
+      this.audit.record({ event: 'csrf_refused', error: 'csrf_rejected', route: `${context.getClass().name}.${context.getHandler().name}` }, callerOf(context.switchToHttp().getRequest()));
       throw new OidcError('csrf_rejected', 'Cross-site requests are not accepted on this route', {
         origin: origin?.slice(0, 200),
         fetchSite: req.headers['sec-fetch-site'],
@@ -37,7 +38,7 @@ export class SameOriginGuard implements CanActivate {
     }
     const hasBody = req.headers['content-type'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
     if (hasBody && !req.is('application/json')) {
-      this.audit.record({ event: 'csrf_refused', error: 'unsupported_media_type', route: `${context.getClass().name}.${context.getHandler().name}` });
+      this.audit.record({ event: 'csrf_refused', error: 'unsupported_media_type', route: `${context.getClass().name}.${context.getHandler().name}` }, callerOf(context.switchToHttp().getRequest()));
       throw new OidcError('unsupported_media_type', 'The request body must be application/json');
     }
     return true;

@@ -7,6 +7,7 @@ import { OidcError } from '../errors/oidc-error';
 import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
 import { type AuthenticatedSession, SessionService } from '../services/session.service';
+import { callerOf } from '../observability/request-context';
 
 export const SESSION_STRATEGY = 'oidc-session';
 
@@ -22,7 +23,7 @@ export class SessionStrategy extends PassportStrategy(Strategy, SESSION_STRATEGY
 
   async validate(req: Request): Promise<AuthenticatedSession> {
     const token = this.tokenFrom(req);
-    const found = token ? await this.sessions.authenticate(token) : undefined;
+    const found = token ? await this.sessions.authenticate(token, callerOf(req)) : undefined;
     if (!found) throw new OidcError('unauthenticated', 'No valid session: sign in again');
     return found;
   }

@@ -7,7 +7,6 @@ import { json, urlencoded } from 'express';
 import { sendBackchannelError, sendJsonError } from '../errors/oidc-exception.filter';
 import { OidcAudit } from '../observability/audit.service';
 import { OidcMetrics } from '../observability/oidc-metrics.service';
-import { type RequestContext, requestContext } from '../observability/request-context';
 import { FRONTCHANNEL_DEFAULT_CSP } from '../util/frontchannel';
 
 /** Request bodies are small on the module's routes; anything larger is refused before a controller runs. */
@@ -18,7 +17,7 @@ export const MODULE_BODY_LIMIT = '32kb';
  * app-wide): body parsing with a size limit (cookies are parsed when first read, see
  * `requestCookies`), `Cache-Control: no-store` (every module
  * response carries session, user or login data), the module's error shape for a body that cannot be
- * parsed, the request's duration metric, and the caller (IP, user agent) for the audit trail. A body
+ * parsed and the request's duration metric. A body
  * the host already parsed is left alone.
  */
 abstract class ModuleHttpMiddleware implements NestMiddleware {
@@ -33,10 +32,9 @@ abstract class ModuleHttpMiddleware implements NestMiddleware {
     res.once('finish', () => stop({ method: req.method, route: routeOf(req), status: String(res.statusCode) }));
     res.setHeader('Cache-Control', 'no-store');
     res.setHeader('Pragma', 'no-cache');
-    const context = new CallerContext(req);
     const run = (index: number): void => {
-      if (index === this.parsers.length) return requestContext.run(context, next);
-      this.parsers[index](req, res, (error?: unknown) => (error ? requestContext.run(context, () => this.writeError(res, error)) : run(index + 1)));
+      if (index === this.parsers.length) return next();
+      this.parsers[index](req, res, (error?: unknown) => (error ? this.writeError(res, error) : run(index + 1)));
     };
     run(0);
   }
@@ -103,25 +101,6 @@ export class BackchannelRouteMiddleware extends ModuleHttpMiddleware {
     if (sendBackchannelError(res, error, this.logger, this.audit) === 400) {
       void this.rejections.count(res.req.ip, this.options.backchannelRateLimit);
     }
-  }
-}
-
-/**
- * The caller, for the audit trail, read from the request when an audit line first asks: most requests
- * (session lookups) write none, and resolving `req.ip` (proxy-addr, per TRUST_PROXY) costs on every one.
- */
-class CallerContext implements RequestContext {
-  private ip?: { value: string | undefined };
-  private agent?: { value: string | undefined };
-
-  constructor(private readonly req: Request) {}
-
-  get clientIp(): string | undefined {
-    return (this.ip ??= { value: this.req.ip }).value;
-  }
-
-  get userAgent(): string | undefined {
-    return (this.agent ??= { value: this.req.headers['user-agent']?.slice(0, 200) }).value;
   }
 }
 

@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { OidcMetrics } from './oidc-metrics.service';
-import { requestContext } from './request-context';
+import type { RequestContext } from './request-context';
 
 /** The security events of the audit trail, and what each one carries (never a secret). */
 export type AuditEvent =
@@ -27,9 +27,9 @@ export class OidcAudit {
 
   constructor(private readonly metrics: OidcMetrics) {}
 
-  record(entry: AuditEvent): void {
-    const context = requestContext.getStore();
-    this.logger.log({ msg: 'audit', ...entry, clientIp: context?.clientIp, userAgent: context?.userAgent });
+  /** @param caller the request's caller (`callerOf(req)`), absent for events outside a request (jobs). */
+  record(entry: AuditEvent, caller?: RequestContext): void {
+    this.logger.log({ msg: 'audit', ...entry, clientIp: caller?.clientIp, userAgent: caller?.userAgent });
     this.count(entry);
   }
 

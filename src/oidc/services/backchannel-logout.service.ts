@@ -5,6 +5,7 @@ import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
 import { SessionRepository } from '../repositories/session.repository';
 import { OidcAudit } from '../observability/audit.service';
+import type { RequestContext } from '../observability/request-context';
 import { LOGIN_STATE_TTL_SECONDS } from '../stores/login-state.store';
 import type { ProviderClient } from './idp-client.service';
 import { LogoutTokenVerifier } from './logout-token-verifier.service';
@@ -30,7 +31,7 @@ export class BackchannelLogoutService {
   ) {}
 
   /** @param provider the provider whose back-channel endpoint received the token: only its keys, issuer and client id verify it. */
-  async handle(logoutToken: string, provider: ProviderClient): Promise<{ revokedSessions: number }> {
+  async handle(logoutToken: string, provider: ProviderClient, caller?: RequestContext): Promise<{ revokedSessions: number }> {
     const claims = await this.verifier.verify(logoutToken, provider);
     // Remember the jti for as long as the token could be presented again.
     const validUntilSec = claims.exp ?? claims.iat + Math.ceil(provider.options.backchannelMaxAgeMs / 1000);
@@ -55,7 +56,7 @@ export class BackchannelLogoutService {
     }
     if (!outcome.claimed) throw new OidcError('logout_token_replayed', 'logout_token was already used (jti replay)');
 
-    await this.sessions.retire(outcome.revoked, 'backchannel_logout');
+    await this.sessions.retire(outcome.revoked, 'backchannel_logout', caller);
     this.logger.log({
       msg: 'bcl.accepted',
       provider: provider.id,
@@ -64,7 +65,7 @@ export class BackchannelLogoutService {
       subTag: logTag(claims.sub),
       sidTag: logTag(claims.sid),
     });
-    this.audit.record({ event: 'backchannel_logout', provider: provider.id, outcome: 'accepted', by: claims.sid ? 'sid' : 'sub', revokedSessions: outcome.revoked.length });
+    this.audit.record({ event: 'backchannel_logout', provider: provider.id, outcome: 'accepted', by: claims.sid ? 'sid' : 'sub', revokedSessions: outcome.revoked.length }, caller);
     return { revokedSessions: outcome.revoked.length };
   }
 }

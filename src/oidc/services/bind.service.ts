@@ -9,6 +9,7 @@ import { type BindSession, BindSessionStore } from '../stores/bind-session.store
 import { clientIpBucket } from '../util/client-ip';
 import { LockStore } from '../stores/lock.store';
 import { OidcAudit } from '../observability/audit.service';
+import type { RequestContext } from '../observability/request-context';
 import { SessionRepository } from '../repositories/session.repository';
 import { redisKeys, vaultOwner } from '../stores/redis-keys';
 import { TokenVaultStore } from '../stores/token-vault.store';
@@ -47,6 +48,8 @@ export interface BindRequester {
   clientIp: string;
   /** The User-Agent header, kept on the session this bind issues. */
   userAgent?: string;
+  /** For the audit trail (`callerOf(req)`). */
+  caller?: RequestContext;
 }
 
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
@@ -140,16 +143,16 @@ export class BindService {
       perIp > this.options.bindMaxAttemptsPerIp
     ) {
       this.logger.warn({ msg: 'bind.rate_limited', perToken, perAccount, perIp, clientIp, accountTag });
-      this.audit.record({ event: 'bind', method: 'confirm', outcome: 'rate_limited', accountTag });
+      this.audit.record({ event: 'bind', method: 'confirm', outcome: 'rate_limited', accountTag }, requester.caller);
       throw new OidcError('too_many_attempts', 'Too many attempts; wait and start the login again');
     }
     const account = await this.verifier.verify(normalized, password);
     if (!account) {
       this.logger.warn({ msg: 'bind.confirm_failed', attempt: perToken, clientIp, accountTag });
-      this.audit.record({ event: 'bind', method: 'confirm', outcome: 'failure', accountTag, error: 'invalid_credentials' });
+      this.audit.record({ event: 'bind', method: 'confirm', outcome: 'failure', accountTag, error: 'invalid_credentials' }, requester.caller);
       throw new OidcError('invalid_credentials', 'The identifier or the password is wrong');
     }
-    return this.exclusively(tokenHash, 'confirm', (session) => this.completion.linkAndLogin(account.userId, { ...session, userAgent: requester.userAgent }, this.stash(tokenHash)));
+    return this.exclusively(tokenHash, 'confirm', requester, (session) => this.completion.linkAndLogin(account.userId, { ...session, userAgent: requester.userAgent }, this.stash(tokenHash), requester.caller));
   }
 
   /** Creates a local account from the verified claims, when allowed and the email is verified. */
@@ -161,14 +164,14 @@ export class BindService {
     if (!session.email || !session.emailVerified) {
       throw new OidcError('email_not_verified', 'The OpenID Provider did not verify this email, so no account can be created from it');
     }
-    return this.exclusively(tokenHash, 'create', (current) => this.completion.createAndLogin({ ...current, userAgent: requester.userAgent }, this.stash(tokenHash)));
+    return this.exclusively(tokenHash, 'create', requester, (current) => this.completion.createAndLogin({ ...current, userAgent: requester.userAgent }, this.stash(tokenHash), requester.caller));
   }
 
   /**
    * Runs the final step holding the token's lock, so that of two concurrent confirms/creates exactly
    * one issues a session; the bind token is consumed only when that step succeeded.
    */
-  private async exclusively(tokenHash: string, method: 'confirm' | 'create', work: (session: BindSession) => Promise<IssuedSession>): Promise<BindOutcome> {
+  private async exclusively(tokenHash: string, method: 'confirm' | 'create', requester: BindRequester, work: (session: BindSession) => Promise<IssuedSession>): Promise<BindOutcome> {
     const lockKey = redisKeys.bindLock(tokenHash);
     const owner = await this.locks.acquire(lockKey, BIND_LOCK_TTL_MS);
     if (!owner) throw new OidcError('bind_in_progress', 'This bind token is being used by another request');
@@ -184,7 +187,7 @@ export class BindService {
       const issued = await work(session);
       await this.binds.consume(tokenHash);
       this.logger.log({ msg: 'bind.completed', sessionId: issued.session.id });
-      this.audit.record({ event: 'bind', method, outcome: 'success', sessionId: issued.session.id });
+      this.audit.record({ event: 'bind', method, outcome: 'success', sessionId: issued.session.id }, requester.caller);
       return { issued, returnTo: session.returnTo };
     } finally {
       await this.locks.release(lockKey, owner);

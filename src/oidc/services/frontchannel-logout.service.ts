@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { logTag, sha256 } from '../crypto/secrets';
 import { OidcError } from '../errors/oidc-error';
 import { OidcAudit } from '../observability/audit.service';
+import type { RequestContext } from '../observability/request-context';
 import { SessionRepository } from '../repositories/session.repository';
 import { parseFrontchannelParams } from '../util/frontchannel';
 import type { ProviderClient } from './idp-client.service';
@@ -35,11 +36,11 @@ export class FrontchannelLogoutService {
    * @param sessionToken the session cookie of the browser that loads the URI, if it sent one
    * @throws OidcError `invalid_request` (400) when `iss` or `sid` is missing or wrong; nothing ended
    */
-  async logout(provider: ProviderClient, query: Record<string, unknown>, sessionToken: string | undefined): Promise<void> {
+  async logout(provider: ProviderClient, query: Record<string, unknown>, sessionToken: string | undefined, caller?: RequestContext): Promise<void> {
     const params = parseFrontchannelParams(query, provider.issuer);
     if (!params.ok) {
       this.logger.warn({ msg: 'fcl.rejected', provider: provider.id, reason: params.reason });
-      this.audit.record({ event: 'frontchannel_logout', provider: provider.id, outcome: 'rejected', reason: params.reason });
+      this.audit.record({ event: 'frontchannel_logout', provider: provider.id, outcome: 'rejected', reason: params.reason }, caller);
       throw new OidcError('invalid_request', params.message, { reason: params.reason });
     }
     const withoutCookie = provider.options.frontchannelLogoutWithoutCookie;
@@ -59,10 +60,10 @@ export class FrontchannelLogoutService {
       revokedSessions: revoked.length,
       sidTag: logTag(params.sid),
     });
-    this.audit.record({ event: 'frontchannel_logout', provider: provider.id, outcome: 'accepted', revokedSessions: revoked.length, by });
+    this.audit.record({ event: 'frontchannel_logout', provider: provider.id, outcome: 'accepted', revokedSessions: revoked.length, by }, caller);
     // The revocation and the token outbox were written together. Dropping the cached tokens and
     // revoking refresh tokens at the OP is not waited for: the OP's logout page waits for this iframe,
     // and the answer must not take longer when something ended. What fails stays in the outbox.
-    void this.sessions.retire(revoked, 'frontchannel_logout').catch(() => undefined);
+    void this.sessions.retire(revoked, 'frontchannel_logout', caller).catch(() => undefined);
   }
 }

@@ -4,6 +4,7 @@ import { logTag } from '../crypto/secrets';
 import type { UserIdentityEntity } from '../entities/user-identity.entity';
 import { OidcError } from '../errors/oidc-error';
 import { OidcAudit } from '../observability/audit.service';
+import type { RequestContext } from '../observability/request-context';
 import { identityConflict } from '../repositories/db-errors';
 import { IdentityRepository } from '../repositories/identity.repository';
 import { SessionRepository } from '../repositories/session.repository';
@@ -123,7 +124,7 @@ export class IdentityService {
    * those sessions are retired (cached tokens dropped, refresh tokens revoked at the OP).
    * Returns the revoked session ids.
    */
-  async unlink(userId: string, identityId: string): Promise<string[]> {
+  async unlink(userId: string, identityId: string, caller?: RequestContext): Promise<string[]> {
     const { revoked, provider } = await this.dataSource.transaction(async (manager) => {
       const user = await this.users.lockForSignInChange(userId, manager);
       const identity = user ? await this.identities.findOwn(userId, identityId, manager) : null;
@@ -139,8 +140,8 @@ export class IdentityService {
       return { revoked: ids, provider: this.idp.forIssuer(identity.issuer)?.id ?? null };
     });
     this.logger.log({ msg: 'identity.unlinked', userId, identityId, revokedSessions: revoked.length });
-    this.audit.record({ event: 'identity_unlinked', userId, identityId, provider, revokedSessions: revoked.length });
-    await this.sessions.retire(revoked, 'identity_unlinked');
+    this.audit.record({ event: 'identity_unlinked', userId, identityId, provider, revokedSessions: revoked.length }, caller);
+    await this.sessions.retire(revoked, 'identity_unlinked', caller);
     return revoked;
   }
 }

@@ -47,7 +47,7 @@ describe('LoginCompletionService: what landed while the login was in flight', ()
     const error = (await h.run().catch((e: unknown) => e)) as OidcError;
     expect([error.code, error.getStatus()]).toEqual(['identity_not_linked', 403]);
     expect(h.rows.revokeById).toHaveBeenCalledWith('s1', 'identity_unlinked');
-    expect(h.sessions.retire).toHaveBeenCalledWith(['s1'], 'identity_unlinked');
+    expect(h.sessions.retire).toHaveBeenCalledWith(['s1'], 'identity_unlinked', undefined);
     expect(h.afterLogin.afterLogin).not.toHaveBeenCalled();
   });
 

@@ -9,6 +9,7 @@ import { IdentityRepository } from '../repositories/identity.repository';
 import { UserRepository } from '../repositories/user.repository';
 import { SessionRepository } from '../repositories/session.repository';
 import { OidcAudit } from '../observability/audit.service';
+import type { RequestContext } from '../observability/request-context';
 import { vaultOwner } from '../stores/redis-keys';
 import { TokenVaultStore } from '../stores/token-vault.store';
 import type { VerifiedIdentity } from './idp-client.service';
@@ -44,23 +45,23 @@ export class LoginCompletionService {
   ) {}
 
   /** The identity is already linked to `userId`. */
-  async loginLinked(userId: string, identityId: string, login: SigningIn, tokens: TokenSource): Promise<IssuedSession> {
+  async loginLinked(userId: string, identityId: string, login: SigningIn, tokens: TokenSource, caller?: RequestContext): Promise<IssuedSession> {
     await this.identities.recordLogin(identityId, login.email);
     const issued = await this.sessions.create(userId, login);
-    return this.finish(issued, userId, login, tokens, 'linked');
+    return this.finish(issued, userId, login, tokens, 'linked', caller);
   }
 
   /** Links the identity to an existing user and issues a session, atomically. */
-  async linkAndLogin(userId: string, login: SigningIn, tokens: TokenSource): Promise<IssuedSession> {
+  async linkAndLogin(userId: string, login: SigningIn, tokens: TokenSource, caller?: RequestContext): Promise<IssuedSession> {
     const issued = await this.transaction(async (manager) => {
       await this.identities.link({ userId, issuer: login.issuer, subject: login.subject, email: login.email }, manager);
       return this.sessions.create(userId, login, manager);
     });
-    return this.finish(issued, userId, login, tokens, 'bound');
+    return this.finish(issued, userId, login, tokens, 'bound', caller);
   }
 
   /** Creates a local user from the verified claims, links the identity and issues a session, atomically. */
-  async createAndLogin(login: SigningIn, tokens: TokenSource): Promise<IssuedSession> {
+  async createAndLogin(login: SigningIn, tokens: TokenSource, caller?: RequestContext): Promise<IssuedSession> {
     let userId = '';
     const issued = await this.transaction(async (manager) => {
       // An email the OP did not verify could belong to someone else: the account gets none.
@@ -69,7 +70,7 @@ export class LoginCompletionService {
       await this.identities.link({ userId, issuer: login.issuer, subject: login.subject, email: login.email }, manager);
       return this.sessions.create(userId, login, manager);
     });
-    return this.finish(issued, userId, login, tokens, 'created');
+    return this.finish(issued, userId, login, tokens, 'created', caller);
   }
 
   private async finish(
@@ -78,6 +79,7 @@ export class LoginCompletionService {
     login: SigningIn,
     tokens: TokenSource,
     via: LoginEvent['via'],
+    caller: RequestContext | undefined,
   ): Promise<IssuedSession> {
     try {
       if (tokens.from === 'exchange') {
@@ -96,13 +98,13 @@ export class LoginCompletionService {
       const still = await this.sessionRows.loginStillValid(issued.session.id, login);
       if (still === 'ended') {
         await this.sessionRows.revokeById(issued.session.id, 'backchannel_logout');
-        await this.sessions.retire([issued.session.id], 'backchannel_logout');
+        await this.sessions.retire([issued.session.id], 'backchannel_logout', caller);
         this.logger.warn({ msg: 'login.op_session_ended', sessionId: issued.session.id });
         throw new OidcError('op_session_ended', 'You were signed out at the OpenID Provider meanwhile; sign in again');
       }
       if (still === 'unlinked') {
         await this.sessionRows.revokeById(issued.session.id, 'identity_unlinked');
-        await this.sessions.retire([issued.session.id], 'identity_unlinked');
+        await this.sessions.retire([issued.session.id], 'identity_unlinked', caller);
         this.logger.warn({ msg: 'login.identity_unlinked', sessionId: issued.session.id });
         throw new OidcError('identity_not_linked', 'This OpenID identity was unlinked from its account while you signed in');
       }
@@ -110,7 +112,7 @@ export class LoginCompletionService {
       // A session that was never handed out must not stay live (nor keep tokens nobody revokes).
       if (!(error instanceof OidcError && (error.code === 'op_session_ended' || error.code === 'identity_not_linked'))) {
         await this.sessionRows.revokeById(issued.session.id, 'logout').catch(() => undefined);
-        await this.sessions.retire([issued.session.id], 'logout');
+        await this.sessions.retire([issued.session.id], 'logout', caller);
       }
       throw error;
     }
@@ -121,7 +123,7 @@ export class LoginCompletionService {
       this.logger.error({ msg: 'after_login_hook.failed', sessionId: issued.session.id, name: (error as Error)?.name });
     }
     this.logger.log({ msg: 'login.success', provider: login.providerId, sessionId: issued.session.id, userId, via });
-    this.audit.record({ event: 'login', outcome: 'success', via, provider: login.providerId, sessionId: issued.session.id, userId });
+    this.audit.record({ event: 'login', outcome: 'success', via, provider: login.providerId, sessionId: issued.session.id, userId }, caller);
     return issued;
   }
 

@@ -57,7 +57,7 @@ describe('LoginService.callback of a link', () => {
     expect(await codeOf(h.callback())).toBe('unauthenticated');
     expect(h.provider.exchangeCode).not.toHaveBeenCalled();
     expect(h.identityLinks.link).not.toHaveBeenCalled();
-    expect(h.audit.record).toHaveBeenCalledWith(expect.objectContaining({ event: 'identity_linked', outcome: 'failure', error: 'unauthenticated' }));
+    expect(h.audit.record).toHaveBeenCalledWith(expect.objectContaining({ event: 'identity_linked', outcome: 'failure', error: 'unauthenticated' }), undefined);
   });
 
   it('the session that started it: links, creates no session, runs no unlinked-identity policy, revokes the refresh token', async () => {

@@ -5,6 +5,7 @@ import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
 import { IdentityRepository } from '../repositories/identity.repository';
 import { OidcAudit } from '../observability/audit.service';
+import type { RequestContext } from '../observability/request-context';
 import { type LinkRequest, type LoginState, LoginStateStore } from '../stores/login-state.store';
 import { authorizationParams, linkParams, type LoginParams } from '../util/login-params';
 import { validateReturnTo } from '../util/return-to';
@@ -134,6 +135,7 @@ export class LoginService {
     browserBinding: string | undefined,
     userAgent?: string,
     presentedSessionToken?: string,
+    caller?: RequestContext,
   ): Promise<CallbackOutcome> {
     const routeProvider = routeProviderId === undefined ? this.idp.find('default') : this.idp.find(routeProviderId);
     if (!routeProvider) throw new OidcError('unknown_provider', 'No OpenID Provider is configured for this callback');
@@ -155,7 +157,7 @@ export class LoginService {
       this.logger.warn({ msg: 'login.provider_mismatch', started: tx.provider, callback: routeProvider.id });
       throw new OidcError('provider_mismatch', 'This login response arrived at another OpenID Provider\'s callback than the one the login started with; start again');
     }
-    if (tx.link) return this.completeLink(routeProvider, tx, tx.link, state, rawQuery, presentedSessionToken);
+    if (tx.link) return this.completeLink(routeProvider, tx, tx.link, state, rawQuery, presentedSessionToken, caller);
     const verified = await routeProvider.exchangeCode(rawQuery, { state, nonce: tx.nonce, codeVerifier: tx.codeVerifier, maxAge: tx.maxAge });
     this.checkAcr(tx, verified, routeProvider.id);
     const login = { ...verified, userAgent };
@@ -169,14 +171,14 @@ export class LoginService {
 
     const identity = await this.identities.findByIssuerSubject(login.issuer, login.subject);
     if (identity) {
-      const issued = await this.completion.loginLinked(identity.userId, identity.id, login, tokens);
+      const issued = await this.completion.loginLinked(identity.userId, identity.id, login, tokens, caller);
       return { kind: 'session', issued, returnTo: tx.returnTo };
     }
 
     this.logger.log({ msg: 'login.unlinked_identity', policy: this.options.unlinkedIdentity, subTag: logTag(login.subject) });
     switch (this.options.unlinkedIdentity) {
       case 'create': {
-        const issued = await this.completion.createAndLogin(login, tokens);
+        const issued = await this.completion.createAndLogin(login, tokens, caller);
         return { kind: 'session', issued, returnTo: tx.returnTo };
       }
       case 'bind':
@@ -200,12 +202,13 @@ export class LoginService {
     state: string,
     rawQuery: string,
     presentedSessionToken: string | undefined,
+    caller: RequestContext | undefined,
   ): Promise<CallbackOutcome> {
     const fail = (error: unknown): never => {
-      this.audit.record({ event: 'identity_linked', outcome: 'failure', provider: provider.id, userId: link.userId, sessionId: link.sessionId, error: error instanceof OidcError ? error.code : 'internal_error' });
+      this.audit.record({ event: 'identity_linked', outcome: 'failure', provider: provider.id, userId: link.userId, sessionId: link.sessionId, error: error instanceof OidcError ? error.code : 'internal_error' }, caller);
       throw error;
     };
-    const current = presentedSessionToken ? await this.sessions.authenticate(presentedSessionToken).catch(fail) : undefined;
+    const current = presentedSessionToken ? await this.sessions.authenticate(presentedSessionToken, caller).catch(fail) : undefined;
     if (!current || current.session.id !== link.sessionId || current.user.id !== link.userId) {
       this.logger.warn({ msg: 'link.session_mismatch', provider: provider.id, sessionId: link.sessionId, presented: current ? 'other_session' : 'none' });
       return fail(new OidcError('unauthenticated', 'Linking needs the session that started it, in the same browser: sign in and start again'));
@@ -221,7 +224,7 @@ export class LoginService {
       this.checkAcr(tx, verified, provider.id);
       const linked = await this.identityLinks.link(link, verified);
       this.logger.log({ msg: linked.created ? 'link.success' : 'link.already_linked', provider: provider.id, userId: link.userId, identityId: linked.identityId, subTag: logTag(verified.subject) });
-      this.audit.record({ event: 'identity_linked', outcome: 'success', provider: provider.id, userId: link.userId, sessionId: link.sessionId, identityId: linked.identityId, alreadyLinked: !linked.created });
+      this.audit.record({ event: 'identity_linked', outcome: 'success', provider: provider.id, userId: link.userId, sessionId: link.sessionId, identityId: linked.identityId, alreadyLinked: !linked.created }, caller);
       return { kind: 'linked', returnTo: tx.returnTo };
     } catch (error) {
       return fail(error);

@@ -3,6 +3,7 @@ import { vaultOwner } from '../stores/redis-keys';
 import { TokenVaultStore } from '../stores/token-vault.store';
 import { SessionRepository } from '../repositories/session.repository';
 import { OidcAudit } from '../observability/audit.service';
+import type { RequestContext } from '../observability/request-context';
 import { type EndSessionSupport, IdpClientService, type ProviderClient } from './idp-client.service';
 import { type AuthenticatedSession, SessionService } from './session.service';
 
@@ -28,7 +29,7 @@ export class LogoutService {
     private readonly audit: OidcAudit,
   ) {}
 
-  async logout(current: AuthenticatedSession, everywhere: boolean): Promise<LogoutResult> {
+  async logout(current: AuthenticatedSession, everywhere: boolean, caller?: RequestContext): Promise<LogoutResult> {
     const { session } = current;
     const reason = everywhere ? 'logout_everywhere' : 'logout';
     // Whether a URL can be built is known (discovery may take a moment) before anything is revoked, so
@@ -48,7 +49,7 @@ export class LogoutService {
     } catch (error) {
       this.logger.error({ msg: 'logout.vault_failed', sessionId: session.id, name: (error as Error)?.name });
     }
-    await this.sessions.retire(revoked, reason);
+    await this.sessions.retire(revoked, reason, caller);
 
     const endSessionUrl = provider && support.enabled && idToken ? await this.buildEndSessionUrl(provider, support.endpoint, idToken, session.id) : undefined;
     this.logger.log({
@@ -58,7 +59,7 @@ export class LogoutService {
       revokedSessions: revoked.length,
       endSessionUrlIssued: Boolean(endSessionUrl),
     });
-    this.audit.record({ event: 'logout', everywhere, sessionId: session.id, revokedSessions: revoked.length, endSessionUrl: Boolean(endSessionUrl) });
+    this.audit.record({ event: 'logout', everywhere, sessionId: session.id, revokedSessions: revoked.length, endSessionUrl: Boolean(endSessionUrl) }, caller);
     return { endSessionUrl, revokedSessions: revoked.length };
   }
 

@@ -8,6 +8,7 @@ import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
 import { type RevokeReason, SessionRepository } from '../repositories/session.repository';
 import { OidcAudit } from '../observability/audit.service';
+import type { RequestContext } from '../observability/request-context';
 import { vaultOwner } from '../stores/redis-keys';
 import { accessTokenEntry, TokenVaultStore, type VaultEntry } from '../stores/token-vault.store';
 import { IdpClientService, type TokenSet } from './idp-client.service';
@@ -112,14 +113,14 @@ export class SessionService {
   }
 
   /** Resolves a presented session token; `undefined` for unknown, revoked, expired or idle sessions. */
-  async authenticate(token: string): Promise<AuthenticatedSession | undefined> {
+  async authenticate(token: string, caller?: RequestContext): Promise<AuthenticatedSession | undefined> {
     if (!SESSION_TOKEN_SHAPE.test(token)) return undefined;
     const found = await this.sessions.findLiveByTokenHash(sha256(token));
     if (!found) return undefined;
     const idle = this.options.sessionIdleTimeoutMs;
     // last_seen_at is at most a minute behind (see below), so the idle timeout is exact to a minute.
     if (idle > 0 && Date.now() - found.session.lastSeenAt.getTime() > idle) {
-      await this.retire(await this.sessions.revokeById(found.session.id, 'idle_timeout'), 'idle_timeout');
+      await this.retire(await this.sessions.revokeById(found.session.id, 'idle_timeout'), 'idle_timeout', caller);
       return undefined;
     }
     // Activity is recorded at most once a minute: most requests cost one indexed read and no write.
@@ -132,21 +133,21 @@ export class SessionService {
   }
 
   /** Revokes one of the caller's own sessions. */
-  async revokeOwn(userId: string, sessionId: string): Promise<void> {
+  async revokeOwn(userId: string, sessionId: string, caller?: RequestContext): Promise<void> {
     const revoked = await this.sessions.revokeOwn(userId, sessionId, 'user_revoked');
     if (revoked.length === 0) throw new OidcError('session_not_found', 'No live session with this id belongs to you');
-    await this.retire(revoked, 'user_revoked');
+    await this.retire(revoked, 'user_revoked', caller);
   }
 
   /**
    * A new login in a browser that still presents a live session retires that session (`replaced`):
    * one browser, one session. Best effort: the new login stands whatever happens here.
    */
-  async retireReplaced(presentedToken: string | undefined, newSessionId: string): Promise<void> {
+  async retireReplaced(presentedToken: string | undefined, newSessionId: string, caller?: RequestContext): Promise<void> {
     if (!presentedToken || !SESSION_TOKEN_SHAPE.test(presentedToken)) return;
     try {
       const revoked = (await this.sessions.revokeByTokenHash(sha256(presentedToken), 'replaced')).filter((id) => id !== newSessionId);
-      await this.retire(revoked, 'replaced');
+      await this.retire(revoked, 'replaced', caller);
     } catch (error) {
       this.logger.error({ msg: 'session.replace_failed', sessionId: newSessionId, name: (error as Error)?.name });
     }
@@ -159,9 +160,9 @@ export class SessionService {
    * on in the background, and whatever fails (state store or OP unreachable) stays in the outbox for the
    * outbox job. Never throws: the sessions are revoked already.
    */
-  async retire(sessionIds: string[], reason: RevokeReason): Promise<void> {
+  async retire(sessionIds: string[], reason: RevokeReason, caller?: RequestContext): Promise<void> {
     if (sessionIds.length === 0) return;
-    this.audit.record({ event: 'session_revoked', reason, sessions: sessionIds.length });
+    this.audit.record({ event: 'session_revoked', reason, sessions: sessionIds.length }, caller);
     const owners = sessionIds.map(vaultOwner.session);
     let refreshTokens: Array<string | undefined>;
     try {
