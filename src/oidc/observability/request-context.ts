@@ -31,11 +31,10 @@ class CallerContext implements RequestContext {
   }
 }
 
-const callers = new WeakMap<Request, RequestContext>();
-
-/** The request's caller (one object a request, however many audit lines ask). */
+/**
+ * The request's caller. Cheap to make (nothing is read until an audit line asks), so a request that
+ * writes several lines may make several: each reads the request once.
+ */
 export function callerOf(req: Request): RequestContext {
-  let caller = callers.get(req);
-  if (!caller) callers.set(req, (caller = new CallerContext(req)));
-  return caller;
+  return new CallerContext(req);
 }
