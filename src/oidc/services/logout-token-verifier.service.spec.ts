@@ -18,6 +18,8 @@ let server: Server;
 let jwksUri: string;
 const keys = new Map<Alg, Awaited<ReturnType<typeof generateKeyPair>>>();
 const published: JWK[] = [];
+const rotation = { keys: new Map<'old' | 'new', CryptoKeyLike>(), published: [] as JWK[] };
+type CryptoKeyLike = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
 /** A 1024-bit RSA key in the OP's set (factorable): jose refuses such keys, so must we. */
 const weakKey = generateKeyPairSync('rsa', { modulusLength: 1024 });
 
@@ -28,15 +30,23 @@ beforeAll(async () => {
     published.push({ ...(await exportJWK(pair.publicKey)), kid: alg, alg });
   }
   published.push({ ...weakKey.publicKey.export({ format: 'jwk' }), kid: 'weak', alg: 'RS256' } as JWK);
-  server = createServer((_req, res) => res.setHeader('content-type', 'application/json').end(JSON.stringify({ keys: published })));
+  // A rotation: two RS256 keys without kid (the retiring one and the new one).
+  for (const name of ['old', 'new'] as const) {
+    const pair = await generateKeyPair('RS256', { extractable: true });
+    rotation.keys.set(name, pair.privateKey);
+    rotation.published.push({ ...(await exportJWK(pair.publicKey)), alg: 'RS256' });
+  }
+  server = createServer((req, res) =>
+    res.setHeader('content-type', 'application/json').end(JSON.stringify({ keys: req.url === '/rotation' ? rotation.published : published })),
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   jwksUri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`;
 });
 afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-function provider(overrides: Partial<ProviderClient['options']> = {}): ProviderClient {
+function provider(overrides: Partial<ProviderClient['options']> = {}, path = '/jwks'): ProviderClient {
   const options = { issuer: ISSUER, clientId: CLIENT, backchannelAllowMissingExp: false, backchannelMaxAgeMs: 120_000, ...overrides };
-  return { id: 'default', options, jwksUri: async () => jwksUri } as unknown as ProviderClient;
+  return { id: 'default', options, jwksUri: async () => jwksUri.replace(/\/jwks$/, path) } as unknown as ProviderClient;
 }
 
 const verifier = () => new LogoutTokenVerifier({ clockToleranceSec: 5, httpTimeoutMs: 2000 } as OidcModuleOptions);
@@ -131,6 +141,23 @@ describe('LogoutTokenVerifier', () => {
     const [h, p] = (await logoutToken('ES256')).split('.');
     const short = Buffer.alloc(10).toString('base64url');
     expect(await refusal(verifier().verify(`${h}.${p}.${short}`, provider()))).toMatchObject({ code: 'invalid_logout_token', message: 'logout_token signature is invalid' });
+  });
+
+  it('without a kid, during a rotation (two keys fit), accepts the key whose signature holds and refuses any other', async () => {
+    const v = verifier();
+    const now = Math.floor(Date.now() / 1000);
+    const signed = (key: CryptoKeyLike, claims: Record<string, unknown> = {}) =>
+      new SignJWT({ iss: ISSUER, aud: CLIENT, iat: now, exp: now + 60, jti: `r-${Math.random()}`, sid: 'rot', events: { [BACKCHANNEL_LOGOUT_EVENT]: {} }, ...claims })
+        .setProtectedHeader({ alg: 'RS256', typ: 'logout+jwt' })
+        .sign(key);
+    await expect(v.verify(await signed(rotation.keys.get('new')!), provider({}, '/rotation'))).resolves.toMatchObject({ sid: 'rot' });
+    await expect(v.verify(await signed(rotation.keys.get('old')!), provider({}, '/rotation'))).resolves.toMatchObject({ sid: 'rot' });
+    // The right key with a bad claim answers for the claim; a key outside the set: the signature.
+    expect(await refusal(v.verify(await signed(rotation.keys.get('old')!, { aud: 'other' }), provider({}, '/rotation')))).toMatchObject({ message: expect.stringMatching(/aud/) });
+    expect(await refusal(v.verify(await signed(keys.get('RS256')!.privateKey), provider({}, '/rotation')))).toEqual({
+      code: 'invalid_logout_token',
+      message: 'logout_token signature is invalid',
+    });
   });
 
   it('answers 503 (retry) for a kid the key set does not have', async () => {

@@ -107,10 +107,16 @@ export class LogoutTokenVerifier {
     if (typeof alg !== 'string' || !ALGORITHMS.includes(alg)) throw invalid('logout_token algorithm is not allowed');
     try {
       const keys = await this.keySet(provider);
-      if (!FAST_JWT_ALGORITHMS.has(alg)) return (await jwtVerify(token, keys, this.claimOptions(provider))).payload;
-      // jose's key set picks the key (kid, alg, key type) and refetches on an unknown kid.
-      const key = await keys(header, undefined as never);
-      return this.fastVerifier(key, alg, provider)(token);
+      // jose's key set picks the key (kid, alg, key type) and refetches on an unknown kid. Without a kid
+      // (or with one the set repeats) during a rotation several keys fit: the one whose signature holds.
+      let candidates: Iterable<SetKey> | AsyncIterable<SetKey>;
+      try {
+        candidates = [await keys(header, undefined as never)];
+      } catch (error) {
+        if (!(error instanceof errors.JWKSMultipleMatchingKeys)) throw error;
+        candidates = error as unknown as AsyncIterable<SetKey>;
+      }
+      return await this.verifyWithFirstMatch(candidates, token, alg, provider);
     } catch (error) {
       if (error instanceof OidcError) throw error;
       if (error instanceof TokenError) throw invalid(describeFastJwtError(error));
@@ -126,6 +132,33 @@ export class LogoutTokenVerifier {
       }
       throw invalid(describeJoseError(error as errors.JOSEError));
     }
+  }
+
+  /**
+   * Verifies with the first candidate key whose signature check passes; a failed signature moves on to
+   * the next key, anything else (a claim, an RSA key too short) is that key's answer. No key: the
+   * signature is invalid.
+   */
+  private async verifyWithFirstMatch(candidates: Iterable<SetKey> | AsyncIterable<SetKey>, token: string, alg: string, provider: ProviderClient): Promise<JWTPayload> {
+    let refused: unknown = new TokenError(TokenError.codes.invalidSignature, 'No key of the set verifies the signature');
+    for await (const key of candidates) {
+      try {
+        if (!FAST_JWT_ALGORITHMS.has(alg)) return (await jwtVerify(token, key, this.claimOptions(provider))).payload;
+        return this.fastVerifier(key, alg, provider)(token);
+      } catch (error) {
+        const badSignature =
+          error instanceof errors.JWSSignatureVerificationFailed ||
+          (error instanceof TokenError && (error.code === TokenError.codes.invalidSignature || error.code === TokenError.codes.verifyError));
+        // A key the module refuses (RSA under 2048 bits) is passed over, and is the answer if no other key verifies.
+        if (error instanceof OidcError) {
+          refused = error;
+          continue;
+        }
+        if (!badSignature) throw error;
+        if (!(refused instanceof OidcError)) refused = error;
+      }
+    }
+    throw refused;
   }
 
   /** The same checks for both libraries: this provider's issuer and client id, the allowed algorithms, the required claims. */
