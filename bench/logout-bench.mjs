@@ -1,9 +1,12 @@
 // Benchmark: back-channel logout and authenticated GET /auth/session at 1,000 and 1,000,000 sessions,
-// once per state store (Redis, Postgres). Runs the built app (node dist/main.js) and the development OP
-// against a dedicated database (oidc_rp_bench, recreated for each store), seeds the sessions with SQL,
-// and prints median/p99 latencies and the EXPLAIN of the lookup and revocation statements.
-//   npm run build && npm run bench [-- --sizes 1000,1000000 --stores redis,postgres]
-// BENCH_DB and BENCH_REDIS_URL choose the scratch database and Redis database (default oidc_rp_bench, db 14).
+// per state store (Redis, Postgres). For each store it seeds one database per size (oidc_rp_bench_<size>,
+// sessions inserted with SQL, then vacuumed), runs the built app (node dist/main.js) once per database
+// side by side with the development OP, and measures the sizes in alternating rounds (--rounds, the
+// order reversed every other round), so that what the shared machine does meanwhile falls on both: the
+// ratio of a round compares two measurements taken seconds apart. Prints median/p99 latencies over all
+// rounds, the median of the per-round ratios, and the EXPLAIN of the lookup and revocation statements.
+//   npm run build && npm run bench [-- --sizes 1000,1000000 --stores redis,postgres --rounds 5 --samples 400]
+// BENCH_DB and BENCH_REDIS_URL choose the scratch database prefix and Redis database (default oidc_rp_bench, db 14).
 import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
@@ -16,18 +19,27 @@ import pg from 'pg';
 import { freshDatabase, waitFor } from './support.mjs';
 
 const { values } = parseArgs({
-  options: { sizes: { type: 'string', default: '1000,1000000' }, samples: { type: 'string', default: '400' }, stores: { type: 'string', default: 'redis,postgres' } },
+  options: {
+    sizes: { type: 'string', default: '1000,1000000' },
+    /** Requests per path and size, over all rounds. */
+    samples: { type: 'string', default: '400' },
+    rounds: { type: 'string', default: '5' },
+    stores: { type: 'string', default: 'redis,postgres' },
+  },
 });
 const sizes = values.sizes.split(',').map(Number);
 const stores = values.stores.split(',');
 const SAMPLES = Number(values.samples);
+const ROUNDS = Number(values.rounds);
+const PER_ROUND = Math.ceil(SAMPLES / ROUNDS);
 const ADMIN = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const DB = process.env.BENCH_DB ?? 'oidc_rp_bench';
-const dbUrl = ADMIN.replace(/\/[^/]*$/, `/${DB}`);
+const dbUrlOf = (db) => ADMIN.replace(/\/[^/]*$/, `/${db}`);
 const OP_PORT = 4790;
 const APP_PORT = 3790;
 const ISSUER = `http://127.0.0.1:${OP_PORT}`;
-const APP = `http://127.0.0.1:${APP_PORT}`;
+/** One app per size, side by side: APP_PORT, APP_PORT + 1, … */
+const appOf = (index) => `http://127.0.0.1:${APP_PORT + index}`;
 const CLIENT = 'bench-app';
 const work = mkdtempSync(join(tmpdir(), 'oidc-bench-'));
 const jwksFile = join(work, 'jwks.json');
@@ -87,9 +99,12 @@ function stats(samples) {
   return { median: at(0.5), p99: at(0.99) };
 }
 
-/** `revoked` holds the sessions that earlier logouts revoked (across sizes): never picked again. */
-async function measure(size, key, kid, revoked) {
-  if (2 * (SAMPLES + 30) > size - revoked.size) throw new Error(`--samples ${SAMPLES} is too many for ${size} sessions`);
+/**
+ * One round of one size: `count` session lookups then `count` back-channel logouts (each revokes a
+ * live session, never picked again: `revoked`), against that size's app. Returns the latencies in ms.
+ */
+async function measure(app, size, key, kid, revoked, count, warmUp) {
+  if (2 * (count + 30) > size - revoked.size) throw new Error(`--samples ${SAMPLES} is too many for ${size} sessions`);
   const live = () => {
     for (;;) {
       const i = Math.floor(Math.random() * size);
@@ -101,31 +116,28 @@ async function measure(size, key, kid, revoked) {
     revoked.add(i);
     return i;
   };
-  // Warm up both paths (connections, JWKS, plans).
-  for (let n = 0; n < 30; n++) {
-    await fetch(`${APP}/auth/session`, { headers: { authorization: `Bearer ${tokenOf(live())}` } });
-  }
-  const sessionTimes = [];
-  for (let n = 0; n < SAMPLES; n++) {
+  const session = async () => {
     const token = tokenOf(live());
-    sessionTimes.push(
-      await time(async () => {
-        const r = await fetch(`${APP}/auth/session`, { headers: { authorization: `Bearer ${token}` } });
-        if (r.status !== 200) throw new Error(`GET /auth/session → ${r.status}`);
-        await r.arrayBuffer();
-      }),
-    );
-  }
-  const logoutTimes = [];
-  for (let n = 0; n < SAMPLES + 30; n++) {
+    return time(async () => {
+      const r = await fetch(`${app}/auth/session`, { headers: { authorization: `Bearer ${token}` } });
+      if (r.status !== 200) throw new Error(`GET /auth/session → ${r.status}`);
+      await r.arrayBuffer();
+    });
+  };
+  const logout = async () => {
     const body = new URLSearchParams({ logout_token: await logoutToken(key, kid, { sid: `bench-sid-${pick()}` }) }).toString();
-    const ms = await time(async () => {
-      const r = await fetch(`${APP}/auth/oidc/backchannel-logout`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+    return time(async () => {
+      const r = await fetch(`${app}/auth/oidc/backchannel-logout`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
       if (r.status !== 200) throw new Error(`back-channel logout → ${r.status} ${await r.text()}`);
     });
-    if (n >= 30) logoutTimes.push(ms);
-  }
-  return { session: stats(sessionTimes), logout: stats(logoutTimes) };
+  };
+  // Warm up both paths (connections, JWKS, plans) before the first round.
+  if (warmUp) for (let n = 0; n < 30; n++) await session(), await logout();
+  const sessionTimes = [];
+  for (let n = 0; n < count; n++) sessionTimes.push(await session());
+  const logoutTimes = [];
+  for (let n = 0; n < count; n++) logoutTimes.push(await logout());
+  return { sessionTimes, logoutTimes };
 }
 
 async function explain(db, size, revoked) {
@@ -154,55 +166,75 @@ async function explain(db, size, revoked) {
 }
 
 async function runStore(store, key, kid) {
-  await freshDatabase(ADMIN, DB, dbUrl);
-  const app = start(['dist/main.js'], {
-    PORT: String(APP_PORT),
-    DATABASE_URL: dbUrl,
-    ...(store === 'redis' ? { REDIS_URL: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/14' } : { STATE_STORE: 'postgres', REDIS_URL: '' }),
-    OIDC_ISSUER: ISSUER,
-    OIDC_CLIENT_ID: CLIENT,
-    OIDC_CLIENT_SECRET: 'demo-app-secret-change-me',
-    OIDC_REDIRECT_URI: `${APP}/auth/oidc/callback`,
-    OIDC_ALLOW_INSECURE_HTTP: 'true',
-    OIDC_TOKEN_ENCRYPTION_KEYS: `b:${Buffer.alloc(32, 1).toString('base64')}`,
-    OIDC_UNLINKED_IDENTITY: 'create',
-  });
-  await waitFor(`${APP}/health`, (s) => s === 200);
-
-  const db = new pg.Client({ connectionString: dbUrl });
-  await db.connect();
-  const results = [];
-  const revoked = new Set();
-  let seeded = 0;
   console.log(`\n=== state store: ${store}`);
-  for (const size of sizes) {
+  const targets = [];
+  for (const [index, size] of sizes.entries()) {
+    const db = `${DB}_${size}`;
+    const url = dbUrlOf(db);
+    await freshDatabase(ADMIN, db, url);
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
     const started = Date.now();
-    await seedTo(db, seeded, size);
-    seeded = size;
-    console.log(`\n${size.toLocaleString('en')} sessions (seeded in ${((Date.now() - started) / 1000).toFixed(1)} s)`);
-    const r = await measure(size, key, kid, revoked);
-    results.push({ size, ...r });
-    console.log(`  GET /auth/session          median ${r.session.median.toFixed(2)} ms   p99 ${r.session.p99.toFixed(2)} ms`);
-    console.log(`  back-channel logout (sid)  median ${r.logout.median.toFixed(2)} ms   p99 ${r.logout.p99.toFixed(2)} ms`);
-    await explain(db, size, revoked);
+    await seedTo(client, 0, size);
+    console.log(`${size.toLocaleString('en')} sessions seeded in ${((Date.now() - started) / 1000).toFixed(1)} s (${db})`);
+    const app = appOf(index);
+    const child = start(['dist/main.js'], {
+      PORT: String(APP_PORT + index),
+      DATABASE_URL: url,
+      ...(store === 'redis' ? { REDIS_URL: (process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/14').replace(/\/\d+$/, `/${14 - index}`) } : { STATE_STORE: 'postgres', REDIS_URL: '' }),
+      OIDC_ISSUER: ISSUER,
+      OIDC_CLIENT_ID: CLIENT,
+      OIDC_CLIENT_SECRET: 'demo-app-secret-change-me',
+      OIDC_REDIRECT_URI: `${app}/auth/oidc/callback`,
+      OIDC_ALLOW_INSECURE_HTTP: 'true',
+      OIDC_TOKEN_ENCRYPTION_KEYS: `b:${Buffer.alloc(32, 1).toString('base64')}`,
+      OIDC_UNLINKED_IDENTITY: 'create',
+    });
+    await waitFor(`${app}/health`, (s) => s === 200);
+    targets.push({ size, app, child, client, revoked: new Set(), sessionTimes: [], logoutTimes: [] });
   }
-  await db.end();
-  app.kill('SIGTERM');
-  await new Promise((resolve) => app.once('exit', resolve));
-  return results;
+
+  // Alternating rounds: every size once a round, the order reversed every other round.
+  const roundRatios = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const medians = new Map();
+    for (const t of r % 2 ? [...targets].reverse() : targets) {
+      const m = await measure(t.app, t.size, key, kid, t.revoked, PER_ROUND, r === 0);
+      t.sessionTimes.push(...m.sessionTimes);
+      t.logoutTimes.push(...m.logoutTimes);
+      medians.set(t.size, { session: stats(m.sessionTimes).median, logout: stats(m.logoutTimes).median });
+    }
+    const [first, last] = [medians.get(targets[0].size), medians.get(targets[targets.length - 1].size)];
+    roundRatios.push({ session: last.session / first.session, logout: last.logout / first.logout });
+    console.log(
+      `round ${r + 1}: ` +
+        targets.map((t) => `${t.size.toLocaleString('en')}: session ${medians.get(t.size).session.toFixed(2)} ms, logout ${medians.get(t.size).logout.toFixed(2)} ms`).join('   ') +
+        `   ratio session ${roundRatios[r].session.toFixed(2)}×, logout ${roundRatios[r].logout.toFixed(2)}×`,
+    );
+  }
+  const results = [];
+  for (const t of targets) {
+    results.push({ size: t.size, session: stats(t.sessionTimes), logout: stats(t.logoutTimes) });
+    console.log(`\n${t.size.toLocaleString('en')} sessions, all rounds:`);
+    await explain(t.client, t.size, t.revoked);
+    await t.client.end();
+    t.child.kill('SIGTERM');
+    await new Promise((resolve) => t.child.once('exit', resolve));
+  }
+  const medianOf = (xs) => stats(xs).median;
+  return { results, ratios: { session: medianOf(roundRatios.map((x) => x.session)), logout: medianOf(roundRatios.map((x) => x.logout)) }, roundRatios };
 }
 
 async function main() {
-  start(['dev-idp/server.mjs'], { DEV_IDP_PORT: String(OP_PORT), DEV_IDP_ISSUER: ISSUER, DEV_IDP_CLIENT_ID: CLIENT, DEV_IDP_JWKS_FILE: jwksFile, DEV_IDP_APP_URL: APP });
+  start(['dev-idp/server.mjs'], { DEV_IDP_PORT: String(OP_PORT), DEV_IDP_ISSUER: ISSUER, DEV_IDP_CLIENT_ID: CLIENT, DEV_IDP_JWKS_FILE: jwksFile, DEV_IDP_APP_URL: appOf(0) });
   await waitFor(`${ISSUER}/.well-known/openid-configuration`, (s) => s === 200);
   const jwk = JSON.parse(readFileSync(jwksFile, 'utf8')).keys[0];
   const key = await importJWK(jwk, 'RS256');
   const summary = [];
-  for (const store of stores) summary.push({ store, results: await runStore(store, key, jwk.kid) });
+  for (const store of stores) summary.push({ store, ...(await runStore(store, key, jwk.kid)) });
 
-  const ratio = (a, b) => `${(a / b).toFixed(2)}×`;
-  console.log('\nsummary (median / p99, ms)');
-  for (const { store, results } of summary) {
+  console.log(`\nsummary (median / p99 over ${ROUNDS} alternating rounds, ms)`);
+  for (const { store, results, ratios, roundRatios } of summary) {
     for (const r of results) {
       console.log(
         `  ${store.padEnd(8)} ${r.size.toLocaleString('en').padStart(9)} sessions   GET /auth/session ${r.session.median.toFixed(2)} / ${r.session.p99.toFixed(2)}   back-channel logout ${r.logout.median.toFixed(2)} / ${r.logout.p99.toFixed(2)}`,
@@ -210,8 +242,10 @@ async function main() {
     }
     if (results.length > 1) {
       const [first, last] = [results[0], results[results.length - 1]];
+      const range = (k) => `${Math.min(...roundRatios.map((x) => x[k])).toFixed(2)}–${Math.max(...roundRatios.map((x) => x[k])).toFixed(2)}`;
       console.log(
-        `  ${store.padEnd(8)} ratio ${last.size.toLocaleString('en')} / ${first.size.toLocaleString('en')}: GET /auth/session median ${ratio(last.session.median, first.session.median)}, p99 ${ratio(last.session.p99, first.session.p99)}; back-channel logout median ${ratio(last.logout.median, first.logout.median)}, p99 ${ratio(last.logout.p99, first.logout.p99)}`,
+        `  RATIO ${store} ${last.size.toLocaleString('en')} / ${first.size.toLocaleString('en')} sessions, median of the per-round median ratios: ` +
+          `GET /auth/session ${ratios.session.toFixed(2)}× (rounds ${range('session')}), back-channel logout ${ratios.logout.toFixed(2)}× (rounds ${range('logout')})   target ≤ 1.2×`,
       );
     }
   }
