@@ -24,7 +24,9 @@ export async function createApp(config: AppConfig, log: LogOptions = {}): Promis
   const logger = new Logger(new PinoLogger({ pinoHttp: { logger: root } }), {});
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, root), { logger, bodyParser: false, abortOnError: false });
   app.set('trust proxy', config.trustProxy);
-  app.enableShutdownHooks();
+  // process.exit() after the shutdown hooks (not a re-raised signal): the 'exit' event is what makes
+  // pino write the lines still buffered (the shutdown's own among them).
+  app.enableShutdownHooks([], { useProcessExit: true });
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()

@@ -112,8 +112,8 @@ const STDOUT_FLUSH_MS = 100;
  * and only once 8 KiB of lines are buffered or 100 ms have passed. A busy route logs several lines a
  * request; one write per line, or even per turn of the event loop, costs a thread-pool round trip each
  * (measured: 9 % of a back-channel logout's CPU on one core), a write per 8 KiB a small fraction of it.
- * At exit pino writes what is pending synchronously; a process killed outright loses at most the last
- * 100 ms of lines.
+ * At exit (also after SIGTERM/SIGINT: the app's shutdown hooks end with `process.exit`) pino writes
+ * what is pending synchronously; a process killed outright (SIGKILL) loses at most the last 100 ms of lines.
  */
 export function bufferedStdout(): DestinationStream {
   return pino.destination({ dest: 1, sync: false, minLength: STDOUT_MIN_WRITE, periodicFlush: STDOUT_FLUSH_MS });

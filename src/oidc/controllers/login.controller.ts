@@ -126,7 +126,7 @@ export class LoginController {
     if (Array.isArray(returnTo)) throw new OidcError('invalid_return_to', 'return_to must be given at most once');
     if (Array.isArray(provider)) throw new OidcError('unknown_provider', 'provider must be given at most once');
     const params = parseLoginParams(query);
-    const started = await this.login.startLink(this.cookies.sessionToken(req), provider || undefined, returnTo, params, req.originalUrl);
+    const started = await this.login.startLink(this.cookies.sessionToken(req), provider || undefined, returnTo, params, req.originalUrl, callerOf(req));
     if ('reauthenticateAt' in started) {
       // The session's user signed in too long ago: a fresh sign-in at their provider first, which comes back here.
       res.redirect(302, started.reauthenticateAt);

@@ -123,7 +123,11 @@ export class SessionRepository {
   private readonly touches = new TurnBatch<string, true>(async (sessionIds) => {
     await this.prepared(
       'oidc_sessions_touch',
-      `UPDATE sessions SET last_seen_at = now() WHERE id = ANY($1::uuid[]) AND last_seen_at < now() - interval '60 seconds'`,
+      // Rows another transaction holds (a revocation, an unlink) are skipped, not waited for: no request
+      // of the batch stalls behind them, and no deadlock with a multi-row revocation. A skipped session
+      // is recorded on its next request.
+      `UPDATE sessions SET last_seen_at = now()
+        WHERE id IN (SELECT id FROM sessions WHERE id = ANY($1::uuid[]) AND last_seen_at < now() - interval '60 seconds' FOR UPDATE SKIP LOCKED)`,
       [sessionIds],
     );
     return new Map(sessionIds.map((id) => [id, true as const]));

@@ -76,9 +76,10 @@ export class LoginService {
     params: LoginParams = {},
     /** This request's own path and query: where a re-authentication comes back to. */
     linkReturnPath?: string,
+    caller?: RequestContext,
   ): Promise<LoginStart | { reauthenticateAt: string }> {
     const checked = linkParams(params);
-    const current = presentedSessionToken ? await this.sessions.authenticate(presentedSessionToken) : undefined;
+    const current = presentedSessionToken ? await this.sessions.authenticate(presentedSessionToken, caller) : undefined;
     if (!current) throw new OidcError('unauthenticated', 'Linking an identity needs a live session in this browser: sign in first');
     // Holding a session is not enough to add a way into the account: a recent sign-in of its user is.
     const limits = { maxAgeMs: this.options.identityChangeMaxAuthAgeMs, clockToleranceSec: this.options.clockToleranceSec };

@@ -20,6 +20,7 @@ const keys = new Map<Alg, Awaited<ReturnType<typeof generateKeyPair>>>();
 const published: JWK[] = [];
 const rotation = { keys: new Map<'old' | 'new', CryptoKeyLike>(), published: [] as JWK[] };
 type CryptoKeyLike = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
+const crowd: CryptoKeyLike[] = [];
 /** A 1024-bit RSA key in the OP's set (factorable): jose refuses such keys, so must we. */
 const weakKey = generateKeyPairSync('rsa', { modulusLength: 1024 });
 
@@ -36,8 +37,17 @@ beforeAll(async () => {
     rotation.keys.set(name, pair.privateKey);
     rotation.published.push({ ...(await exportJWK(pair.publicKey)), alg: 'RS256' });
   }
+  // Five keys without kid: more than a token without kid may cost.
+  const many: JWK[] = [];
+  for (let i = 0; i < 5; i++) {
+    const pair = await generateKeyPair('ES256', { extractable: true });
+    crowd.push(pair.privateKey);
+    many.push({ ...(await exportJWK(pair.publicKey)), alg: 'ES256' });
+  }
   server = createServer((req, res) =>
-    res.setHeader('content-type', 'application/json').end(JSON.stringify({ keys: req.url === '/rotation' ? rotation.published : published })),
+    res
+      .setHeader('content-type', 'application/json')
+      .end(JSON.stringify({ keys: req.url === '/rotation' ? rotation.published : req.url === '/many' ? many : published })),
   );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   jwksUri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`;
@@ -158,6 +168,17 @@ describe('LogoutTokenVerifier', () => {
       code: 'invalid_logout_token',
       message: 'logout_token signature is invalid',
     });
+  });
+
+  it('tries at most four keys for a token without kid', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const signed = (key: CryptoKeyLike) =>
+      new SignJWT({ iss: ISSUER, aud: CLIENT, iat: now, exp: now + 60, jti: `m-${Math.random()}`, sid: 'many', events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } })
+        .setProtectedHeader({ alg: 'ES256', typ: 'logout+jwt' })
+        .sign(key);
+    const v = verifier();
+    await expect(v.verify(await signed(crowd[3]), provider({}, '/many'))).resolves.toMatchObject({ sid: 'many' });
+    expect(await refusal(v.verify(await signed(crowd[4]), provider({}, '/many')))).toMatchObject({ message: 'logout_token signature is invalid' });
   });
 
   it('answers 503 (retry) for a kid the key set does not have', async () => {

@@ -30,6 +30,8 @@ const FAST_JWT_ALGORITHMS = new Set(ALGORITHMS.filter((alg) => alg !== 'Ed25519'
 type FastVerifier = (token: string) => JWTPayload;
 /** As jose: a shorter RSA key can be factored, and anyone could then sign logouts with it. */
 const MIN_RSA_BITS = 2048;
+/** Keys tried for a token that names none (or one the set repeats): a rotation has two or three. */
+const MAX_CANDIDATE_KEYS = 4;
 /** A key as jose's key set hands it out (a WebCrypto key). */
 type SetKey = Awaited<ReturnType<ReturnType<typeof createRemoteJWKSet>>>;
 
@@ -141,7 +143,10 @@ export class LogoutTokenVerifier {
    */
   private async verifyWithFirstMatch(candidates: Iterable<SetKey> | AsyncIterable<SetKey>, token: string, alg: string, provider: ProviderClient): Promise<JWTPayload> {
     let refused: unknown = new TokenError(TokenError.codes.invalidSignature, 'No key of the set verifies the signature');
+    let tried = 0;
     for await (const key of candidates) {
+      // A forged token without kid costs one signature check per fitting key: a few at most.
+      if (++tried > MAX_CANDIDATE_KEYS) break;
       try {
         if (!FAST_JWT_ALGORITHMS.has(alg)) return (await jwtVerify(token, key, this.claimOptions(provider))).payload;
         return this.fastVerifier(key, alg, provider)(token);

@@ -124,7 +124,12 @@ export class SessionService {
       return undefined;
     }
     // Activity is recorded at most once a minute: most requests cost one indexed read and no write.
-    if (Date.now() - found.session.lastSeenAt.getTime() > TOUCH_INTERVAL_MS) await this.sessions.touch(found.session.id);
+    // Best effort: a failed activity write (shared by the requests of one turn) fails none of them.
+    if (Date.now() - found.session.lastSeenAt.getTime() > TOUCH_INTERVAL_MS) {
+      await this.sessions.touch(found.session.id).catch((error: unknown) => {
+        this.logger.warn({ msg: 'session.touch_failed', sessionId: found.session.id, name: (error as Error)?.name, errorCode: (error as { code?: string })?.code });
+      });
+    }
     return found;
   }
 
@@ -164,13 +169,13 @@ export class SessionService {
     if (sessionIds.length === 0) return;
     this.audit.record({ event: 'session_revoked', reason, sessions: sessionIds.length }, caller);
     const owners = sessionIds.map(vaultOwner.session);
-    let refreshTokens: Array<string | undefined>;
+    let refreshTokens: Array<{ stored: boolean; token: string | undefined }>;
     try {
       // One round trip (the commands are pipelined): the id and access tokens go, and each refresh
       // token is read, to be revoked at the OP before it is deleted.
       [, refreshTokens] = await Promise.all([
         this.vault.deleteKinds(owners, ['id_token', 'access_token']),
-        Promise.all(owners.map((owner) => this.vault.get(owner, 'refresh_token'))),
+        Promise.all(owners.map((owner) => this.vault.peek(owner, 'refresh_token'))),
       ]);
     } catch (error) {
       this.logger.error({ msg: 'session.tokens_drop_deferred', sessions: sessionIds.length, reason, name: (error as Error)?.name });
@@ -191,8 +196,13 @@ export class SessionService {
    * `refreshTokens` (same order as `sessionIds`): what `retire` just read, when its id and access
    * tokens are deleted already. Returns how many sessions are done.
    */
-  async finishRetirement(sessionIds: string[], reason: RevokeReason, force = false, refreshTokens?: Array<string | undefined>): Promise<number> {
-    const results = await Promise.allSettled(sessionIds.map((sessionId, i) => this.retireOne(sessionId, reason, force, refreshTokens && { refreshToken: refreshTokens[i] })));
+  async finishRetirement(
+    sessionIds: string[],
+    reason: RevokeReason,
+    force = false,
+    refreshTokens?: Array<{ stored: boolean; token: string | undefined }>,
+  ): Promise<number> {
+    const results = await Promise.allSettled(sessionIds.map((sessionId, i) => this.retireOne(sessionId, reason, force, refreshTokens?.[i])));
     const failed = results.filter((r) => r.status === 'rejected');
     if (failed.length) {
       const error = (failed[0] as PromiseRejectedResult).reason as Error & { code?: string };
@@ -201,9 +211,9 @@ export class SessionService {
     return results.length - failed.length;
   }
 
-  private async retireOne(sessionId: string, reason: RevokeReason, force: boolean, read?: { refreshToken: string | undefined }): Promise<void> {
+  private async retireOne(sessionId: string, reason: RevokeReason, force: boolean, read?: { stored: boolean; token: string | undefined }): Promise<void> {
     const owner = vaultOwner.session(sessionId);
-    const refreshToken = read ? read.refreshToken : await this.vault.get(owner, 'refresh_token');
+    const refreshToken = read ? read.token : await this.vault.get(owner, 'refresh_token');
     if (refreshToken) {
       try {
         const provider = this.idp.forIssuer(await this.sessions.issuerOf(sessionId));
@@ -215,8 +225,9 @@ export class SessionService {
         if (!force) throw error;
       }
     }
-    // Without a refresh token (and with the other two deleted by `retire`) the vault holds nothing more.
-    if (!read || refreshToken) await this.vault.deleteAll([owner]);
+    // With nothing stored under the refresh token (and the other two deleted by `retire`) the vault holds
+    // nothing more; a value that did not decrypt is deleted like a token.
+    if (!read || read.stored) await this.vault.deleteAll([owner]);
     await this.sessions.tokensDropped([sessionId]);
     this.logger.debug({ msg: 'session.tokens_dropped', sessionId, reason });
   }

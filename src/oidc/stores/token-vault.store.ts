@@ -47,6 +47,12 @@ export class TokenVaultStore {
     return this.open(owner, kind, await this.state.get(redisKeys.vault(owner, kind)));
   }
 
+  /** Reads a token, and says whether anything was stored (a value that does not decrypt is stored, yet no token). */
+  async peek(owner: string, kind: VaultTokenKind): Promise<{ stored: boolean; token: string | undefined }> {
+    const stored = await this.state.get(redisKeys.vault(owner, kind));
+    return { stored: stored !== undefined, token: this.open(owner, kind, stored) };
+  }
+
   /** Reads and deletes in one step (get-and-delete): two concurrent takes never both get the token. */
   async take(owner: string, kind: VaultTokenKind): Promise<string | undefined> {
     return this.open(owner, kind, await this.state.getAndDelete(redisKeys.vault(owner, kind)));
