@@ -111,29 +111,30 @@ export class SessionRepository {
   });
 
   /** Outbox entries deleted after a retirement, likewise one statement a turn (one per back-channel logout otherwise). */
-  private readonly outboxDeletes = new TurnBatch<string, true>(async (sessionIds) => {
-    await this.prepared('oidc_outbox_delete', `DELETE FROM session_token_outbox WHERE session_id = ANY($1::uuid[])`, [sessionIds]);
-    return new Map(sessionIds.map((id) => [id, true as const]));
-  }, 500);
+  private readonly outboxDeletes = this.perTurn('oidc_outbox_delete', `DELETE FROM session_token_outbox WHERE session_id = ANY($1::uuid[])`);
 
   /**
    * Activity (`last_seen_at`, at most once a minute a session) likewise one statement a turn: every
    * session in use comes due once a minute, and one by one that is a burst of single-row updates.
    */
-  private readonly touches = new TurnBatch<string, true>(async (sessionIds) => {
-    await this.prepared(
-      'oidc_sessions_touch',
-      // Rows another transaction holds (a revocation, an unlink) are skipped, not waited for: no request
-      // of the batch stalls behind them, and no deadlock with a multi-row revocation. A skipped session
-      // is recorded on its next request.
-      `UPDATE sessions SET last_seen_at = now()
-        WHERE id IN (SELECT id FROM sessions WHERE id = ANY($1::uuid[]) AND last_seen_at < now() - interval '60 seconds' FOR UPDATE SKIP LOCKED)`,
-      [sessionIds],
-    );
-    return new Map(sessionIds.map((id) => [id, true as const]));
-  }, 500);
+  private readonly touches = this.perTurn(
+    'oidc_sessions_touch',
+    // Rows another transaction holds (a revocation, an unlink) are skipped, not waited for: no request
+    // of the batch stalls behind them, and no deadlock with a multi-row revocation. A skipped session
+    // is recorded on its next request.
+    `UPDATE sessions SET last_seen_at = now()
+      WHERE id IN (SELECT id FROM sessions WHERE id = ANY($1::uuid[]) AND last_seen_at < now() - interval '60 seconds' FOR UPDATE SKIP LOCKED)`,
+  );
 
   constructor(@InjectRepository(SessionEntity) private readonly repo: Repository<SessionEntity>) {}
+
+  /** A statement on a set of session ids (`$1::uuid[]`), run once a turn for the ids asked for in it (up to 500). */
+  private perTurn(name: string, text: string): TurnBatch<string, true> {
+    return new TurnBatch<string, true>(async (sessionIds) => {
+      await this.prepared(name, text, [sessionIds]);
+      return new Map(sessionIds.map((id) => [id, true as const]));
+    }, 500);
+  }
 
   /**
    * The statements on the per-request paths (session lookup, back-channel logout) run as named
