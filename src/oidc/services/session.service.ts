@@ -10,7 +10,7 @@ import { type RevokeReason, SessionRepository } from '../repositories/session.re
 import { OidcAudit } from '../observability/audit.service';
 import type { RequestContext } from '../observability/request-context';
 import { vaultOwner } from '../stores/redis-keys';
-import { accessTokenEntry, TokenVaultStore, type VaultEntry } from '../stores/token-vault.store';
+import { accessTokenEntry, TokenVaultStore, type VaultEntry, type VaultRead } from '../stores/token-vault.store';
 import { IdpClientService, type TokenSet } from './idp-client.service';
 
 export interface OidcLogin {
@@ -169,7 +169,7 @@ export class SessionService {
     if (sessionIds.length === 0) return;
     this.audit.record({ event: 'session_revoked', reason, sessions: sessionIds.length }, caller);
     const owners = sessionIds.map(vaultOwner.session);
-    let refreshTokens: Array<{ stored: boolean; token: string | undefined }>;
+    let refreshTokens: Array<VaultRead>;
     try {
       // One round trip (the commands are pipelined): the id and access tokens go, and each refresh
       // token is read, to be revoked at the OP before it is deleted.
@@ -200,7 +200,7 @@ export class SessionService {
     sessionIds: string[],
     reason: RevokeReason,
     force = false,
-    refreshTokens?: Array<{ stored: boolean; token: string | undefined }>,
+    refreshTokens?: Array<VaultRead>,
   ): Promise<number> {
     const results = await Promise.allSettled(sessionIds.map((sessionId, i) => this.retireOne(sessionId, reason, force, refreshTokens?.[i])));
     const failed = results.filter((r) => r.status === 'rejected');
@@ -211,7 +211,7 @@ export class SessionService {
     return results.length - failed.length;
   }
 
-  private async retireOne(sessionId: string, reason: RevokeReason, force: boolean, read?: { stored: boolean; token: string | undefined }): Promise<void> {
+  private async retireOne(sessionId: string, reason: RevokeReason, force: boolean, read?: VaultRead): Promise<void> {
     const owner = vaultOwner.session(sessionId);
     const refreshToken = read ? read.token : await this.vault.get(owner, 'refresh_token');
     if (refreshToken) {

@@ -5,6 +5,12 @@ import { StateStore } from './state-store';
 
 const KINDS: VaultTokenKind[] = ['id_token', 'refresh_token', 'access_token'];
 
+/** A read of one token: whether anything is stored, and the token if it decrypts. */
+export interface VaultRead {
+  stored: boolean;
+  token: string | undefined;
+}
+
 export interface VaultEntry {
   kind: VaultTokenKind;
   token: string;
@@ -44,11 +50,11 @@ export class TokenVaultStore {
 
   /** Reads a token without taking it. */
   async get(owner: string, kind: VaultTokenKind): Promise<string | undefined> {
-    return this.open(owner, kind, await this.state.get(redisKeys.vault(owner, kind)));
+    return (await this.peek(owner, kind)).token;
   }
 
   /** Reads a token, and says whether anything was stored (a value that does not decrypt is stored, yet no token). */
-  async peek(owner: string, kind: VaultTokenKind): Promise<{ stored: boolean; token: string | undefined }> {
+  async peek(owner: string, kind: VaultTokenKind): Promise<VaultRead> {
     const stored = await this.state.get(redisKeys.vault(owner, kind));
     return { stored: stored !== undefined, token: this.open(owner, kind, stored) };
   }
