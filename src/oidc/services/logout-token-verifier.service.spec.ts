@@ -1,4 +1,4 @@
-import { generateKeyPairSync, KeyObject, sign } from 'node:crypto';
+import { generateKeyPairSync, KeyObject, randomUUID, sign } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, exportSPKI, generateKeyPair, type JWK, SignJWT } from 'jose';
@@ -63,7 +63,7 @@ const verifier = () => new LogoutTokenVerifier({ clockToleranceSec: 5, httpTimeo
 
 function logoutToken(alg: Alg, claims: Record<string, unknown> = {}, header: Record<string, unknown> = {}) {
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ iss: ISSUER, aud: CLIENT, iat: now, exp: now + 120, jti: `jti-${Math.random()}`, sid: 'sid-1', events: { [BACKCHANNEL_LOGOUT_EVENT]: {} }, ...claims })
+  return new SignJWT({ iss: ISSUER, aud: CLIENT, iat: now, exp: now + 120, jti: randomUUID(), sid: 'sid-1', events: { [BACKCHANNEL_LOGOUT_EVENT]: {} }, ...claims })
     .setProtectedHeader({ alg, kid: alg, typ: 'logout+jwt', ...header })
     .sign(keys.get(alg)!.privateKey);
 }
@@ -157,7 +157,7 @@ describe('LogoutTokenVerifier', () => {
     const v = verifier();
     const now = Math.floor(Date.now() / 1000);
     const signed = (key: CryptoKeyLike, claims: Record<string, unknown> = {}) =>
-      new SignJWT({ iss: ISSUER, aud: CLIENT, iat: now, exp: now + 60, jti: `r-${Math.random()}`, sid: 'rot', events: { [BACKCHANNEL_LOGOUT_EVENT]: {} }, ...claims })
+      new SignJWT({ iss: ISSUER, aud: CLIENT, iat: now, exp: now + 60, jti: randomUUID(), sid: 'rot', events: { [BACKCHANNEL_LOGOUT_EVENT]: {} }, ...claims })
         .setProtectedHeader({ alg: 'RS256', typ: 'logout+jwt' })
         .sign(key);
     await expect(v.verify(await signed(rotation.keys.get('new')!), provider({}, '/rotation'))).resolves.toMatchObject({ sid: 'rot' });
@@ -173,7 +173,7 @@ describe('LogoutTokenVerifier', () => {
   it('tries at most four keys for a token without kid', async () => {
     const now = Math.floor(Date.now() / 1000);
     const signed = (key: CryptoKeyLike) =>
-      new SignJWT({ iss: ISSUER, aud: CLIENT, iat: now, exp: now + 60, jti: `m-${Math.random()}`, sid: 'many', events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } })
+      new SignJWT({ iss: ISSUER, aud: CLIENT, iat: now, exp: now + 60, jti: randomUUID(), sid: 'many', events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } })
         .setProtectedHeader({ alg: 'ES256', typ: 'logout+jwt' })
         .sign(key);
     const v = verifier();

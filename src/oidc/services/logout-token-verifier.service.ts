@@ -151,16 +151,10 @@ export class LogoutTokenVerifier {
         if (!FAST_JWT_ALGORITHMS.has(alg)) return (await jwtVerify(token, key, this.claimOptions(provider))).payload;
         return this.fastVerifier(key, alg, provider)(token);
       } catch (error) {
-        const badSignature =
-          error instanceof errors.JWSSignatureVerificationFailed ||
-          (error instanceof TokenError && (error.code === TokenError.codes.invalidSignature || error.code === TokenError.codes.verifyError));
         // A key the module refuses (RSA under 2048 bits) is passed over, and is the answer if no other key verifies.
-        if (error instanceof OidcError) {
-          refused = error;
-          continue;
-        }
-        if (!badSignature) throw error;
-        if (!(refused instanceof OidcError)) refused = error;
+        if (error instanceof OidcError) refused = error;
+        else if (!isBadSignature(error)) throw error;
+        else if (!(refused instanceof OidcError)) refused = error;
       }
     }
     throw refused;
@@ -248,6 +242,12 @@ const FAST_JWT_REFUSALS: Record<string, string> = {
   [TokenError.codes.inactive]: 'logout_token is not valid yet (nbf)',
   [TokenError.codes.invalidCritHeader]: 'logout_token has a crit header that is not understood',
 };
+
+/** The signature did not verify with this key (either library): another key of the set may. */
+function isBadSignature(error: unknown): boolean {
+  if (error instanceof errors.JWSSignatureVerificationFailed) return true;
+  return error instanceof TokenError && (error.code === TokenError.codes.invalidSignature || error.code === TokenError.codes.verifyError);
+}
 
 function describeFastJwtError(error: TokenError): string {
   return FAST_JWT_REFUSALS[error.code] ?? `logout_token claim check failed: ${error.message}`;
