@@ -5,6 +5,7 @@ import { OidcAudit } from '../observability/audit.service';
 import { callerOf } from '../observability/request-context';
 import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
+import { appOrigins } from '../util/callback-path';
 
 /** `Sec-Fetch-Site` values that mean another site (or a sibling subdomain) made the browser ask. */
 const FOREIGN_SITES = new Set(['cross-site', 'same-site']);
@@ -24,7 +25,7 @@ export class SameOriginNavigationGuard implements CanActivate {
     @Inject(OIDC_MODULE_OPTIONS) options: OidcModuleOptions,
     private readonly audit: OidcAudit,
   ) {
-    this.origins = new Set(options.providers.map((p) => new URL(p.redirectUri).origin));
+    this.origins = new Set(appOrigins(options.providers));
   }
 
   canActivate(context: ExecutionContext): boolean {

@@ -5,6 +5,7 @@ import { OidcAudit } from '../observability/audit.service';
 import { callerOf } from '../observability/request-context';
 import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
+import { appOrigins } from '../util/callback-path';
 
 /**
  * On every state-changing route a browser calls: refuses cross-site requests (403 `csrf_rejected`) and
@@ -20,7 +21,7 @@ export class SameOriginGuard implements CanActivate {
     @Inject(OIDC_MODULE_OPTIONS) options: OidcModuleOptions,
     private readonly audit: OidcAudit,
   ) {
-    this.origins = new Set([...options.providers.map((p) => new URL(p.redirectUri).origin), ...options.allowedOrigins]);
+    this.origins = new Set([...appOrigins(options.providers), ...options.allowedOrigins]);
   }
 
   canActivate(context: ExecutionContext): boolean {

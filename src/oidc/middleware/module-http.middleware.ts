@@ -14,11 +14,10 @@ export const MODULE_BODY_LIMIT = '32kb';
 
 /**
  * What the module's own routes need before a controller runs, applied to its controllers only (never
- * app-wide): body parsing with a size limit (cookies are parsed when first read, see
- * `requestCookies`), `Cache-Control: no-store` (every module
- * response carries session, user or login data), the module's error shape for a body that cannot be
- * parsed and the request's duration metric. A body
- * the host already parsed is left alone.
+ * app-wide): body parsing with a size limit (cookies are parsed when first read: `cookieValue`),
+ * `Cache-Control: no-store` (every module response carries session, user or login data), the module's
+ * error shape for a body that cannot be parsed, and the request's duration metric. A body the host
+ * already parsed is left alone.
  */
 abstract class ModuleHttpMiddleware implements NestMiddleware {
   /** The body parser of these routes, if they take a body. */
@@ -57,8 +56,9 @@ export class ApiRouteMiddleware extends ModuleHttpMiddleware {
 }
 
 /**
- * The front-channel logout route, loaded in an iframe of the OP's logout page: no body (a GET), JSON errors, and headers that let nobody frame an answer and load nothing into it until
- * the controller names the OP (`frame-ancestors` = the issuer's origin).
+ * The front-channel logout route, loaded in an iframe of the OP's logout page: no body (a GET), JSON
+ * errors, and headers that let nobody frame an answer and load nothing into it until the controller
+ * names the OP (`frame-ancestors` = the issuer's origin).
  */
 @Injectable()
 export class FrontchannelRouteMiddleware extends ModuleHttpMiddleware {

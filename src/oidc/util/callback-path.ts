@@ -7,3 +7,8 @@ export function callbackBase(redirectUri: string): string {
   const at = url.pathname.lastIndexOf(CALLBACK_SUFFIX);
   return `${url.origin}${url.pathname.slice(0, at + CALLBACK_SUFFIX.length)}`;
 }
+
+/** The app's own origins: those of its providers' redirect URIs. */
+export function appOrigins(providers: ReadonlyArray<{ redirectUri: string }>): string[] {
+  return providers.map((p) => new URL(p.redirectUri).origin);
+}

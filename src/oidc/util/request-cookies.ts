@@ -7,7 +7,7 @@ const parseCookies = cookieParser();
  * The request's cookies, parsed on first use (cookie-parser) unless a parser already ran: most module
  * requests (a Bearer session lookup, a back-channel logout) never read one.
  */
-export function requestCookies(req: Request): Record<string, unknown> {
+function requestCookies(req: Request): Record<string, unknown> {
   if (req.cookies === undefined) parseCookies(req, undefined as never, () => undefined);
   return (req.cookies as Record<string, unknown> | undefined) ?? {};
 }
