@@ -93,6 +93,8 @@ describe('OidcModule in a host of its own: replaceable verifier and after-login 
 
     const notForm = await fetch(`${base}/api/auth/oidc/backchannel-logout`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"logout_token":"x"}' });
     expect(notForm.status).toBe(400);
+    // Served by the direct path under the global prefix (Express would add X-Powered-By).
+    expect(notForm.headers.get('x-powered-by')).toBeNull();
     expect(await jsonBody(notForm)).toEqual({ error: 'invalid_request', error_description: expect.any(String) });
 
     // The host's own routes keep the host's behaviour, even on paths that look like the module's:

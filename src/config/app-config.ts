@@ -275,6 +275,7 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
     identityChangeMaxAuthAgeMs: r.duration('OIDC_IDENTITY_CHANGE_MAX_AUTH_AGE', '10m'),
     rateLimit: r.rateLimit('OIDC_RATE_LIMIT', '600/1m'),
     backchannelRateLimit: r.rateLimit('OIDC_BACKCHANNEL_RATE_LIMIT', '600/1m'),
+    backchannelDirectPath: r.bool('OIDC_BACKCHANNEL_DIRECT_PATH', true),
   };
   const database: DatabaseTimeouts = {
     statementTimeoutMs: r.duration('DATABASE_STATEMENT_TIMEOUT', '5s'),

@@ -18,11 +18,10 @@ import { SameOriginGuard } from './guards/same-origin.guard';
 import { SameOriginNavigationGuard } from './guards/same-origin-navigation.guard';
 import { RateLimitStore } from './stores/rate-limit.store';
 import { RejectionCounterStore } from './stores/rejection-counter.store';
-import { BackchannelFloodGuard } from './guards/backchannel-flood.guard';
 import { getOptionsToken, getStorageToken } from '@nestjs/throttler';
 import { SessionPurgeJob } from './jobs/session-purge.job';
 import { TokenOutboxJob } from './jobs/token-outbox.job';
-import { ApiRouteMiddleware, BackchannelRouteMiddleware, FrontchannelRouteMiddleware } from './middleware/module-http.middleware';
+import { ApiRouteMiddleware, FrontchannelRouteMiddleware } from './middleware/module-http.middleware';
 import { OidcAudit } from './observability/audit.service';
 import { OidcMetrics } from './observability/oidc-metrics.service';
 import { SessionGuard } from './guards/session.guard';
@@ -33,6 +32,8 @@ import type { OidcModuleOptions } from './oidc.options';
 import { IdentityRepository } from './repositories/identity.repository';
 import { SessionRepository } from './repositories/session.repository';
 import { UserRepository } from './repositories/user.repository';
+import { BackchannelDirectPath } from './services/backchannel-direct-path.service';
+import { BackchannelEndpoint } from './services/backchannel-endpoint.service';
 import { BackchannelLogoutService } from './services/backchannel-logout.service';
 import { BindService } from './services/bind.service';
 import { FrontchannelLogoutService } from './services/frontchannel-logout.service';
@@ -108,7 +109,8 @@ import { TokenVaultStore } from './stores/token-vault.store';
     { provide: getOptionsToken(), inject: [OIDC_MODULE_OPTIONS], useFactory: rateLimitOptions },
     RateLimitGuard,
     RejectionCounterStore,
-    BackchannelFloodGuard,
+    BackchannelEndpoint,
+    BackchannelDirectPath,
   ],
   exports: [SessionGuard, SessionStrategy, SessionService, OidcTokenService, AccessTokenPipe, IdpClientService, StateStore, OidcMetrics],
 })
@@ -124,10 +126,12 @@ export class OidcModule extends OidcConfigurableModule implements NestModule, On
     keyLogTags(this.options.tokenEncryptionKeys[0].key);
   }
 
-  /** Body and cookie parsing, no-store and the module's error shapes, on the module's own routes only. */
+  /**
+   * Body and cookie parsing, no-store and the module's error shapes, on the module's own routes only
+   * (the back-channel endpoint does its own: `BackchannelEndpoint`).
+   */
   configure(consumer: MiddlewareConsumer): void {
     consumer.apply(ApiRouteMiddleware).forRoutes(LoginController, BindController, LogoutController, SessionController, IdentityController);
-    consumer.apply(BackchannelRouteMiddleware).forRoutes(BackchannelLogoutController);
     consumer.apply(FrontchannelRouteMiddleware).forRoutes(FrontchannelLogoutController);
   }
 

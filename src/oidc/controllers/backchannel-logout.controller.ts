@@ -1,23 +1,17 @@
-import { BackchannelFloodGuard } from '../guards/backchannel-flood.guard';
-import { applyDecorators, Controller, Header, HttpCode, Param, Post, Req, UseFilters, UseGuards } from '@nestjs/common';
+import { applyDecorators, Controller, Param, Post, Req, Res } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
 import { BackchannelLogoutDto } from '../dto/logout.dto';
 import { ApiBackchannelErrorResponse } from '../dto/api-error-response.decorator';
-import { OidcError } from '../errors/oidc-error';
-import { BackchannelErrorFilter } from '../errors/oidc-exception.filter';
-import { BackchannelLogoutService } from '../services/backchannel-logout.service';
-import { IdpClientService } from '../services/idp-client.service';
-import { MAX_LOGOUT_TOKEN_LENGTH } from '../services/logout-token-verifier.service';
-import { callerOf } from '../observability/request-context';
+import { routeOf } from '../middleware/module-http.middleware';
+import { BackchannelEndpoint } from '../services/backchannel-endpoint.service';
 
-const BACKCHANNEL_LOGOUT_PATH = 'auth/oidc/backchannel-logout';
+/** The route of both back-channel paths (`BackchannelDirectPath` serves the same paths ahead of the host's stack). */
+export const BACKCHANNEL_LOGOUT_PATH = 'auth/oidc/backchannel-logout';
 
 /** What both back-channel routes answer and document. */
 const BackchannelDocs = (summary: string, description?: string) =>
   applyDecorators(
-    HttpCode(200),
-    Header('Cache-Control', 'no-store'),
     ApiOperation({ summary, description }),
     ApiConsumes('application/x-www-form-urlencoded'),
     ApiBody({ type: BackchannelLogoutDto }),
@@ -27,15 +21,16 @@ const BackchannelDocs = (summary: string, description?: string) =>
     ApiBackchannelErrorResponse(503, 'the revocation could not be written, or the signing key is unknown for now; retry', 'A backing service is unavailable; retry later'),
   );
 
+/**
+ * Back-Channel Logout 1.0, one endpoint per provider. What the endpoint does is `BackchannelEndpoint`;
+ * this controller is the Nest route to it (and its Swagger page). With an Express host the same paths
+ * are normally served by `BackchannelDirectPath` before Express routes them: this route then answers
+ * only the spellings Express also matches (a trailing slash, another letter case).
+ */
 @ApiTags('logout')
 @Controller(BACKCHANNEL_LOGOUT_PATH)
-@UseFilters(BackchannelErrorFilter)
-@UseGuards(BackchannelFloodGuard)
 export class BackchannelLogoutController {
-  constructor(
-    private readonly backchannel: BackchannelLogoutService,
-    private readonly idp: IdpClientService,
-  ) {}
+  constructor(private readonly endpoint: BackchannelEndpoint) {}
 
   @Post()
   @BackchannelDocs(
@@ -46,27 +41,14 @@ export class BackchannelLogoutController {
       "where a token is verified against that provider's keys, issuer and client id only; the path without an id is provider `default` " +
       '(or the only provider).',
   )
-  async logout(@Req() req: Request): Promise<void> {
-    await this.accept(req, undefined);
+  async logout(@Req() req: Request, @Res() res: Response): Promise<void> {
+    await this.endpoint.serve({ req, res, providerId: undefined, route: routeOf(req), handler: 'logout', clientIp: () => req.ip });
   }
 
   @Post(':provider')
   @BackchannelDocs("Back-Channel Logout 1.0 for one provider: the token is verified against that provider's keys, issuer and client id only")
   @ApiParam({ name: 'provider', description: 'The provider id (OIDC_PROVIDERS)' })
-  async providerLogout(@Req() req: Request, @Param('provider') providerId: string): Promise<void> {
-    await this.accept(req, providerId);
-  }
-
-  private async accept(req: Request, providerId: string | undefined): Promise<void> {
-    const provider = providerId === undefined ? this.idp.defaultProvider() : this.idp.find(providerId);
-    if (!provider) throw new OidcError('invalid_request', 'No OpenID Provider is configured for this back-channel logout endpoint');
-    if (!req.is('application/x-www-form-urlencoded')) {
-      throw new OidcError('invalid_request', 'The body must be application/x-www-form-urlencoded');
-    }
-    const body = req.body as Record<string, unknown> | undefined;
-    const token = body?.logout_token;
-    if (typeof token !== 'string' || token === '') throw new OidcError('invalid_request', 'logout_token is missing');
-    if (token.length > MAX_LOGOUT_TOKEN_LENGTH) throw new OidcError('invalid_request', 'logout_token is too long');
-    await this.backchannel.handle(token, provider, callerOf(req));
+  async providerLogout(@Req() req: Request, @Res() res: Response, @Param('provider') providerId: string): Promise<void> {
+    await this.endpoint.serve({ req, res, providerId, route: routeOf(req), handler: 'providerLogout', clientIp: () => req.ip });
   }
 }

@@ -1,11 +1,11 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Inject, Logger } from '@nestjs/common';
+import type { ServerResponse } from 'node:http';
 import type { Request, Response } from 'express';
 import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
 import { SessionCookieService } from '../services/session-cookie.service';
 import { OidcAudit } from '../observability/audit.service';
-import { callerOf } from '../observability/request-context';
-import { RejectionCounterStore } from '../stores/rejection-counter.store';
+import { callerOf, type RequestContext } from '../observability/request-context';
 import { OidcError, type OidcErrorCode } from './oidc-error';
 
 export interface ErrorBody {
@@ -70,8 +70,11 @@ export function sendJsonError(res: Response, exception: unknown, logger: Logger)
   res.status(status).setHeader('Cache-Control', 'no-store').json(body);
 }
 
-/** Writes the Back-Channel Logout 1.0 error body (`{error, error_description}`), one log line per outcome. */
-export function sendBackchannelError(res: Response, exception: unknown, logger: Logger, audit?: OidcAudit): number {
+/**
+ * Writes the Back-Channel Logout 1.0 error body (`{error, error_description}`), one log line and one
+ * audit line per outcome. Node's own response API: the endpoint also answers outside Express.
+ */
+export function sendBackchannelError(res: ServerResponse, exception: unknown, logger: Logger, audit: OidcAudit, caller: RequestContext): number {
   const { status, body } = toErrorBody(exception);
   const replay = exception instanceof OidcError && exception.code === 'logout_token_replayed';
   // Anyone can post a token with a made-up kid: a warning, not an error that pages someone.
@@ -79,18 +82,23 @@ export function sendBackchannelError(res: Response, exception: unknown, logger: 
   else if (status >= 500) logger.error({ msg: 'bcl.failed', status, reason: body.message, name: (exception as Error)?.name });
   else if (replay) logger.warn({ msg: 'bcl.replay' });
   else logger.warn({ msg: 'bcl.rejected', reason: body.message });
-  audit?.record({
+  audit.record({
     event: 'backchannel_logout',
     outcome: status === 429 ? 'rate_limited' : status >= 500 ? 'unavailable' : replay ? 'replay' : 'rejected',
     reason: status >= 500 || status === 429 || replay ? undefined : body.message,
-  }, callerOf(res.req));
+  }, caller);
   // Retryable answers keep their status (503, and 429 from the rate limit, with Retry-After); every
   // other refusal is the spec's final 400.
   const retryable = status === 503 || status === 429;
   const error = retryable ? 'temporarily_unavailable' : status >= 500 ? 'server_error' : 'invalid_request';
   if (status === 503) res.setHeader('Retry-After', '5');
   const sent = retryable || status >= 500 ? status : 400;
-  res.status(sent).setHeader('Cache-Control', 'no-store').json({ error, error_description: body.message });
+  const json = JSON.stringify({ error, error_description: body.message });
+  res.statusCode = sent;
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(json));
+  res.end(json);
   return sent;
 }
 
@@ -131,24 +139,5 @@ export class BrowserErrorFilter implements ExceptionFilter {
       return;
     }
     res.status(status).json(body);
-  }
-}
-
-/** Back-Channel Logout 1.0 error body: `{error, error_description}`. */
-@Catch()
-export class BackchannelErrorFilter implements ExceptionFilter {
-  private readonly logger = new Logger('BackchannelLogout');
-
-  constructor(
-    @Inject(OIDC_MODULE_OPTIONS) private readonly options: OidcModuleOptions,
-    private readonly audit: OidcAudit,
-    private readonly rejections: RejectionCounterStore,
-  ) {}
-
-  catch(exception: unknown, host: ArgumentsHost): void {
-    const http = host.switchToHttp();
-    const status = sendBackchannelError(http.getResponse<Response>(), exception, this.logger, this.audit);
-    // Final refusals count against the client's budget (BackchannelFloodGuard); retryable answers do not.
-    if (status === 400) void this.rejections.count(http.getRequest<Request>().ip, this.options.backchannelRateLimit);
   }
 }

@@ -1,11 +1,8 @@
-import { Inject, Injectable, Logger, type NestMiddleware } from '@nestjs/common';
-import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
-import type { OidcModuleOptions } from '../oidc.options';
-import { RejectionCounterStore } from '../stores/rejection-counter.store';
+import type { IncomingMessage } from 'node:http';
+import { Injectable, Logger, type NestMiddleware } from '@nestjs/common';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { json, urlencoded } from 'express';
-import { sendBackchannelError, sendJsonError } from '../errors/oidc-exception.filter';
-import { OidcAudit } from '../observability/audit.service';
+import { json } from 'express';
+import { sendJsonError } from '../errors/oidc-exception.filter';
 import { OidcMetrics } from '../observability/oidc-metrics.service';
 import { FRONTCHANNEL_DEFAULT_CSP } from '../util/frontchannel';
 
@@ -81,36 +78,13 @@ export class FrontchannelRouteMiddleware extends ModuleHttpMiddleware {
   }
 }
 
-/** The back-channel logout route: a form body from the OP, errors in the spec's shape. */
-@Injectable()
-export class BackchannelRouteMiddleware extends ModuleHttpMiddleware {
-  protected readonly parser = urlencoded({ extended: false, limit: MODULE_BODY_LIMIT });
-  private readonly logger = new Logger('BackchannelLogout');
-
-  constructor(
-    metrics: OidcMetrics,
-    private readonly audit: OidcAudit,
-    private readonly rejections: RejectionCounterStore,
-    @Inject(OIDC_MODULE_OPTIONS) private readonly options: OidcModuleOptions,
-  ) {
-    super(metrics);
-  }
-
-  protected writeError(res: Response, error: unknown): void {
-    // An unparseable body is a final refusal: it counts against the client's budget.
-    if (sendBackchannelError(res, error, this.logger, this.audit) === 400) {
-      void this.rejections.count(res.req.ip, this.options.backchannelRateLimit);
-    }
-  }
-}
-
 /** Whether a request carries a body, as body-parser decides it (type-is `hasBody`). */
-function hasBody(req: Request): boolean {
+export function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || !Number.isNaN(Number(req.headers['content-length']));
 }
 
 /** The route pattern (bounded label), not the path with its ids. */
-function routeOf(req: Request): string {
+export function routeOf(req: Request): string {
   const route = (req as Request & { route?: { path?: string } }).route?.path;
   return route ? `${req.baseUrl}${route}` : 'unmatched';
 }

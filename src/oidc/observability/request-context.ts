@@ -1,8 +1,9 @@
+import type { IncomingMessage } from 'node:http';
 import type { Request } from 'express';
 
 /** Who is calling, for the audit trail: what a service that writes an audit line is handed by its controller, guard or filter. */
 export interface RequestContext {
-  /** Client IP as Express resolves it (`TRUST_PROXY`). */
+  /** Client IP as the host's `trust proxy` setting resolves it (`TRUST_PROXY`). */
   readonly clientIp?: string;
   /** Truncated user agent. */
   readonly userAgent?: string;
@@ -20,10 +21,13 @@ class CallerContext implements RequestContext {
   private ip?: { value: string | undefined };
   private agent?: { value: string | undefined };
 
-  constructor(private readonly req: Request) {}
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly resolveIp: () => string | undefined,
+  ) {}
 
   get clientIp(): string | undefined {
-    return (this.ip ??= { value: this.req.ip }).value;
+    return (this.ip ??= { value: this.resolveIp() }).value;
   }
 
   get userAgent(): string | undefined {
@@ -35,6 +39,9 @@ class CallerContext implements RequestContext {
  * The request's caller. Cheap to make (nothing is read until an audit line asks), so a request that
  * writes several lines may make several: each reads the request once.
  */
-export function callerOf(req: Request): RequestContext {
-  return new CallerContext(req);
+export function callerOf(req: Request): RequestContext;
+/** A request outside Express (the back-channel direct path), with its client IP resolver. */
+export function callerOf(req: IncomingMessage, clientIp: () => string | undefined): RequestContext;
+export function callerOf(req: IncomingMessage, clientIp = () => (req as Request).ip): RequestContext {
+  return new CallerContext(req, clientIp);
 }

@@ -1,0 +1,106 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { urlencoded } from 'express';
+import typeIs from 'type-is';
+import { OidcError } from '../errors/oidc-error';
+import { sendBackchannelError } from '../errors/oidc-exception.filter';
+import { MODULE_BODY_LIMIT, hasBody } from '../middleware/module-http.middleware';
+import { OidcAudit } from '../observability/audit.service';
+import { OidcMetrics } from '../observability/oidc-metrics.service';
+import { callerOf, type RequestContext } from '../observability/request-context';
+import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
+import type { OidcModuleOptions } from '../oidc.options';
+import { RejectionCounterStore } from '../stores/rejection-counter.store';
+import { BackchannelLogoutService } from './backchannel-logout.service';
+import { IdpClientService } from './idp-client.service';
+import { MAX_LOGOUT_TOKEN_LENGTH } from './logout-token-verifier.service';
+
+/** One back-channel request as the endpoint sees it, on either way in (see `BackchannelEndpoint`). */
+export interface BackchannelRequest {
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** The provider id of `…/backchannel-logout/<id>`; undefined on the path without one. */
+  providerId: string | undefined;
+  /** The route pattern, the `route` label of the duration metric. */
+  route: string;
+  /** The audit label of a rate-limited request (the controller method that serves this path). */
+  handler: 'logout' | 'providerLogout';
+  /** The client IP as the host's `trust proxy` setting resolves it. */
+  clientIp: () => string | undefined;
+}
+
+/**
+ * The whole back-channel logout endpoint, written against Node's own request and response: the
+ * rejection budget (429), the form body (bounded), the provider, the logout token, the revocation,
+ * the spec's answers (200 empty, 400 final, 429/503 retryable), their log and audit lines and the
+ * duration metric. Two ways in run this same code: the Nest route (`BackchannelLogoutController`) and
+ * the direct path (`BackchannelDirectPath`), which serves the exact route paths ahead of the host's
+ * HTTP stack.
+ */
+@Injectable()
+export class BackchannelEndpoint {
+  private readonly logger = new Logger('BackchannelLogout');
+  private readonly parser = urlencoded({ extended: false, limit: MODULE_BODY_LIMIT });
+
+  constructor(
+    @Inject(OIDC_MODULE_OPTIONS) private readonly options: OidcModuleOptions,
+    private readonly backchannel: BackchannelLogoutService,
+    private readonly idp: IdpClientService,
+    private readonly rejections: RejectionCounterStore,
+    private readonly audit: OidcAudit,
+    private readonly metrics: OidcMetrics,
+  ) {}
+
+  /** Answers the request; never throws (every failure is an answer). */
+  async serve(request: BackchannelRequest): Promise<void> {
+    const { req, res, route } = request;
+    const stop = this.metrics.requestDuration.startTimer();
+    res.once('finish', () => stop({ method: 'POST', route, status: String(res.statusCode) }));
+    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('Pragma', 'no-cache');
+    const caller = callerOf(req, request.clientIp);
+    try {
+      await this.checkBudget(request, caller);
+      await this.readBody(req, res);
+      const provider = request.providerId === undefined ? this.idp.defaultProvider() : this.idp.find(request.providerId);
+      if (!provider) throw new OidcError('invalid_request', 'No OpenID Provider is configured for this back-channel logout endpoint');
+      await this.backchannel.handle(logoutToken(req), provider, caller);
+      res.statusCode = 200;
+      res.end();
+    } catch (error) {
+      const status = sendBackchannelError(res, error, this.logger, this.audit, caller);
+      // Final refusals count against the client's budget; retryable answers do not.
+      if (status === 400) void this.rejections.count(caller.clientIp, this.options.backchannelRateLimit);
+    }
+  }
+
+  /**
+   * A client whose requests were refused more than `OIDC_BACKCHANNEL_RATE_LIMIT` times in the window
+   * gets 429 with `Retry-After`, before its body is read or any signature checked. Valid logout tokens
+   * never count, so a mass logout by the OP is never throttled.
+   */
+  private async checkBudget(request: BackchannelRequest, caller: RequestContext): Promise<void> {
+    const retryAfter = await this.rejections.retryAfter(caller.clientIp, this.options.backchannelRateLimit);
+    if (retryAfter === 0) return;
+    request.res.setHeader('Retry-After', String(retryAfter));
+    this.audit.record({ event: 'rate_limited', route: `BackchannelLogoutController.${request.handler}` }, caller);
+    throw new OidcError('too_many_requests', `Too many rejected logout requests; retry in ${retryAfter} s`);
+  }
+
+  /** Parses a form body (bounded), unless the host already parsed it. */
+  private async readBody(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!hasBody(req)) return;
+    await new Promise<void>((resolve, reject) => this.parser(req as never, res as never, (error?: unknown) => (error ? reject(error) : resolve())));
+  }
+}
+
+/** The form's `logout_token`. */
+function logoutToken(req: IncomingMessage): string {
+  if (!typeIs(req, ['application/x-www-form-urlencoded'])) {
+    throw new OidcError('invalid_request', 'The body must be application/x-www-form-urlencoded');
+  }
+  const token = (req as IncomingMessage & { body?: Record<string, unknown> }).body?.logout_token;
+  if (typeof token !== 'string' || token === '') throw new OidcError('invalid_request', 'logout_token is missing');
+  if (token.length > MAX_LOGOUT_TOKEN_LENGTH) throw new OidcError('invalid_request', 'logout_token is too long');
+  return token;
+}

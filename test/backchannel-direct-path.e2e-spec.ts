@@ -1,0 +1,156 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jsonBody, type RunningApp, startApp } from './support/app';
+import { bearer, loginThroughOp } from './support/flows';
+import { logoutToken } from './support/logout-token';
+
+/** Posts a logout token (or any form) to `path`, with extra headers. */
+function post(base: string, path: string, body: string, headers: Record<string, string> = {}) {
+  return fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body });
+}
+const form = (token: string) => new URLSearchParams({ logout_token: token }).toString();
+
+async function liveSession(base: string, username: string): Promise<{ token: string; sid: string }> {
+  const { browser, sessionToken } = await loginThroughOp(base, username);
+  const me = JSON.parse((await browser.request(`${base}/auth/session`)).text);
+  return { token: sessionToken as string, sid: me.session.sid };
+}
+
+/** The duration metric's count for a route label. */
+async function served(base: string, route: string, status: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('oidc_http_request_duration_seconds_count{') && l.includes(`route="${route}"`) && l.includes(`status="${status}"`));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
+const auditLines = (app: RunningApp, from: number) =>
+  app.logs
+    .slice(from)
+    .map((l) => JSON.parse(l))
+    .filter((l) => l.msg === 'audit');
+
+describe('the back-channel endpoint served ahead of Express (direct path)', () => {
+  let app: RunningApp;
+  beforeAll(async () => {
+    // Behind one proxy on loopback: the client IP is the X-Forwarded-For the proxy appends.
+    app = await startApp({ TRUST_PROXY: 'loopback' });
+  });
+  afterAll(async () => app.close());
+
+  it('is installed, and answers the exact paths itself: Express never sees them (no X-Powered-By)', async () => {
+    expect(app.logs.some((l) => l.includes('"bcl.direct_path"') && l.includes('"path":"/auth/oidc/backchannel-logout"'))).toBe(true);
+    const direct = await post(app.url, '/auth/oidc/backchannel-logout', form('not-a-jwt'));
+    expect(direct.status).toBe(400);
+    expect(direct.headers.get('x-powered-by')).toBeNull();
+    expect(direct.headers.get('cache-control')).toBe('no-store');
+    expect(direct.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(await jsonBody(direct)).toEqual({ error: 'invalid_request', error_description: 'logout_token is not a compact JWS' });
+    // The host's own routes still go through Express.
+    const ping = await fetch(`${app.url}/api/ping`);
+    expect(ping.status).toBe(200);
+    expect(ping.headers.get('x-powered-by')).toBe('Express');
+  });
+
+  it('the other spellings Express matches reach the Nest route, which answers the same', async () => {
+    const { token, sid } = await liveSession(app.url, 'u178');
+    for (const path of ['/auth/oidc/backchannel-logout/', '/AUTH/oidc/backchannel-logout', '/auth/oidc/backchannel-logout/default/']) {
+      const refused = await post(app.url, path, form('not-a-jwt'));
+      expect(refused.headers.get('x-powered-by')).toBe('Express');
+      expect(refused.status).toBe(400);
+      expect(await jsonBody(refused)).toEqual({ error: 'invalid_request', error_description: 'logout_token is not a compact JWS' });
+    }
+    const nest = await post(app.url, '/auth/oidc/backchannel-logout/', form(await logoutToken({ sid })));
+    expect(nest.status).toBe(200);
+    expect(await nest.text()).toBe('');
+    expect((await fetch(`${app.url}/auth/session`, { headers: bearer(token) })).status).toBe(401);
+  });
+
+  it('a live session: 200 with an empty body, revoked, counted under the route pattern; a replay is refused', async () => {
+    const { token, sid } = await liveSession(app.url, 'u179');
+    const before = await served(app.url, '/auth/oidc/backchannel-logout/:provider', '200');
+    const logout = await logoutToken({ sid });
+    const accepted = await post(app.url, '/auth/oidc/backchannel-logout/default?x=1', form(logout));
+    expect(accepted.status).toBe(200);
+    expect(accepted.headers.get('x-powered-by')).toBeNull();
+    expect(accepted.headers.get('cache-control')).toBe('no-store');
+    expect(await accepted.text()).toBe('');
+    expect((await fetch(`${app.url}/auth/session`, { headers: bearer(token) })).status).toBe(401);
+    expect(await served(app.url, '/auth/oidc/backchannel-logout/:provider', '200')).toBe(before + 1);
+    const replay = await post(app.url, '/auth/oidc/backchannel-logout', form(logout));
+    expect(replay.status).toBe(400);
+    expect(await jsonBody(replay)).toMatchObject({ error: 'invalid_request', error_description: expect.stringContaining('jti') });
+  });
+
+  it('bad requests get the same answers as on the Nest route: unknown provider, not a form, no token, oversized body', async () => {
+    const cases: Array<[string, string, Record<string, string>, number, string]> = [
+      ['/auth/oidc/backchannel-logout/nobody', form('x.y.z'), {}, 400, 'No OpenID Provider is configured for this back-channel logout endpoint'],
+      ['/auth/oidc/backchannel-logout/%E0%A4%A', form('x.y.z'), {}, 400, ''],
+      ['/auth/oidc/backchannel-logout', '{"logout_token":"x"}', { 'content-type': 'application/json' }, 400, 'The body must be application/x-www-form-urlencoded'],
+      ['/auth/oidc/backchannel-logout', 'other=1', {}, 400, 'logout_token is missing'],
+      ['/auth/oidc/backchannel-logout', `logout_token=${'a'.repeat(40_000)}`, {}, 400, 'Request body is too large'],
+    ];
+    for (const [path, body, headers, status, description] of cases) {
+      for (const spelling of [path, path.replace('/auth/', '/Auth/')]) {
+        const response = await post(app.url, spelling, body, headers);
+        expect(response.status, spelling).toBe(status);
+        // A provider id that is not valid percent-encoding is Express's own 400 on both ways in.
+        if (description) expect(await jsonBody(response)).toEqual({ error: 'invalid_request', error_description: description });
+      }
+    }
+  });
+
+  it("the audit line carries the client IP resolved with the host's trust proxy setting, and the user agent", async () => {
+    const from = app.logs.length;
+    const refused = await post(app.url, '/auth/oidc/backchannel-logout', form('not-a-jwt'), { 'x-forwarded-for': '203.0.113.7', 'user-agent': 'DirectPath/1.0' });
+    expect(refused.status).toBe(400);
+    expect(auditLines(app, from).find((l) => l.event === 'backchannel_logout')).toMatchObject({ outcome: 'rejected', clientIp: '203.0.113.7', userAgent: 'DirectPath/1.0' });
+  });
+
+  it('GET and other methods on the path still go to Express (404), and so do longer paths', async () => {
+    const get = await fetch(`${app.url}/auth/oidc/backchannel-logout`);
+    expect(get.status).toBe(404);
+    expect(get.headers.get('x-powered-by')).toBe('Express');
+    const longer = await post(app.url, '/auth/oidc/backchannel-logout/default/extra', form('x'));
+    expect(longer.status).toBe(404);
+    const lookalike = await post(app.url, '/auth/oidc/backchannel-logoutx', form('x'));
+    expect(lookalike.status).toBe(404);
+  });
+});
+
+describe('the direct path shares the rejection budget with the Nest route', () => {
+  let app: RunningApp;
+  beforeAll(async () => {
+    app = await startApp({ OIDC_BACKCHANNEL_RATE_LIMIT: '3/1m', TRUST_PROXY: 'loopback' }, 1);
+  });
+  afterAll(async () => app.close());
+
+  it('three refusals on either way in, then 429 with Retry-After on both, before the body is read', async () => {
+    const from = { 'x-forwarded-for': '198.51.100.23' };
+    expect((await post(app.url, '/auth/oidc/backchannel-logout', form('bad'), from)).status).toBe(400);
+    expect((await post(app.url, '/auth/oidc/backchannel-logout/', form('bad'), from)).status).toBe(400);
+    expect((await post(app.url, '/auth/oidc/backchannel-logout/default', form('bad'), from)).status).toBe(400);
+    for (const path of ['/auth/oidc/backchannel-logout', '/auth/oidc/backchannel-logout/']) {
+      const limited = await post(app.url, path, 'not even a form', { ...from, 'content-type': 'text/plain' });
+      expect(limited.status).toBe(429);
+      expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(await jsonBody(limited)).toMatchObject({ error: 'temporarily_unavailable' });
+    }
+    // Another client is not affected.
+    expect((await post(app.url, '/auth/oidc/backchannel-logout', form('bad'), { 'x-forwarded-for': '198.51.100.24' })).status).toBe(400);
+  });
+});
+
+describe('OIDC_BACKCHANNEL_DIRECT_PATH=false', () => {
+  let app: RunningApp;
+  beforeAll(async () => {
+    app = await startApp({ OIDC_BACKCHANNEL_DIRECT_PATH: 'false' });
+  });
+  afterAll(async () => app.close());
+
+  it('leaves every request to the Nest route, which logs out the same', async () => {
+    const { token, sid } = await liveSession(app.url, 'u180');
+    const accepted = await post(app.url, '/auth/oidc/backchannel-logout', form(await logoutToken({ sid })));
+    expect(accepted.status).toBe(200);
+    expect(accepted.headers.get('x-powered-by')).toBe('Express');
+    expect((await fetch(`${app.url}/auth/session`, { headers: bearer(token) })).status).toBe(401);
+  });
+});
