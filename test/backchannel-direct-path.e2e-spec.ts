@@ -147,6 +147,7 @@ describe('OIDC_BACKCHANNEL_DIRECT_PATH=false', () => {
   afterAll(async () => app.close());
 
   it('leaves every request to the Nest route, which logs out the same', async () => {
+    expect(app.logs.some((l) => l.includes('"bcl.direct_path_off"') && l.includes('switched off'))).toBe(true);
     const { token, sid } = await liveSession(app.url, 'u180');
     const accepted = await post(app.url, '/auth/oidc/backchannel-logout', form(await logoutToken({ sid })));
     expect(accepted.status).toBe(200);

@@ -39,7 +39,8 @@ export class BackchannelLogoutController {
       'rejects a replayed jti, then revokes the live sessions of (issuer, sid), or of (issuer, sub) when there is no sid. ' +
       'A token that matches no session is still a success. Each provider has its own endpoint, `…/backchannel-logout/<provider id>`, ' +
       "where a token is verified against that provider's keys, issuer and client id only; the path without an id is provider `default` " +
-      '(or the only provider).',
+      '(or the only provider). On an Express host both paths are answered ahead of the host\'s middleware, global guards and interceptors ' +
+      '(OIDC_BACKCHANNEL_DIRECT_PATH).',
   )
   async logout(@Req() req: Request, @Res() res: Response): Promise<void> {
     await this.endpoint.serve({ req, res, providerId: undefined, route: routeOf(req), handler: 'logout', clientIp: () => req.ip });

@@ -38,15 +38,16 @@ export class BackchannelDirectPath implements OnApplicationBootstrap {
 
   onApplicationBootstrap(): void {
     const adapter = this.adapterHost?.httpAdapter;
-    if (this.options.backchannelDirectPath === false || adapter?.getType() !== 'express') return;
+    if (!adapter) return; // an application context without HTTP
+    const off = (reason: string) => this.logger.log({ msg: 'bcl.direct_path_off', reason });
+    if (this.options.backchannelDirectPath === false) return off('switched off (backchannelDirectPath: false)');
+    if (adapter.getType() !== 'express') return off(`the HTTP platform is ${adapter.getType()}, not express`);
     const app = adapter.getInstance<Express>();
     const server = adapter.getHttpServer() as Server | undefined;
     const path = backchannelPath(app);
+    if (path === undefined) return off('the back-channel routes are not registered exactly once');
     const listeners = server?.listeners('request') ?? [];
-    if (!server || path === undefined || listeners.length !== 1) {
-      this.logger.log({ msg: 'bcl.direct_path_off', reason: path === undefined ? 'routes not found exactly once' : 'not one request listener' });
-      return;
-    }
+    if (!server || listeners.length !== 1) return off('the HTTP server does not have exactly one request listener');
     const host = listeners[0] as RequestListener;
     server.removeListener('request', host);
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
