@@ -11,6 +11,9 @@ import { StateStore } from './state-store';
  * however many it sends; a client that keeps posting bad tokens is refused before any signature check.
  * Fails open: when the store cannot count, nothing is refused.
  */
+/** How long a read under the limit is taken as the answer (see `underLimit`). */
+const UNDER_LIMIT_CACHE_MS = 1000;
+
 @Injectable()
 export class RejectionCounterStore {
   /**
@@ -20,22 +23,36 @@ export class RejectionCounterStore {
    */
   private readonly buckets = new Map<string, string>();
 
+  /**
+   * Counter keys read under the limit in the last second, by this instance, with no rejection counted
+   * here since: an OP sending valid logouts (never counted) costs one read a second, not one a request.
+   * A rejection counted here drops its key, so a client being refused is read on every request; only
+   * rejections counted by another instance are seen up to a second late. Bounded like `buckets`.
+   */
+  private readonly underLimit = new Map<string, number>();
+
   constructor(private readonly state: StateStore) {}
 
   /** Seconds until this client may try again, or 0 when it is under the limit. */
   async retryAfter(clientIp: string | undefined, limit: RateLimit): Promise<number> {
     if (limit.limit === 0) return 0;
     const { key, secondsLeft } = this.window(clientIp, limit);
+    const now = Date.now();
+    if ((this.underLimit.get(key) ?? 0) > now) return 0;
     try {
-      return Number((await this.state.get(key)) ?? 0) >= limit.limit ? secondsLeft : 0;
+      if (Number((await this.state.get(key)) ?? 0) >= limit.limit) return secondsLeft;
     } catch {
       return 0;
     }
+    if (this.underLimit.size >= 1000) this.underLimit.clear();
+    this.underLimit.set(key, now + UNDER_LIMIT_CACHE_MS);
+    return 0;
   }
 
   async count(clientIp: string | undefined, limit: RateLimit): Promise<void> {
     if (limit.limit === 0) return;
     const { key } = this.window(clientIp, limit);
+    this.underLimit.delete(key);
     await this.state.increment(key, limit.windowMs).catch(() => undefined);
   }
 
