@@ -1,5 +1,12 @@
+import { Controller, HttpCode, Module, Post } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { TypeOrmModule } from '@nestjs/typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jsonBody, type RunningApp, startApp } from './support/app';
+import { loadAppConfig } from '../src/config/app-config';
+import { dataSourceOptions } from '../src/database.options';
+import { OidcModule } from '../src/oidc';
+import { appUrl, jsonBody, type RunningApp, startApp, testEnv } from './support/app';
 import { bearer, loginThroughOp } from './support/flows';
 import { logoutToken } from './support/logout-token';
 
@@ -147,11 +154,62 @@ describe('OIDC_BACKCHANNEL_DIRECT_PATH=false', () => {
   afterAll(async () => app.close());
 
   it('leaves every request to the Nest route, which logs out the same', async () => {
-    expect(app.logs.some((l) => l.includes('"bcl.direct_path_off"') && l.includes('switched off'))).toBe(true);
     const { token, sid } = await liveSession(app.url, 'u180');
     const accepted = await post(app.url, '/auth/oidc/backchannel-logout', form(await logoutToken({ sid })));
     expect(accepted.status).toBe(200);
     expect(accepted.headers.get('x-powered-by')).toBe('Express');
     expect((await fetch(`${app.url}/auth/session`, { headers: bearer(token) })).status).toBe(401);
+  });
+});
+
+/** A route of the host's under the back-channel path (not a provider id). */
+@Controller('auth/oidc/backchannel-logout')
+class HostSelfTestController {
+  @Post('selftest')
+  @HttpCode(200)
+  selfTest(): { host: true } {
+    return { host: true };
+  }
+}
+
+/** A host of its own with the direct path asked for; `prepare` runs before listen. */
+async function host(prepare: (app: NestExpressApplication) => void): Promise<{ url: string; close: () => Promise<void> }> {
+  const config = loadAppConfig(testEnv({ OIDC_BACKCHANNEL_DIRECT_PATH: 'true' }));
+  @Module({
+    imports: [TypeOrmModule.forRoot(dataSourceOptions(config.databaseUrl, [])), OidcModule.forRootAsync({ useFactory: () => config.oidc })],
+    controllers: [HostSelfTestController],
+  })
+  class HostModule {}
+  const app = await NestFactory.create<NestExpressApplication>(HostModule, { logger: false, bodyParser: false });
+  prepare(app);
+  await app.listen(config.port, '127.0.0.1');
+  return { url: appUrl(0), close: () => app.close() };
+}
+
+describe("the direct path and the host's own parts", () => {
+  it('a POST to a segment that is no provider id goes to Express: a route of the host there answers', async () => {
+    const { url, close } = await host(() => undefined);
+    try {
+      const direct = await post(url, '/auth/oidc/backchannel-logout', form('not-a-jwt'));
+      expect(direct.headers.get('x-powered-by')).toBeNull();
+      const hostRoute = await post(url, '/auth/oidc/backchannel-logout/selftest', form('x'));
+      expect(hostRoute.status).toBe(200);
+      expect(await hostRoute.json()).toEqual({ host: true });
+    } finally {
+      await close();
+    }
+  });
+
+  it("middleware the host mounted on the back-channel path keeps the direct path off: the host's check runs", async () => {
+    const { url, close } = await host((app) => app.use('/auth/oidc/backchannel-logout', (_req: unknown, res: { status: (n: number) => { json: (b: unknown) => void } }) => res.status(403).json({ blocked: true })));
+    try {
+      for (const path of ['/auth/oidc/backchannel-logout', '/auth/oidc/backchannel-logout/default']) {
+        const blocked = await post(url, path, form('not-a-jwt'));
+        expect(blocked.status, path).toBe(403);
+        expect(await blocked.json()).toEqual({ blocked: true });
+      }
+    } finally {
+      await close();
+    }
   });
 });

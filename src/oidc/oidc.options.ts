@@ -134,9 +134,9 @@ export interface OidcModuleOptions {
   backchannelRateLimit: RateLimit;
   /**
    * On an Express host, serve the back-channel logout paths ahead of the host's HTTP stack (the same
-   * endpoint, without Express routing and the host's middleware: ≈ 1.5× the logouts per core). Default
-   * true; false leaves them to the Nest route only (the host's middleware, global guards and
-   * interceptors then run on them too).
+   * endpoint, without Express routing: ≈ 1.4× the logouts per core). Off by default: the host's
+   * app-wide middleware, global guards and interceptors do not run on these two paths then (middleware
+   * or routes mounted on the paths themselves keep it off). See `BackchannelDirectPath`.
    */
   backchannelDirectPath?: boolean;
   /** Bind tokens minted per OP identity (issuer, subject) within `bindAccountWindowMs`, then 429. */

@@ -23,9 +23,9 @@ const BackchannelDocs = (summary: string, description?: string) =>
 
 /**
  * Back-Channel Logout 1.0, one endpoint per provider. What the endpoint does is `BackchannelEndpoint`;
- * this controller is the Nest route to it (and its Swagger page). With an Express host the same paths
- * are normally served by `BackchannelDirectPath` before Express routes them: this route then answers
- * only the spellings Express also matches (a trailing slash, another letter case).
+ * this controller is the Nest route to it (and its Swagger page). With `backchannelDirectPath` the same
+ * paths are served by `BackchannelDirectPath` before Express routes them: this route then answers only
+ * the spellings Express also matches (a trailing slash, another letter case).
  */
 @ApiTags('logout')
 @Controller(BACKCHANNEL_LOGOUT_PATH)
@@ -39,8 +39,8 @@ export class BackchannelLogoutController {
       'rejects a replayed jti, then revokes the live sessions of (issuer, sid), or of (issuer, sub) when there is no sid. ' +
       'A token that matches no session is still a success. Each provider has its own endpoint, `…/backchannel-logout/<provider id>`, ' +
       "where a token is verified against that provider's keys, issuer and client id only; the path without an id is provider `default` " +
-      '(or the only provider). On an Express host both paths are answered ahead of the host\'s middleware, global guards and interceptors ' +
-      '(OIDC_BACKCHANNEL_DIRECT_PATH).',
+      '(or the only provider). With OIDC_BACKCHANNEL_DIRECT_PATH (module option backchannelDirectPath) both paths are answered ' +
+      "ahead of the host's app-wide middleware, global guards and interceptors.",
   )
   async logout(@Req() req: Request, @Res() res: Response): Promise<void> {
     await this.endpoint.serve({ req, res, providerId: undefined, route: routeOf(req), handler: 'logout', clientIp: () => req.ip });

@@ -7,24 +7,35 @@ import { BACKCHANNEL_LOGOUT_PATH } from '../controllers/backchannel-logout.contr
 import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
 import { BackchannelEndpoint } from './backchannel-endpoint.service';
+import { IdpClientService } from './idp-client.service';
 
 type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
+/** An Express router layer, as far as this file reads it. */
+interface RouterLayer {
+  name?: string;
+  route?: { path?: unknown; methods?: Record<string, boolean> };
+  match?: (path: string) => unknown;
+}
+
 /**
- * Serves the back-channel logout paths before the host's HTTP stack sees them (Express hosts).
+ * Serves the back-channel logout paths before the host's HTTP stack sees them (Express hosts, opt-in:
+ * `backchannelDirectPath: true`, `OIDC_BACKCHANNEL_DIRECT_PATH` in the demo app).
  *
  * An OP's logout burst is the module's heaviest traffic, and on Express most of a logout's CPU was not
  * the logout: Express's per-request setup and routing through every layer of the app cost more than
  * verifying the token and revoking the sessions. Here a POST whose path is exactly one of the two
- * registered back-channel routes (with the host's global prefix, if any) goes straight to the same
- * `BackchannelEndpoint` the Nest route runs; every other request, and every other spelling of these
- * paths, goes to the host's listener untouched.
+ * registered back-channel routes (with the host's global prefix, if any), for the default or a
+ * configured provider, goes straight to the same `BackchannelEndpoint` the Nest route runs; every other
+ * request, and every other spelling of these paths, goes to the host's listener untouched.
  *
- * What the host's stack would have added and this path does not: the host's own middleware, global
- * guards and interceptors on these two paths, and the `X-Powered-By`/`ETag` headers. The client IP is
- * resolved with the host's own `trust proxy` setting. `OIDC_BACKCHANNEL_DIRECT_PATH=false` turns it off.
- * Not installed (the Nest route serves everything) when the routes cannot be found exactly once, when
- * another listener also handles the server's requests, or on another HTTP platform than Express.
+ * What the host's stack would have added and this path does not: the host's app-wide middleware,
+ * global guards and interceptors on these two paths, and the `X-Powered-By`/`ETag` headers (hence
+ * opt-in). Middleware or routes of the host mounted on these paths themselves keep it off. The client
+ * IP is resolved with the host's own `trust proxy` setting, read on every request. Not installed (the
+ * Nest route serves everything) on another HTTP platform than Express (the module's routes are
+ * written for Express), when the routes cannot be found exactly once, or when another listener also
+ * handles the server's requests.
  */
 @Injectable()
 export class BackchannelDirectPath implements OnApplicationBootstrap {
@@ -34,18 +45,22 @@ export class BackchannelDirectPath implements OnApplicationBootstrap {
     @Inject(OIDC_MODULE_OPTIONS) private readonly options: OidcModuleOptions,
     private readonly adapterHost: HttpAdapterHost,
     private readonly endpoint: BackchannelEndpoint,
+    private readonly idp: IdpClientService,
   ) {}
 
   onApplicationBootstrap(): void {
     const adapter = this.adapterHost?.httpAdapter;
-    if (!adapter) return; // an application context without HTTP
-    const off = (reason: string) => this.logger.log({ msg: 'bcl.direct_path_off', reason });
-    if (this.options.backchannelDirectPath === false) return off('switched off (backchannelDirectPath: false)');
+    if (!adapter || this.options.backchannelDirectPath !== true) return; // no HTTP, or not asked for
+    const off = (reason: string) => this.logger.warn({ msg: 'bcl.direct_path_off', reason });
     if (adapter.getType() !== 'express') return off(`the HTTP platform is ${adapter.getType()}, not express`);
     const app = adapter.getInstance<Express>();
-    const server = adapter.getHttpServer() as Server | undefined;
-    const path = backchannelPath(app);
+    const stack = ((app as unknown as { router?: { stack?: RouterLayer[] } }).router?.stack ?? []) as RouterLayer[];
+    const path = backchannelPath(stack);
     if (path === undefined) return off('the back-channel routes are not registered exactly once');
+    const providerPaths = [path, ...this.options.providers.map((p) => `${path}/${encodeURIComponent(p.id)}`)];
+    const mounted = stack.find((layer) => !isBackchannelRoute(layer, path) && !matchesEverything(layer) && providerPaths.some((p) => Boolean(layer.match?.(p))));
+    if (mounted) return off(`the host has middleware or a route of its own on these paths (${mounted.name ?? 'anonymous'})`);
+    const server = adapter.getHttpServer() as Server | undefined;
     const listeners = server?.listeners('request') ?? [];
     if (!server || listeners.length !== 1) return off('the HTTP server does not have exactly one request listener');
     const host = listeners[0] as RequestListener;
@@ -56,36 +71,58 @@ export class BackchannelDirectPath implements OnApplicationBootstrap {
     this.logger.log({ msg: 'bcl.direct_path', path });
   }
 
-  /** Serves the request if it is a POST to exactly `path` or `path/<provider id>`; false otherwise. */
+  /** Serves the request if it is a POST to exactly `path` or `path/<configured provider id>`; false otherwise. */
   private serve(app: Express, path: string, req: IncomingMessage, res: ServerResponse): boolean {
-    if (req.method !== 'POST' || !req.url?.startsWith(path)) return false;
-    const query = req.url.indexOf('?');
-    const rest = req.url.slice(path.length, query === -1 ? undefined : query);
+    const url = req.url;
+    if (req.method !== 'POST' || !url?.startsWith(path) || url.includes('#')) return false;
+    const query = url.indexOf('?');
+    const rest = url.slice(path.length, query === -1 ? undefined : query);
     let providerId: string | undefined;
     if (rest !== '') {
-      if (rest[0] !== '/' || rest.length === 1 || rest.indexOf('/', 1) !== -1) return false;
+      if (rest[0] !== '/' || rest.indexOf('/', 1) !== -1) return false;
       try {
         providerId = decodeURIComponent(rest.slice(1));
       } catch {
         return false;
       }
+      // Any other segment may be a route of the host's: Express decides.
+      if (!this.idp.find(providerId)) return false;
     }
     const clientIp = () => proxyAddr(req, app.get('trust proxy fn') as (address: string, hop: number) => boolean);
-    void this.endpoint.serve(
-      providerId === undefined
-        ? { req, res, providerId, route: path, handler: 'logout', clientIp }
-        : { req, res, providerId, route: `${path}/:provider`, handler: 'providerLogout', clientIp },
-    );
+    this.endpoint
+      .serve(
+        providerId === undefined
+          ? { req, res, providerId, route: path, handler: 'logout', clientIp }
+          : { req, res, providerId, route: `${path}/:provider`, handler: 'providerLogout', clientIp },
+      )
+      .catch((error: unknown) => {
+        // `serve` answers every failure itself; this is the net under it (never an unhandled rejection).
+        this.logger.error({ msg: 'bcl.failed', status: 500, name: (error as Error)?.name });
+        if (res.headersSent) res.destroy();
+        else {
+          res.statusCode = 500;
+          res.end();
+        }
+      });
     return true;
   }
+}
+
+/** One of the module's two back-channel route layers. */
+function isBackchannelRoute(layer: RouterLayer, path: string): boolean {
+  return layer.route?.path === path || layer.route?.path === `${path}/:provider`;
+}
+
+/** App-wide middleware (Nest's own request hooks, a host's body parsers, …): it matches any path. */
+function matchesEverything(layer: RouterLayer): boolean {
+  return !layer.route && Boolean(layer.match?.('/oidc-direct-path-probe/6f1d'));
 }
 
 /**
  * The path of the back-channel route as the host registered it (global prefix included), when both
  * routes (`…/backchannel-logout` and `…/backchannel-logout/:provider`) are found once each.
  */
-function backchannelPath(app: Express): string | undefined {
-  const stack = (app as unknown as { router?: { stack?: Array<{ route?: { path?: unknown; methods?: Record<string, boolean> } }> } }).router?.stack ?? [];
+function backchannelPath(stack: RouterLayer[]): string | undefined {
   const posts = stack.filter((layer) => layer.route?.methods?.post && typeof layer.route.path === 'string').map((layer) => layer.route?.path as string);
   const bases = posts.filter((p) => p === `/${BACKCHANNEL_LOGOUT_PATH}` || p.endsWith(`/${BACKCHANNEL_LOGOUT_PATH}`));
   if (bases.length !== 1 || posts.filter((p) => p.endsWith(`/${BACKCHANNEL_LOGOUT_PATH}/:provider`)).length !== 1) return undefined;

@@ -54,12 +54,12 @@ export class BackchannelEndpoint {
   /** Answers the request; never throws (every failure is an answer). */
   async serve(request: BackchannelRequest): Promise<void> {
     const { req, res, route } = request;
-    const stop = this.metrics.requestDuration.startTimer();
-    res.once('finish', () => stop({ method: 'POST', route, status: String(res.statusCode) }));
-    res.setHeader('Cache-Control', 'no-store');
-    res.setHeader('Pragma', 'no-cache');
     const caller = callerOf(req, request.clientIp);
     try {
+      const stop = this.metrics.requestDuration.startTimer();
+      res.once('finish', () => stop({ method: 'POST', route, status: String(res.statusCode) }));
+      res.setHeader('Cache-Control', 'no-store');
+      res.setHeader('Pragma', 'no-cache');
       await this.checkBudget(request, caller);
       await this.readBody(req, res);
       const provider = request.providerId === undefined ? this.idp.defaultProvider() : this.idp.find(request.providerId);
@@ -68,6 +68,8 @@ export class BackchannelEndpoint {
       res.statusCode = 200;
       res.end();
     } catch (error) {
+      // Nothing can be answered any more (the client went away mid-answer): the connection is closed.
+      if (res.headersSent) return void res.destroy();
       const status = sendBackchannelError(res, error, this.logger, this.audit, caller);
       // Final refusals count against the client's budget; retryable answers do not.
       if (status === 400) void this.rejections.count(caller.clientIp, this.options.backchannelRateLimit);

@@ -8,10 +8,14 @@ function countingStore() {
   const store = {
     reads: 0,
     failing: false,
+    /** When set, reads wait for it (a read in flight). */
+    gate: undefined as Promise<void> | undefined,
     async get(key: string) {
       store.reads++;
       if (store.failing) throw new Error('Connection is closed.');
-      return counters.has(key) ? String(counters.get(key)) : undefined;
+      const value = counters.has(key) ? String(counters.get(key)) : undefined;
+      await store.gate;
+      return value;
     },
     async increment(key: string) {
       counters.set(key, (counters.get(key) ?? 0) + 1);
@@ -64,6 +68,27 @@ describe('RejectionCounterStore', () => {
     expect(await rejections.retryAfter('192.0.2.1', limit)).toBe(0);
     vi.advanceTimersByTime(1001);
     expect(await rejections.retryAfter('192.0.2.1', limit)).toBe(49);
+  });
+
+  it('a client past half its budget is read on every request', async () => {
+    const ten = { limit: 10, windowMs: 60_000 };
+    const other = new RejectionCounterStore(store as unknown as StateStore);
+    for (let i = 0; i < 6; i++) await other.count('192.0.2.1', ten);
+    expect(await rejections.retryAfter('192.0.2.1', ten)).toBe(0);
+    expect(await rejections.retryAfter('192.0.2.1', ten)).toBe(0);
+    expect(store.reads).toBe(2);
+  });
+
+  it('a read during which a rejection was counted here is not remembered (requests in flight together)', async () => {
+    let open!: () => void;
+    store.gate = new Promise((resolve) => (open = resolve));
+    const inFlight = rejections.retryAfter('192.0.2.1', limit);
+    await rejections.count('192.0.2.9', limit);
+    open();
+    expect(await inFlight).toBe(0);
+    store.gate = undefined;
+    expect(await rejections.retryAfter('192.0.2.1', limit)).toBe(0);
+    expect(store.reads).toBe(2);
   });
 
   it('fails open when the store cannot be read, and does not remember that answer', async () => {

@@ -24,12 +24,16 @@ export class RejectionCounterStore {
   private readonly buckets = new Map<string, string>();
 
   /**
-   * Counter keys read under the limit in the last second, by this instance, with no rejection counted
-   * here since: an OP sending valid logouts (never counted) costs one read a second, not one a request.
-   * A rejection counted here drops its key, so a client being refused is read on every request; only
-   * rejections counted by another instance are seen up to a second late. Bounded like `buckets`.
+   * Counter keys read well under the limit (at most half of it) in the last second, by this instance,
+   * with no rejection counted here since: an OP sending valid logouts (never counted) costs one read a
+   * second, not one a request. A rejection counted here drops its key, and a read during which any
+   * rejection was counted here is not remembered, so a client being refused is read on every request
+   * however many it has in flight; only rejections counted by another instance are seen up to a second
+   * late, and only for a client that was under half its budget. Bounded like `buckets`.
    */
   private readonly underLimit = new Map<string, number>();
+  /** Rejections counted by this instance (see `underLimit`). */
+  private counted = 0;
 
   constructor(private readonly state: StateStore) {}
 
@@ -39,21 +43,29 @@ export class RejectionCounterStore {
     const { key, secondsLeft } = this.window(clientIp, limit);
     const now = Date.now();
     if ((this.underLimit.get(key) ?? 0) > now) return 0;
+    const countedBefore = this.counted;
+    let rejected: number;
     try {
-      if (Number((await this.state.get(key)) ?? 0) >= limit.limit) return secondsLeft;
+      rejected = Number((await this.state.get(key)) ?? 0);
     } catch {
       return 0;
     }
-    if (this.underLimit.size >= 1000) this.underLimit.clear();
-    this.underLimit.set(key, now + UNDER_LIMIT_CACHE_MS);
+    if (rejected >= limit.limit) return secondsLeft;
+    if (rejected <= limit.limit / 2 && this.counted === countedBefore) {
+      if (this.underLimit.size >= 1000) this.underLimit.clear();
+      this.underLimit.set(key, now + UNDER_LIMIT_CACHE_MS);
+    }
     return 0;
   }
 
   async count(clientIp: string | undefined, limit: RateLimit): Promise<void> {
     if (limit.limit === 0) return;
     const { key } = this.window(clientIp, limit);
+    this.counted++;
     this.underLimit.delete(key);
     await this.state.increment(key, limit.windowMs).catch(() => undefined);
+    // Again once it landed: a read that was in flight meanwhile may have missed it.
+    this.counted++;
   }
 
   private window(clientIp: string | undefined, limit: RateLimit): { key: string; secondsLeft: number } {
