@@ -1,5 +1,5 @@
-import { Controller, HttpCode, Module, Post } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { type CanActivate, Controller, type ExecutionContext, HttpCode, Injectable, Module, Post, type Provider } from '@nestjs/common';
+import { APP_GUARD, NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -172,12 +172,21 @@ class HostSelfTestController {
   }
 }
 
+/** A global guard of the host's: refuses requests that carry `x-deny`. */
+@Injectable()
+class DenyGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    return context.switchToHttp().getRequest().headers['x-deny'] === undefined;
+  }
+}
+
 /** A host of its own with the direct path asked for; `prepare` runs before listen. */
-async function host(prepare: (app: NestExpressApplication) => void): Promise<{ url: string; close: () => Promise<void> }> {
+async function host(prepare: (app: NestExpressApplication) => void, providers: Provider[] = []): Promise<{ url: string; close: () => Promise<void> }> {
   const config = loadAppConfig(testEnv({ OIDC_BACKCHANNEL_DIRECT_PATH: 'true' }));
   @Module({
     imports: [TypeOrmModule.forRoot(dataSourceOptions(config.databaseUrl, [])), OidcModule.forRootAsync({ useFactory: () => config.oidc })],
     controllers: [HostSelfTestController],
+    providers,
   })
   class HostModule {}
   const app = await NestFactory.create<NestExpressApplication>(HostModule, { logger: false, bodyParser: false });
@@ -208,6 +217,20 @@ describe("the direct path and the host's own parts", () => {
         expect(blocked.status, path).toBe(403);
         expect(await blocked.json()).toEqual({ blocked: true });
       }
+    } finally {
+      await close();
+    }
+  });
+
+  it("a global guard of the host's runs on the Nest route (its refusal in the spec's shape), not on the direct path", async () => {
+    const { url, close } = await host(() => undefined, [{ provide: APP_GUARD, useClass: DenyGuard }]);
+    try {
+      const viaNest = await post(url, '/auth/oidc/backchannel-logout/', form('not-a-jwt'), { 'x-deny': '1' });
+      expect(viaNest.status).toBe(400);
+      expect(await jsonBody(viaNest)).toEqual({ error: 'invalid_request', error_description: 'Forbidden resource' });
+      const direct = await post(url, '/auth/oidc/backchannel-logout', form('not-a-jwt'), { 'x-deny': '1' });
+      expect(direct.status).toBe(400);
+      expect(await jsonBody(direct)).toEqual({ error: 'invalid_request', error_description: 'logout_token is not a compact JWS' });
     } finally {
       await close();
     }

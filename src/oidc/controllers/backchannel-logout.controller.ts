@@ -1,9 +1,10 @@
-import { applyDecorators, Controller, Param, Post, Req, Res } from '@nestjs/common';
+import { applyDecorators, type ArgumentsHost, Catch, Controller, type ExceptionFilter, Injectable, Param, Post, Req, Res, UseFilters } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { BackchannelLogoutDto } from '../dto/logout.dto';
 import { ApiBackchannelErrorResponse } from '../dto/api-error-response.decorator';
 import { routeOf } from '../middleware/module-http.middleware';
+import { callerOf } from '../observability/request-context';
 import { BackchannelEndpoint } from '../services/backchannel-endpoint.service';
 
 /** The route of both back-channel paths (`BackchannelDirectPath` serves the same paths ahead of the host's stack). */
@@ -27,8 +28,21 @@ const BackchannelDocs = (summary: string, description?: string) =>
  * paths are served by `BackchannelDirectPath` before Express routes them: this route then answers only
  * the spellings Express also matches (a trailing slash, another letter case).
  */
+/** What the host's own guards, pipes or interceptors throw on this route: answered in the spec's shape too. */
+@Catch()
+@Injectable()
+export class BackchannelErrorFilter implements ExceptionFilter {
+  constructor(private readonly endpoint: BackchannelEndpoint) {}
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    this.endpoint.refuse(http.getResponse<Response>(), exception, callerOf(http.getRequest<Request>()));
+  }
+}
+
 @ApiTags('logout')
 @Controller(BACKCHANNEL_LOGOUT_PATH)
+@UseFilters(BackchannelErrorFilter)
 export class BackchannelLogoutController {
   constructor(private readonly endpoint: BackchannelEndpoint) {}
 

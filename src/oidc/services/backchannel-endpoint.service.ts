@@ -68,12 +68,20 @@ export class BackchannelEndpoint {
       res.statusCode = 200;
       res.end();
     } catch (error) {
-      // Nothing can be answered any more (the client went away mid-answer): the connection is closed.
-      if (res.headersSent) return void res.destroy();
-      const status = sendBackchannelError(res, error, this.logger, this.audit, caller);
-      // Final refusals count against the client's budget; retryable answers do not.
-      if (status === 400) void this.rejections.count(caller.clientIp, this.options.backchannelRateLimit);
+      this.refuse(res, error, caller);
     }
+  }
+
+  /**
+   * Answers a failure in the spec's shape (also for what the host's own guards or interceptors throw on
+   * the Nest route: `BackchannelErrorFilter`). Final refusals count against the client's budget;
+   * retryable answers do not.
+   */
+  refuse(res: ServerResponse, error: unknown, caller: RequestContext): void {
+    // Nothing can be answered any more (the client went away mid-answer): the connection is closed.
+    if (res.headersSent) return void res.destroy();
+    const status = sendBackchannelError(res, error, this.logger, this.audit, caller);
+    if (status === 400) void this.rejections.count(caller.clientIp, this.options.backchannelRateLimit);
   }
 
   /**
