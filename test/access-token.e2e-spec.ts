@@ -69,6 +69,29 @@ describe('access tokens for APIs (OidcTokenService, @AccessToken)', () => {
     for (const secret of [spentRefreshToken, rotated, firstAccessToken as string]) expect(logs).not.toContain(secret);
   });
 
+  it("a refresh's audit lines carry the caller's IP and user agent: a success, and a refusal with its session_revoked", async () => {
+    const audit = (from: number) =>
+      first.logs
+        .slice(from)
+        .map((l) => JSON.parse(l))
+        .filter((l) => l.msg === 'audit');
+    const caller = { clientIp: expect.stringMatching(/127\.0\.0\.1$/), userAgent: 'RefreshCaller/1.0' };
+    const call = (token: string) => fetch(`${first.url}/api/userinfo`, { headers: { ...bearer(token), 'user-agent': 'RefreshCaller/1.0' } });
+
+    const user = await signIn('u181');
+    await state.delete([`oidc:vault:{session:${user.sessionId}}:access_token`]); // as if it had expired
+    let from = first.logs.length;
+    expect((await call(user.token)).status).toBe(200);
+    expect(audit(from).find((l) => l.event === 'token_refresh')).toMatchObject({ outcome: 'success', sessionId: user.sessionId, ...caller });
+
+    expect(await revokeAtOp((await vaultToken(state, user.sessionId, 'refresh_token')) as string, issuer)).toBe(200);
+    await state.delete([`oidc:vault:{session:${user.sessionId}}:access_token`]);
+    from = first.logs.length;
+    expect((await call(user.token)).status).toBe(401);
+    expect(audit(from).find((l) => l.event === 'token_refresh')).toMatchObject({ outcome: 'rejected', ...caller });
+    expect(audit(from).find((l) => l.event === 'session_revoked')).toMatchObject({ reason: 'refresh_failed', ...caller });
+  });
+
   it('a refresh token revoked at the OP: the next call answers 401 refresh_failed and the session is revoked', async () => {
     const user = await signIn('u106');
     expect(await revokeAtOp((await vaultToken(state, user.sessionId, 'refresh_token')) as string, issuer)).toBe(200);

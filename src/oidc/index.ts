@@ -18,3 +18,4 @@ export { SessionService } from './services/session.service';
 export { IdpClientService } from './services/idp-client.service';
 export { hashPassword } from './crypto/secrets';
 export { OidcMetrics } from './observability/oidc-metrics.service';
+export { callerOf, type RequestContext } from './observability/request-context';

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { SessionEntity } from '../entities/session.entity';
 import { OidcError } from '../errors/oidc-error';
+import type { RequestContext } from '../observability/request-context';
 import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
 import { SessionRepository } from '../repositories/session.repository';
@@ -40,7 +41,7 @@ export class OidcTokenService {
    *   `refresh_failed` (401, the session is revoked) when the OP rejects the refresh token,
    *   `service_unavailable` (503, the session stays) when the OP or the store cannot be reached.
    */
-  async getAccessToken(session: SessionEntity): Promise<string> {
+  async getAccessToken(session: SessionEntity, caller?: RequestContext): Promise<string> {
     const owner = vaultOwner.session(session.id);
     const cached = await this.fresh(owner);
     if (cached) return cached;
@@ -63,7 +64,7 @@ export class OidcTokenService {
           const token = await this.fresh(owner);
           if (token) return token;
           if (!(await this.sessionRows.isLive(session.id))) throw new OidcError('unauthenticated', 'No valid session: sign in again');
-          return await this.refresh(session, provider, lockKey, lock);
+          return await this.refresh(session, provider, lockKey, lock, caller);
         } finally {
           await this.locks.release(lockKey, lock).catch(() => undefined);
         }
@@ -91,7 +92,7 @@ export class OidcTokenService {
   }
 
   /** Runs the refresh grant and saves its result; the caller holds the session's refresh lock. */
-  private async refresh(session: SessionEntity, provider: ProviderClient, lockKey: string, lock: string): Promise<string> {
+  private async refresh(session: SessionEntity, provider: ProviderClient, lockKey: string, lock: string, caller: RequestContext | undefined): Promise<string> {
     const owner = vaultOwner.session(session.id);
     const refreshToken = await this.vault.get(owner, 'refresh_token');
     if (!refreshToken) {
@@ -103,11 +104,11 @@ export class OidcTokenService {
     } catch (error) {
       if (error instanceof OidcError && error.code === 'refresh_failed') {
         this.logger.warn({ msg: 'token.refresh_rejected', sessionId: session.id, opError: error.logFields.opError });
-        this.audit.record({ event: 'token_refresh', outcome: 'rejected', sessionId: session.id });
-        await this.sessions.retire(await this.sessionRows.revokeById(session.id, 'refresh_failed'), 'refresh_failed');
+        this.audit.record({ event: 'token_refresh', outcome: 'rejected', sessionId: session.id }, caller);
+        await this.sessions.retire(await this.sessionRows.revokeById(session.id, 'refresh_failed'), 'refresh_failed', caller);
       } else {
         this.logger.error({ msg: 'token.refresh_unavailable', sessionId: session.id });
-        this.audit.record({ event: 'token_refresh', outcome: 'unavailable', sessionId: session.id });
+        this.audit.record({ event: 'token_refresh', outcome: 'unavailable', sessionId: session.id }, caller);
       }
       throw error;
     }
@@ -129,7 +130,7 @@ export class OidcTokenService {
       throw new OidcError('unauthenticated', 'No valid session: sign in again');
     }
     this.logger.log({ msg: 'token.refreshed', sessionId: session.id, rotated: Boolean(refreshed.refreshToken) });
-    this.audit.record({ event: 'token_refresh', outcome: 'success', sessionId: session.id });
+    this.audit.record({ event: 'token_refresh', outcome: 'success', sessionId: session.id }, caller);
     return refreshed.accessToken;
   }
 }
