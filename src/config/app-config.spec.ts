@@ -73,6 +73,7 @@ describe('loadAppConfig', () => {
     ['prefixed cookie over http', { OIDC_ALLOW_INSECURE_HTTP: 'true', OIDC_REDIRECT_URI: 'http://localhost:3000/auth/oidc/callback', SESSION_COOKIE_NAME: '__Host-s' }, 'SESSION_COOKIE_NAME "__Host-s" needs https'],
     ['missing-exp opt-in malformed', { OIDC_BACKCHANNEL_ALLOW_MISSING_EXP: 'maybe' }, 'OIDC_BACKCHANNEL_ALLOW_MISSING_EXP must be true or false'],
     ['back-channel max age too long', { OIDC_BACKCHANNEL_MAX_AGE: '2h' }, 'OIDC_BACKCHANNEL_MAX_AGE must be at most 1h'],
+    ['direct path switch malformed', { OIDC_BACKCHANNEL_DIRECT_PATH: 'on' }, 'OIDC_BACKCHANNEL_DIRECT_PATH must be true or false'],
     ['OP timeout too short', { OIDC_HTTP_TIMEOUT: '10ms' }, 'OIDC_HTTP_TIMEOUT must be from 1s to 120s'],
     ['statement timeout malformed', { DATABASE_STATEMENT_TIMEOUT: '5 seconds' }, 'DATABASE_STATEMENT_TIMEOUT must be a duration'],
     ['Redis command timeout too short', { REDIS_COMMAND_TIMEOUT: '10ms' }, 'REDIS_COMMAND_TIMEOUT must be at least 100ms'],
@@ -145,7 +146,9 @@ describe('loadAppConfig', () => {
       redisCommandTimeoutMs: 2_000,
       bindMaxTokensPerIdentity: 10,
       bindMaxAttemptsPerIp: 30,
+      backchannelDirectPath: true,
     });
+    expect(loadAppConfig({ ...valid, OIDC_BACKCHANNEL_DIRECT_PATH: 'false' }).oidc.backchannelDirectPath).toBe(false);
     expect(config.oidc.providers[0]).toMatchObject({ backchannelAllowMissingExp: false, backchannelMaxAgeMs: 120_000, frontchannelLogoutWithoutCookie: false });
     expect(config.database).toEqual({ statementTimeoutMs: 5_000, connectTimeoutMs: 5_000 });
     expect(config.trustProxy).toBe(false);
