@@ -1,4 +1,4 @@
-import { type CanActivate, Controller, type ExecutionContext, HttpCode, Injectable, Module, Post, type Provider } from '@nestjs/common';
+import { type CanActivate, Controller, type ExecutionContext, Get, HttpCode, Injectable, Module, Param, Post, type Provider } from '@nestjs/common';
 import { APP_GUARD, NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { TypeOrmModule } from '@nestjs/typeorm';
@@ -162,13 +162,18 @@ describe('OIDC_BACKCHANNEL_DIRECT_PATH=false', () => {
   });
 });
 
-/** A route of the host's under the back-channel path (not a provider id). */
+/** Routes of the host's under the back-channel path: a POST to a segment that is no provider id, and a GET of any segment. */
 @Controller('auth/oidc/backchannel-logout')
 class HostSelfTestController {
   @Post('selftest')
   @HttpCode(200)
   selfTest(): { host: true } {
     return { host: true };
+  }
+
+  @Get(':anything')
+  show(@Param('anything') anything: string): { host: string } {
+    return { host: anything };
   }
 }
 
@@ -199,6 +204,8 @@ describe("the direct path and the host's own parts", () => {
   it('a POST to a segment that is no provider id goes to Express: a route of the host there answers', async () => {
     const { url, close } = await host(() => undefined);
     try {
+      // The host's GET route on these paths (registered before the module's) does not keep the direct path off.
+      expect(await (await fetch(`${url}/auth/oidc/backchannel-logout/default`)).json()).toEqual({ host: 'default' });
       const direct = await post(url, '/auth/oidc/backchannel-logout', form('not-a-jwt'));
       expect(direct.headers.get('x-powered-by')).toBeNull();
       const hostRoute = await post(url, '/auth/oidc/backchannel-logout/selftest', form('x'));

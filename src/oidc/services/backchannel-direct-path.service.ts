@@ -57,8 +57,8 @@ export class BackchannelDirectPath implements OnApplicationBootstrap {
     const stack = ((app as unknown as { router?: { stack?: RouterLayer[] } }).router?.stack ?? []) as RouterLayer[];
     const path = backchannelPath(stack);
     if (path === undefined) return off('the back-channel routes are not registered exactly once');
-    const providerPaths = [path, ...this.options.providers.map((p) => `${path}/${encodeURIComponent(p.id)}`)];
-    const mounted = stack.find((layer) => !isBackchannelRoute(layer, path) && !matchesEverything(layer) && providerPaths.some((p) => Boolean(layer.match?.(p))));
+    const mounted =
+      runsBefore(stack, path, [path]) ?? runsBefore(stack, `${path}/:provider`, this.options.providers.map((p) => `${path}/${encodeURIComponent(p.id)}`));
     if (mounted) return off(`the host has middleware or a route of its own on these paths (${mounted.name ?? 'anonymous'})`);
     const server = adapter.getHttpServer() as Server | undefined;
     const listeners = server?.listeners('request') ?? [];
@@ -108,9 +108,16 @@ export class BackchannelDirectPath implements OnApplicationBootstrap {
   }
 }
 
-/** One of the module's two back-channel route layers. */
-function isBackchannelRoute(layer: RouterLayer, path: string): boolean {
-  return layer.route?.path === path || layer.route?.path === `${path}/:provider`;
+/**
+ * A layer of the host's that Express would run for a POST to one of `paths` before it reaches the
+ * module's route `route`: middleware mounted on the paths, or a POST route matching them. App-wide
+ * middleware is not counted (see `matchesEverything`), nor layers after the route (never reached).
+ */
+function runsBefore(stack: RouterLayer[], route: string, paths: string[]): RouterLayer | undefined {
+  const end = stack.findIndex((layer) => layer.route?.path === route && layer.route.methods?.post);
+  return stack
+    .slice(0, end)
+    .find((layer) => !matchesEverything(layer) && (!layer.route || layer.route.methods?.post || layer.route.methods?._all) && paths.some((p) => Boolean(layer.match?.(p))));
 }
 
 /** App-wide middleware (Nest's own request hooks, a host's body parsers, …): it matches any path. */
