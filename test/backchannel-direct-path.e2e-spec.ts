@@ -1,5 +1,7 @@
-import { type CanActivate, Controller, type ExecutionContext, Get, HttpCode, Injectable, Module, Param, Post, type Provider } from '@nestjs/common';
-import { APP_GUARD, NestFactory } from '@nestjs/core';
+import { type CallHandler, type CanActivate, Controller, type ExecutionContext, Get, HttpCode, Injectable, type NestInterceptor, Module, Param, Post, type Provider, RequestTimeoutException } from '@nestjs/common';
+import { APP_GUARD, APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
+import { Router } from 'express';
+import type { Observable } from 'rxjs';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -185,9 +187,18 @@ class DenyGuard implements CanActivate {
   }
 }
 
+/** A global interceptor of the host's: times out requests that carry `x-timeout`. */
+@Injectable()
+class TimeoutInterceptor implements NestInterceptor {
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    if (context.switchToHttp().getRequest().headers['x-timeout'] !== undefined) throw new RequestTimeoutException();
+    return next.handle();
+  }
+}
+
 /** A host of its own with the direct path asked for; `prepare` runs before listen. */
-async function host(prepare: (app: NestExpressApplication) => void, providers: Provider[] = []): Promise<{ url: string; close: () => Promise<void> }> {
-  const config = loadAppConfig(testEnv({ OIDC_BACKCHANNEL_DIRECT_PATH: 'true' }));
+async function host(prepare: (app: NestExpressApplication) => void, providers: Provider[] = [], env: Record<string, string> = {}): Promise<{ url: string; close: () => Promise<void> }> {
+  const config = loadAppConfig(testEnv({ OIDC_BACKCHANNEL_DIRECT_PATH: 'true', ...env }));
   @Module({
     imports: [TypeOrmModule.forRoot(dataSourceOptions(config.databaseUrl, [])), OidcModule.forRootAsync({ useFactory: () => config.oidc })],
     controllers: [HostSelfTestController],
@@ -238,6 +249,42 @@ describe("the direct path and the host's own parts", () => {
       const direct = await post(url, '/auth/oidc/backchannel-logout', form('not-a-jwt'), { 'x-deny': '1' });
       expect(direct.status).toBe(400);
       expect(await jsonBody(direct)).toEqual({ error: 'invalid_request', error_description: 'logout_token is not a compact JWS' });
+    } finally {
+      await close();
+    }
+  });
+
+  it("a router of the host's mounted without a path keeps the direct path off: what it routes there runs", async () => {
+    const legacy = Router();
+    legacy.use('/auth/oidc', (_req, res, next) => {
+      res.setHeader('x-host-mw', 'ran');
+      next();
+    });
+    const { url, close } = await host((app) => app.use(legacy));
+    try {
+      const response = await post(url, '/auth/oidc/backchannel-logout', form('not-a-jwt'));
+      expect(response.headers.get('x-host-mw')).toBe('ran');
+      expect(response.status).toBe(400);
+    } finally {
+      await close();
+    }
+  });
+
+  it("the host's refusals on the Nest route are never charged to the client's budget, and its timeout is retryable (503)", async () => {
+    // Behind a proxy on loopback, so that this client has a budget of its own (198.51.100.77).
+    const { url, close } = await host((app) => app.set('trust proxy', 'loopback'), [{ provide: APP_GUARD, useClass: DenyGuard }, { provide: APP_INTERCEPTOR, useClass: TimeoutInterceptor }], {
+      OIDC_BACKCHANNEL_RATE_LIMIT: '1/1m',
+    });
+    const from = { 'x-forwarded-for': '198.51.100.77' };
+    try {
+      const timedOut = await post(url, '/auth/oidc/backchannel-logout/', form('not-a-jwt'), { ...from, 'x-timeout': '1' });
+      expect(timedOut.status).toBe(503);
+      expect(timedOut.headers.get('retry-after')).toBe('5');
+      expect(await jsonBody(timedOut)).toEqual({ error: 'temporarily_unavailable', error_description: 'The logout could not be completed; retry later' });
+      for (let i = 0; i < 2; i++) expect((await post(url, '/auth/oidc/backchannel-logout/', form('not-a-jwt'), { ...from, 'x-deny': '1' })).status).toBe(400);
+      // Only the module's own refusal counts: the first uses the budget of one, the next is refused.
+      expect((await post(url, '/auth/oidc/backchannel-logout', form('not-a-jwt'), from)).status).toBe(400);
+      expect((await post(url, '/auth/oidc/backchannel-logout', form('not-a-jwt'), from)).status).toBe(429);
     } finally {
       await close();
     }

@@ -28,7 +28,10 @@ const BackchannelDocs = (summary: string, description?: string) =>
  * paths are served by `BackchannelDirectPath` before Express routes them: this route then answers only
  * the spellings Express also matches (a trailing slash, another letter case).
  */
-/** What the host's own guards, pipes or interceptors throw on this route: answered in the spec's shape too. */
+/**
+ * What the host's own guards, pipes or interceptors throw on this route (the endpoint itself answers
+ * every failure of its own): answered in the spec's shape too, never charged to the client's budget.
+ */
 @Catch()
 @Injectable()
 export class BackchannelErrorFilter implements ExceptionFilter {
@@ -36,7 +39,7 @@ export class BackchannelErrorFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
-    this.endpoint.refuse(http.getResponse<Response>(), exception, callerOf(http.getRequest<Request>()));
+    this.endpoint.refuseForHost(http.getResponse<Response>(), exception, callerOf(http.getRequest<Request>()));
   }
 }
 

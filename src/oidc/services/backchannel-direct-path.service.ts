@@ -14,6 +14,7 @@ type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 /** An Express router layer, as far as this file reads it. */
 interface RouterLayer {
   name?: string;
+  handle?: unknown;
   route?: { path?: unknown; methods?: Record<string, boolean> };
   match?: (path: string) => unknown;
 }
@@ -110,14 +111,25 @@ export class BackchannelDirectPath implements OnApplicationBootstrap {
 
 /**
  * A layer of the host's that Express would run for a POST to one of `paths` before it reaches the
- * module's route `route`: middleware mounted on the paths, or a POST route matching them. App-wide
- * middleware is not counted (see `matchesEverything`), nor layers after the route (never reached).
+ * module's route `route` (its last registration: Nest registers middleware bound to a route as route
+ * layers of the same path before it): middleware mounted on the paths, a POST route matching them, a
+ * router or sub-app that may route them (not looked into). App-wide middleware is not counted (see
+ * `matchesEverything`), nor layers after the route (never reached).
  */
 function runsBefore(stack: RouterLayer[], route: string, paths: string[]): RouterLayer | undefined {
-  const end = stack.findIndex((layer) => layer.route?.path === route && layer.route.methods?.post);
+  let end = -1;
+  stack.forEach((layer, i) => {
+    if (layer.route?.path === route && layer.route.methods?.post) end = i;
+  });
   return stack
     .slice(0, end)
-    .find((layer) => !matchesEverything(layer) && (!layer.route || layer.route.methods?.post || layer.route.methods?._all) && paths.some((p) => Boolean(layer.match?.(p))));
+    .find((layer) => (isRouter(layer) || !matchesEverything(layer)) && (!layer.route || layer.route.methods?.post || layer.route.methods?._all) && paths.some((p) => Boolean(layer.match?.(p))));
+}
+
+/** A router or a mounted Express app: what it routes is not visible from its own layer. */
+function isRouter(layer: RouterLayer): boolean {
+  const handle = layer.handle as { stack?: unknown } | undefined;
+  return layer.name === 'mounted_app' || Array.isArray(handle?.stack);
 }
 
 /** App-wide middleware (Nest's own request hooks, a host's body parsers, …): it matches any path. */
@@ -127,11 +139,11 @@ function matchesEverything(layer: RouterLayer): boolean {
 
 /**
  * The path of the back-channel route as the host registered it (global prefix included), when both
- * routes (`…/backchannel-logout` and `…/backchannel-logout/:provider`) are found once each.
+ * routes (`…/backchannel-logout` and `…/backchannel-logout/:provider`) are found at one path each.
  */
 function backchannelPath(stack: RouterLayer[]): string | undefined {
-  const posts = stack.filter((layer) => layer.route?.methods?.post && typeof layer.route.path === 'string').map((layer) => layer.route?.path as string);
-  const bases = posts.filter((p) => p === `/${BACKCHANNEL_LOGOUT_PATH}` || p.endsWith(`/${BACKCHANNEL_LOGOUT_PATH}`));
-  if (bases.length !== 1 || posts.filter((p) => p.endsWith(`/${BACKCHANNEL_LOGOUT_PATH}/:provider`)).length !== 1) return undefined;
-  return posts.includes(`${bases[0]}/:provider`) ? bases[0] : undefined;
+  const posts = new Set(stack.filter((layer) => layer.route?.methods?.post && typeof layer.route.path === 'string').map((layer) => layer.route?.path as string));
+  const bases = [...posts].filter((p) => p === `/${BACKCHANNEL_LOGOUT_PATH}` || p.endsWith(`/${BACKCHANNEL_LOGOUT_PATH}`));
+  if (bases.length !== 1 || [...posts].filter((p) => p.endsWith(`/${BACKCHANNEL_LOGOUT_PATH}/:provider`)).length !== 1) return undefined;
+  return posts.has(`${bases[0]}/:provider`) ? bases[0] : undefined;
 }

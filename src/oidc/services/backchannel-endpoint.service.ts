@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { HttpException, Inject, Injectable, Logger } from '@nestjs/common';
 import { urlencoded } from 'express';
 import typeIs from 'type-is';
 import { OidcError } from '../errors/oidc-error';
@@ -73,15 +73,34 @@ export class BackchannelEndpoint {
   }
 
   /**
-   * Answers a failure in the spec's shape (also for what the host's own guards or interceptors throw on
-   * the Nest route: `BackchannelErrorFilter`). Final refusals count against the client's budget;
-   * retryable answers do not.
+   * Answers a failure in the spec's shape. Final refusals of the module's own checks count against the
+   * client's budget; retryable answers do not.
    */
   refuse(res: ServerResponse, error: unknown, caller: RequestContext): void {
-    // Nothing can be answered any more (the client went away mid-answer): the connection is closed.
-    if (res.headersSent) return void res.destroy();
+    if (this.answeredAlready(res, error)) return;
     const status = sendBackchannelError(res, error, this.logger, this.audit, caller);
     if (status === 400) void this.rejections.count(caller.clientIp, this.options.backchannelRateLimit);
+  }
+
+  /**
+   * What the host's own guards, interceptors or pipes threw on the Nest route (`BackchannelErrorFilter`):
+   * answered in the spec's shape, but never charged to the client's budget (the OP's own address must not
+   * run out of it because of the host), and a timeout or server error of the host's is retryable (503):
+   * the logout may not have been applied.
+   */
+  refuseForHost(res: ServerResponse, error: unknown, caller: RequestContext): void {
+    if (this.answeredAlready(res, error)) return;
+    const status = error instanceof HttpException ? error.getStatus() : 500;
+    const retryable = status === 408 || status >= 500;
+    sendBackchannelError(res, retryable ? new OidcError('service_unavailable', 'The logout could not be completed; retry later') : error, this.logger, this.audit, caller);
+  }
+
+  /** Nothing can be answered any more (answered already, or the client went away mid-answer): the connection is closed. */
+  private answeredAlready(res: ServerResponse, error: unknown): boolean {
+    if (!res.headersSent) return false;
+    this.logger.error({ msg: 'bcl.failed_after_answer', name: (error as Error)?.name });
+    res.destroy();
+    return true;
   }
 
   /**
