@@ -18,20 +18,24 @@ export interface RequestContext {
  * lookup).
  */
 class CallerContext implements RequestContext {
-  private ip?: { value: string | undefined };
-  private agent?: { value: string | undefined };
+  // Native private fields: a caller that ends up in a serialized value (a host's own logging of what
+  // `@AccessToken()` hands its pipe) does not drag the request along.
+  #ip?: { value: string | undefined };
+  #agent?: { value: string | undefined };
+  readonly #req: IncomingMessage;
+  readonly #resolveIp: () => string | undefined;
 
-  constructor(
-    private readonly req: IncomingMessage,
-    private readonly resolveIp: () => string | undefined,
-  ) {}
+  constructor(req: IncomingMessage, resolveIp: () => string | undefined) {
+    this.#req = req;
+    this.#resolveIp = resolveIp;
+  }
 
   get clientIp(): string | undefined {
-    return (this.ip ??= { value: this.resolveIp() }).value;
+    return (this.#ip ??= { value: this.#resolveIp() }).value;
   }
 
   get userAgent(): string | undefined {
-    return (this.agent ??= { value: this.req.headers['user-agent']?.slice(0, 200) }).value;
+    return (this.#agent ??= { value: this.#req.headers['user-agent']?.slice(0, 200) }).value;
   }
 }
 
