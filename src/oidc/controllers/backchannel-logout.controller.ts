@@ -23,12 +23,6 @@ const BackchannelDocs = (summary: string, description?: string) =>
   );
 
 /**
- * Back-Channel Logout 1.0, one endpoint per provider. What the endpoint does is `BackchannelEndpoint`;
- * this controller is the Nest route to it (and its Swagger page). With `backchannelDirectPath` the same
- * paths are served by `BackchannelDirectPath` before Express routes them: this route then answers only
- * the spellings Express also matches (a trailing slash, another letter case).
- */
-/**
  * What the host's own guards, pipes or interceptors throw on this route (the endpoint itself answers
  * every failure of its own): answered in the spec's shape too, never charged to the client's budget.
  */
@@ -43,6 +37,12 @@ export class BackchannelErrorFilter implements ExceptionFilter {
   }
 }
 
+/**
+ * Back-Channel Logout 1.0, one endpoint per provider. What the endpoint does is `BackchannelEndpoint`;
+ * this controller is the Nest route to it (and its Swagger page). With `backchannelDirectPath` the same
+ * paths are served by `BackchannelDirectPath` before Express routes them: this route then answers only
+ * the spellings Express also matches (a trailing slash, another letter case).
+ */
 @ApiTags('logout')
 @Controller(BACKCHANNEL_LOGOUT_PATH)
 @UseFilters(BackchannelErrorFilter)

@@ -32,11 +32,11 @@ interface RouterLayer {
  *
  * What the host's stack would have added and this path does not: the host's app-wide middleware,
  * global guards and interceptors on these two paths, and the `X-Powered-By`/`ETag` headers (hence
- * opt-in). Middleware or routes of the host mounted on these paths themselves keep it off. The client
- * IP is resolved with the host's own `trust proxy` setting, read on every request. Not installed (the
- * Nest route serves everything) on another HTTP platform than Express (the module's routes are
- * written for Express), when the routes cannot be found exactly once, or when another listener also
- * handles the server's requests.
+ * opt-in). The client IP is resolved with the host's own `trust proxy` setting, read on every request.
+ * Not installed (the Nest route serves everything) when Express would run something of the host's for
+ * such a POST before the module's route (`runsBefore`), on another HTTP platform than Express (the
+ * module's routes are written for Express), when the routes are not found at one path each, or when
+ * another listener also handles the server's requests.
  */
 @Injectable()
 export class BackchannelDirectPath implements OnApplicationBootstrap {
@@ -57,7 +57,7 @@ export class BackchannelDirectPath implements OnApplicationBootstrap {
     const app = adapter.getInstance<Express>();
     const stack = ((app as unknown as { router?: { stack?: RouterLayer[] } }).router?.stack ?? []) as RouterLayer[];
     const path = backchannelPath(stack);
-    if (path === undefined) return off('the back-channel routes are not registered exactly once');
+    if (path === undefined) return off('the back-channel routes are not registered at one path each');
     const mounted =
       runsBefore(stack, path, [path]) ?? runsBefore(stack, `${path}/:provider`, this.options.providers.map((p) => `${path}/${encodeURIComponent(p.id)}`));
     if (mounted) return off(`the host has middleware or a route of its own on these paths (${mounted.name ?? 'anonymous'})`);

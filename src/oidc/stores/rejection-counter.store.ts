@@ -5,15 +5,15 @@ import { clientIpBucket } from '../util/client-ip';
 import { redisKeys } from './redis-keys';
 import { StateStore } from './state-store';
 
+/** How long a read under the limit is taken as the answer (see `underLimit`). */
+const UNDER_LIMIT_CACHE_MS = 1000;
+
 /**
  * Rejected back-channel logout requests per client IP (IPv6: per /64), in fixed windows in the state
  * store (shared by instances). Only rejections count, so an OP's real logouts never use up the budget
  * however many it sends; a client that keeps posting bad tokens is refused before any signature check.
  * Fails open: when the store cannot count, nothing is refused.
  */
-/** How long a read under the limit is taken as the answer (see `underLimit`). */
-const UNDER_LIMIT_CACHE_MS = 1000;
-
 @Injectable()
 export class RejectionCounterStore {
   /**
