@@ -4,7 +4,7 @@ import { urlencoded } from 'express';
 import typeIs from 'type-is';
 import { OidcError } from '../errors/oidc-error';
 import { sendBackchannelError } from '../errors/oidc-exception.filter';
-import { MODULE_BODY_LIMIT, hasBody } from '../middleware/module-http.middleware';
+import { MODULE_BODY_LIMIT, hasBody, startModuleResponse } from '../middleware/module-http.middleware';
 import { OidcAudit } from '../observability/audit.service';
 import { OidcMetrics } from '../observability/oidc-metrics.service';
 import { callerOf, type RequestContext } from '../observability/request-context';
@@ -56,10 +56,7 @@ export class BackchannelEndpoint {
     const { req, res, route } = request;
     const caller = callerOf(req, request.clientIp);
     try {
-      const stop = this.metrics.requestDuration.startTimer();
-      res.once('finish', () => stop({ method: 'POST', route, status: String(res.statusCode) }));
-      res.setHeader('Cache-Control', 'no-store');
-      res.setHeader('Pragma', 'no-cache');
+      startModuleResponse(this.metrics, res, () => ({ method: 'POST', route }));
       await this.checkBudget(request, caller);
       await this.readBody(req, res);
       const provider = request.providerId === undefined ? this.idp.defaultProvider() : this.idp.find(request.providerId);
