@@ -106,6 +106,25 @@ describe('Back-Channel Logout 1.0', () => {
     expect(await status(app.url, other)).toBe(200);
   });
 
+  it('reads the form however it is framed or encoded: charset, chunked, gzip, parameters around it', async () => {
+    const { gzipSync } = await import('node:zlib');
+    const d = await device(app.url, 'u182');
+    const token = async () => `logout_token=${await logoutToken({ sid: d.sid })}`;
+    const url = `${app.url}/auth/oidc/backchannel-logout`;
+    const sends: Array<() => Promise<Response>> = [
+      async () => postForm(app.url, `__proto__=x&${await token()}&x=%E0%A4%A`, 'Application/X-WWW-Form-URLEncoded; charset=UTF-8'),
+      async () => fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new Blob([await token()]).stream(), duplex: 'half' } as RequestInit),
+      async () => fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-encoding': 'gzip' }, body: gzipSync(await token()) }),
+      async () => postForm(app.url, await token(), 'application/x-www-form-urlencoded; charset=iso-8859-1'),
+    ];
+    for (const send of sends) {
+      const response = await send();
+      expect(response.status).toBe(200);
+      expect(await response.text()).toBe('');
+    }
+    expect(await status(app.url, d)).toBe(401);
+  });
+
   it('a token that matches no session is still a success', async () => {
     const response = await postToken(app.url, await logoutToken({ sid: 'no-such-sid' }));
     expect(response.status).toBe(200);
@@ -162,6 +181,10 @@ describe('Back-Channel Logout 1.0', () => {
       ['text body', async () => postForm(app.url, `logout_token=${await logoutToken({ sid: victim.sid })}`, 'text/plain')],
       ['oversized body', async () => postForm(app.url, `logout_token=${'a'.repeat(100_000)}`)],
       ['oversized token within the body limit', async () => postForm(app.url, `logout_token=${'a'.repeat(20_000)}`)],
+      ['logout_token twice (a valid one and another)', async () => postForm(app.url, `logout_token=${await logoutToken({ sid: victim.sid })}&logout_token=x`)],
+      ['more than 1,000 form parameters', async () => postForm(app.url, `logout_token=${await logoutToken({ sid: victim.sid })}${'&a=1'.repeat(1000)}`)],
+      ['logout_token only under a bracketed name', async () => postForm(app.url, `logout_token[]=${await logoutToken({ sid: victim.sid })}`)],
+      ['a charset body-parser does not read', async () => postForm(app.url, `logout_token=${await logoutToken({ sid: victim.sid })}`, 'application/x-www-form-urlencoded; charset=koi8-r')],
     ];
 
     it.each(cases)('%s', async (_name, send) => {

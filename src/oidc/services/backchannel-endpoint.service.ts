@@ -113,11 +113,93 @@ export class BackchannelEndpoint {
     throw new OidcError('too_many_requests', `Too many rejected logout requests; retry in ${retryAfter} s`);
   }
 
-  /** Parses a form body (bounded), unless the host already parsed it. */
+  /**
+   * Parses a form body (bounded), unless the host already parsed it. What an OP sends (a UTF-8 form
+   * with its length, not compressed) is read here directly; anything else goes through body-parser
+   * (compressed bodies, other charsets, chunked, oversized: its own errors).
+   */
   private async readBody(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (!hasBody(req)) return;
-    await new Promise<void>((resolve, reject) => this.parser(req as never, res as never, (error?: unknown) => (error ? reject(error) : resolve())));
+    if (!hasBody(req) || (req as ParsedRequest)._body) return;
+    const length = plainFormLength(req);
+    if (length === undefined) {
+      await new Promise<void>((resolve, reject) => this.parser(req as never, res as never, (error?: unknown) => (error ? reject(error) : resolve())));
+      return;
+    }
+    (req as ParsedRequest).body = parseForm(await readExactly(req, length));
+    (req as ParsedRequest)._body = true;
   }
+}
+
+type ParsedRequest = IncomingMessage & { body?: Record<string, unknown>; _body?: boolean };
+
+/** body-parser's limits, for the bodies read without it. */
+const FORM_LIMIT_BYTES = 32 * 1024;
+const FORM_PARAMETER_LIMIT = 1000;
+const PLAIN_FORM_TYPE = /^application\/x-www-form-urlencoded\s*(?:;\s*charset\s*=\s*"?utf-8"?\s*)?$/i;
+
+/** The declared length of a plain UTF-8 form body within the limit, else undefined (body-parser reads it). */
+function plainFormLength(req: IncomingMessage): number | undefined {
+  const { headers } = req;
+  if (headers['transfer-encoding'] !== undefined) return undefined;
+  const encoding = headers['content-encoding'];
+  if (encoding !== undefined && encoding.toLowerCase() !== 'identity') return undefined;
+  const type = headers['content-type'];
+  if (type === undefined || !PLAIN_FORM_TYPE.test(type)) return undefined;
+  const length = Number(headers['content-length']);
+  return Number.isInteger(length) && length >= 0 && length <= FORM_LIMIT_BYTES ? length : undefined;
+}
+
+/** The body, as Node's parser framed it by its Content-Length; a client that goes away mid-body is a 400 (as body-parser). */
+function readExactly(req: IncomingMessage, length: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const fail = () => {
+      cleanup();
+      reject(Object.assign(new Error('request aborted'), { status: 400, type: 'request.aborted' }));
+    };
+    const onData = (chunk: Buffer) => {
+      received += chunk.length;
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      if (received !== length) return fail();
+      resolve(chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks, received).toString('utf8'));
+    };
+    const cleanup = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', fail);
+      req.off('aborted', fail);
+      req.off('close', fail);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', fail);
+    req.on('aborted', fail);
+    req.on('close', fail);
+  });
+}
+
+/**
+ * A form as body-parser's urlencoded parser (no nesting) gives it: a repeated name becomes an array,
+ * more than 1,000 parameters are refused (413). No prototype: a name like `__proto__` is only a name.
+ */
+function parseForm(body: string): Record<string, unknown> {
+  const form: Record<string, unknown> = Object.create(null);
+  if (body === '') return form;
+  let count = 1;
+  for (let i = body.indexOf('&'); i !== -1; i = body.indexOf('&', i + 1)) {
+    if (++count > FORM_PARAMETER_LIMIT) throw Object.assign(new Error('too many parameters'), { status: 413, type: 'parameters.too.many' });
+  }
+  for (const [name, value] of new URLSearchParams(body)) {
+    const seen = form[name];
+    if (seen === undefined) form[name] = value;
+    else if (Array.isArray(seen)) seen.push(value);
+    else form[name] = [seen, value];
+  }
+  return form;
 }
 
 /** The form's `logout_token`. */
