@@ -106,6 +106,40 @@ describe('Back-Channel Logout 1.0', () => {
     expect(await status(app.url, other)).toBe(200);
   });
 
+  it('logouts that arrive together are revoked together (one statement), each exactly once', async () => {
+    const [a, b, c1, c2] = [await device(app.url, 'u183'), await device(app.url, 'u184'), await device(app.url, 'u185'), await device(app.url, 'u185')];
+    const bystander = await device(app.url, 'u186');
+    const logged = app.logs.length;
+    const twice = await logoutToken({ sid: a.sid });
+    const sends = [
+      twice,
+      twice, // the same jti in the same batch: one of the two is a replay
+      await logoutToken({ sid: b.sid }),
+      await logoutToken({ sid: b.sid }), // the same OP session twice (another jti): both accepted, revoked once
+      await logoutToken({ sub: 'u185' }), // a subject, and one of its sessions by sid in the same batch
+      await logoutToken({ sid: c1.sid }),
+      ...(await Promise.all(Array.from({ length: 24 }, (_, i) => logoutToken({ sid: `no-such-sid-${i}` })))),
+    ];
+    const statuses = await Promise.all(sends.map(async (token) => (await postToken(app.url, token)).status));
+    expect(statuses.slice(0, 2).sort()).toEqual([200, 400]);
+    expect(statuses.slice(2)).toEqual(sends.slice(2).map(() => 200));
+    for (const d of [a, b, c1, c2]) expect(await status(app.url, d)).toBe(401);
+    expect(await status(app.url, bystander)).toBe(200);
+    const lines = app.logs.slice(logged).map((l) => JSON.parse(l));
+    // They were batched (at least one statement served several tokens)…
+    expect(lines.filter((l) => l.msg === 'bcl.revocation_batch').map((l) => l.size)).toContainEqual(expect.any(Number));
+    // …and each session was revoked once, by one of the tokens: four sessions in all.
+    const accepted = lines.filter((l) => l.msg === 'audit' && l.event === 'backchannel_logout' && l.outcome === 'accepted');
+    expect(accepted).toHaveLength(sends.length - 1);
+    expect(accepted.reduce((sum, l) => sum + l.revokedSessions, 0)).toBe(4);
+    expect(lines.filter((l) => l.msg === 'audit' && l.event === 'backchannel_logout' && l.outcome === 'replay')).toHaveLength(1);
+    const rows = await withDb(async (db) => (await db.query('SELECT revoked_reason FROM sessions WHERE id = ANY($1::uuid[])', [[a, b, c1, c2].map((d) => d.sessionId)])).rows);
+    expect(rows.map((r) => r.revoked_reason)).toEqual(['backchannel_logout', 'backchannel_logout', 'backchannel_logout', 'backchannel_logout']);
+    // The ended OP sessions are remembered against logins in flight (one row for the sid posted twice).
+    const ended = await withDb(async (db) => (await db.query(`SELECT kind, count(*)::int AS n FROM backchannel_ended_op_sessions WHERE value_hash = ANY($1) GROUP BY kind ORDER BY kind`, [[sha256(b.sid), sha256('u185'), sha256(c1.sid)]])).rows);
+    expect(ended).toEqual([{ kind: 'sid', n: 2 }, { kind: 'sub', n: 1 }]);
+  });
+
   it('reads the form however it is framed or encoded: charset, chunked, gzip, parameters around it', async () => {
     const { gzipSync } = await import('node:zlib');
     const d = await device(app.url, 'u182');

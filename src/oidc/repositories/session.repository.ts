@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Pool, QueryResultRow } from 'pg';
 import { type EntityManager, Repository } from 'typeorm';
@@ -6,6 +6,7 @@ import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { SessionEntity } from '../entities/session.entity';
 import { UserEntity } from '../entities/user.entity';
 import { sha256 } from '../crypto/secrets';
+import { isDependencyDown } from '../errors/oidc-exception.filter';
 import { TurnBatch } from '../util/turn-batch';
 
 export interface NewSession {
@@ -83,6 +84,55 @@ const REVOKE_BY_SID = REVOKE_FOR_LOGOUT_TOKEN('issuer = $1 AND oidc_sid = $4 AND
 const REVOKE_BY_SUBJECT = REVOKE_FOR_LOGOUT_TOKEN('issuer = $1 AND subject = $4');
 
 /**
+ * The same statement for several logout tokens at once (one array parameter per field, `n` = position
+ * in the arrays). A jti repeated in the batch is claimed by its first token only (the others are
+ * replays); a session two tokens target is revoked once, for the first. Locks are taken in one order
+ * (jtis, then sessions by id, then ended OP sessions by key), so that two batches (two instances) never
+ * wait for each other in a cycle.
+ */
+const REVOKE_FOR_LOGOUT_TOKENS = `WITH input AS (
+   SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::float8[], $9::timestamptz[])
+     WITH ORDINALITY AS t(issuer, jti_hash, record_until, sid, subject, kind, value_hash, issued_at, remember_until, n)
+ ), claim AS (
+   INSERT INTO backchannel_logout_jtis (issuer, jti_hash, expires_at)
+   SELECT DISTINCT ON (issuer, jti_hash) issuer, jti_hash, record_until FROM input ORDER BY issuer, jti_hash, n
+   ON CONFLICT DO NOTHING RETURNING issuer, jti_hash
+ ), claimed AS (
+   SELECT DISTINCT ON (i.issuer, i.jti_hash) i.* FROM input i JOIN claim c ON c.issuer = i.issuer AND c.jti_hash = i.jti_hash
+    ORDER BY i.issuer, i.jti_hash, i.n
+ ), targets AS (
+   SELECT s.id, c.n FROM claimed c JOIN sessions s ON s.issuer = c.issuer AND s.oidc_sid = c.sid
+    WHERE c.sid IS NOT NULL AND s.oidc_sid IS NOT NULL AND s.revoked_at IS NULL
+   UNION ALL
+   SELECT s.id, c.n FROM claimed c JOIN sessions s ON s.issuer = c.issuer AND s.subject = c.subject
+    WHERE c.sid IS NULL AND s.revoked_at IS NULL
+ ), locked AS (
+   SELECT s.id FROM sessions s WHERE s.id IN (SELECT id FROM targets) AND s.revoked_at IS NULL ORDER BY s.id FOR UPDATE
+ ), revoked AS (
+   UPDATE sessions s SET revoked_at = now(), revoked_reason = $10
+     FROM (SELECT DISTINCT ON (t.id) t.id, t.n FROM targets t JOIN locked l ON l.id = t.id ORDER BY t.id, t.n) t
+    WHERE s.id = t.id AND s.revoked_at IS NULL
+    RETURNING s.id, t.n
+ ), queued AS (
+   INSERT INTO session_token_outbox (session_id, reason) SELECT id, $10 FROM revoked ON CONFLICT DO NOTHING
+ ), ended AS (
+   INSERT INTO backchannel_ended_op_sessions (issuer, kind, value_hash, logged_out_at, expires_at)
+   SELECT issuer, kind, value_hash, to_timestamp(max(issued_at)), max(remember_until) FROM claimed
+    GROUP BY issuer, kind, value_hash ORDER BY issuer, kind, value_hash
+   ON CONFLICT (issuer, kind, value_hash) DO UPDATE
+     SET logged_out_at = GREATEST(backchannel_ended_op_sessions.logged_out_at, EXCLUDED.logged_out_at),
+         expires_at = GREATEST(backchannel_ended_op_sessions.expires_at, EXCLUDED.expires_at)
+ )
+ SELECT i.n::int AS n, c.n IS NOT NULL AS claimed, ARRAY(SELECT r.id::text FROM revoked r WHERE r.n = i.n) AS revoked
+   FROM input i LEFT JOIN claimed c ON c.n = i.n`;
+
+/** What one logout token's revocation did: whether it claimed its jti (false: a replay), the sessions it revoked. */
+export interface LogoutRevocation {
+  claimed: boolean;
+  revoked: string[];
+}
+
+/**
  * Whether a back-channel logout ended a login's OP session (primary-key lookups): its sid was logged
  * out (an ended OP session never comes back), or its subject was, by a logout token issued at or after
  * the ID token (both `iat`s are the OP's clock). Parameters: issuer, sha256(sub), sha256(sid) or '',
@@ -125,6 +175,25 @@ export class SessionRepository {
     `UPDATE sessions SET last_seen_at = now()
       WHERE id IN (SELECT id FROM sessions WHERE id = ANY($1::uuid[]) AND last_seen_at < now() - interval '60 seconds' FOR UPDATE SKIP LOCKED)`,
   );
+
+  /**
+   * Back-channel logouts likewise: the tokens verified in one turn are revoked by one statement (at most
+   * 100 a statement). A batch that fails for another reason than Postgres being out of reach is retried
+   * token by token, so that one token's failure is that token's answer only.
+   */
+  private readonly logoutRevocations = new TurnBatch<LogoutTarget, LogoutRevocation | Error>(async (targets) => {
+    if (targets.length === 1) return new Map([[targets[0], await this.revokeOne(targets[0])]]);
+    this.logger.debug({ msg: 'bcl.revocation_batch', size: targets.length });
+    try {
+      return await this.revokeBatch(targets);
+    } catch (error) {
+      if (isDependencyDown(error)) throw error;
+      const outcomes = await Promise.all(targets.map((target) => this.revokeOne(target).catch((failed: unknown) => toError(failed))));
+      return new Map(targets.map((target, i) => [target, outcomes[i]]));
+    }
+  }, 100);
+
+  private readonly logger = new Logger('BackchannelLogout');
 
   constructor(@InjectRepository(SessionEntity) private readonly repo: Repository<SessionEntity>) {}
 
@@ -263,8 +332,30 @@ export class SessionRepository {
    * sid — through the partial indexes, and queues them in the token outbox. A replayed jti claims
    * nothing and revokes nothing. If the statement fails, nothing is recorded and the OP's retry works.
    */
-  async revokeForLogoutToken(target: LogoutTarget): Promise<{ claimed: boolean; revoked: string[] }> {
-    const rows = await this.prepared<{ claimed: boolean; revoked: string[] }>(
+  async revokeForLogoutToken(target: LogoutTarget): Promise<LogoutRevocation> {
+    const outcome = await this.logoutRevocations.get(target);
+    if (outcome instanceof Error) throw outcome;
+    return outcome!;
+  }
+
+  private async revokeBatch(targets: LogoutTarget[]): Promise<Map<LogoutTarget, LogoutRevocation>> {
+    const rows = await this.prepared<LogoutRevocation & { n: number }>('oidc_backchannel_revoke_batch', REVOKE_FOR_LOGOUT_TOKENS, [
+      targets.map((t) => t.issuer),
+      targets.map((t) => t.jtiHash),
+      targets.map((t) => t.recordUntil),
+      targets.map((t) => t.sid ?? null),
+      targets.map((t) => (t.sid ? null : t.subject)),
+      targets.map((t) => (t.sid ? 'sid' : 'sub')),
+      targets.map((t) => sha256((t.sid ?? t.subject) as string)),
+      targets.map((t) => t.issuedAt),
+      targets.map((t) => t.rememberEndedUntil),
+      'backchannel_logout' satisfies RevokeReason,
+    ]);
+    return new Map(rows.map((row) => [targets[row.n - 1], { claimed: row.claimed, revoked: row.revoked }]));
+  }
+
+  private async revokeOne(target: LogoutTarget): Promise<LogoutRevocation> {
+    const rows = await this.prepared<LogoutRevocation>(
       target.sid ? 'oidc_backchannel_revoke_by_sid' : 'oidc_backchannel_revoke_by_sub',
       target.sid ? REVOKE_BY_SID : REVOKE_BY_SUBJECT,
       [
@@ -403,4 +494,8 @@ export class SessionRepository {
     );
     return rows.map((r) => r.id);
   }
+}
+
+function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
 }
