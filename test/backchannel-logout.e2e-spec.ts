@@ -7,6 +7,7 @@ import { bearer, loginThroughOp } from './support/flows';
 import { BACKCHANNEL_EVENT, logoutToken, opKey, postLogoutToken } from './support/logout-token';
 import { freePort } from './support/dev-op';
 import { TcpProxy } from './support/tcp-proxy';
+import { eventually } from './support/op';
 import { sha256 } from '../src/oidc/crypto/secrets';
 
 const EVENT = BACKCHANNEL_EVENT;
@@ -73,6 +74,9 @@ describe('Back-Channel Logout 1.0', () => {
     const row = await withDb(async (db) => (await db.query('SELECT revoked_reason FROM sessions WHERE id = $1', [d.sessionId])).rows[0]);
     expect(row.revoked_reason).toBe('backchannel_logout');
     expect(app.logs.some((l) => l.includes('"bcl.accepted"') && l.includes('"by":"sid"'))).toBe(true);
+    // Its outbox entry (queued with the revocation) is gone once the tokens are: within milliseconds.
+    const queued = () => withDb(async (db) => (await db.query('SELECT count(*)::int AS n FROM session_token_outbox WHERE session_id = $1', [d.sessionId])).rows[0].n as number);
+    expect(await eventually(queued, (n) => n === 0, 1_000)).toBe(0);
   });
 
   it('two devices with different OP sessions: signing out one sid leaves the other alive', async () => {

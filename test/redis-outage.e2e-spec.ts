@@ -60,7 +60,8 @@ describe.skipIf(!needsRedis('Redis unreachable'))('Redis unreachable', () => {
     const keys = await eventually(() => state.keys(`oidc:vault:{session:${victimSession.id}}:`), (k) => k.length === 0, 15_000);
     expect(keys).toEqual([]);
     expect(await eventually(() => refreshAtOp(refreshToken), (r) => r.status === 400, 5_000)).toEqual({ status: 400, error: 'invalid_grant' });
-    expect(await withDb(async (db) => (await db.query('SELECT count(*)::int AS n FROM session_token_outbox WHERE session_id = $1', [victimSession.id])).rows[0].n)).toBe(0);
+    const queued = () => withDb(async (db) => (await db.query('SELECT count(*)::int AS n FROM session_token_outbox WHERE session_id = $1', [victimSession.id])).rows[0].n as number);
+    expect(await eventually(queued, (n) => n === 0, 2_000)).toBe(0);
     expect((await fetch(`${app.url}/auth/session`, { headers: bearer(bystander.sessionToken) })).status).toBe(200);
   });
 

@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Pool, QueryResultRow } from 'pg';
 import { type EntityManager, Repository } from 'typeorm';
@@ -50,6 +50,9 @@ export interface LogoutTarget {
 }
 
 const LIVE = 's.revoked_at IS NULL AND s.expires_at > now()';
+
+/** How long outbox deletions are collected into one statement (well under the outbox job's grace period). */
+export const OUTBOX_DELETE_DELAY_MS = 25;
 
 /**
  * Per request: the live sessions for a set of token hashes, with their users (unique-index probes,
@@ -149,7 +152,7 @@ const ENDED_OP_SESSION = (issuer: string, subHash: string, sidHash: string, idTo
  * token_hash (unique), live (issuer, oidc_sid), live (issuer, subject), user_id.
  */
 @Injectable()
-export class SessionRepository {
+export class SessionRepository implements BeforeApplicationShutdown {
   /**
    * Every request with a session token looks it up: the lookups made in one turn of the event loop
    * (requests that arrived together) go to Postgres as one statement at its end, so a busy instance
@@ -160,8 +163,12 @@ export class SessionRepository {
     return new Map(rows.map((row) => [row.token_hash as string, row]));
   });
 
-  /** Outbox entries deleted after a retirement, likewise one statement a turn (one per back-channel logout otherwise). */
-  private readonly outboxDeletes = this.perTurn('oidc_outbox_delete', `DELETE FROM session_token_outbox WHERE session_id = ANY($1::uuid[])`);
+  /**
+   * Outbox entries of retired sessions, deleted by one statement every `OUTBOX_DELETE_DELAY_MS` (and at
+   * shutdown): nobody waits for them (see `tokensDropped`), and under load one statement serves dozens
+   * of back-channel logouts instead of one a turn.
+   */
+  private readonly outboxDeletes = this.perTurn('oidc_outbox_delete', `DELETE FROM session_token_outbox WHERE session_id = ANY($1::uuid[])`, OUTBOX_DELETE_DELAY_MS);
 
   /**
    * Activity (`last_seen_at`, at most once a minute a session) likewise one statement a turn: every
@@ -197,12 +204,21 @@ export class SessionRepository {
 
   constructor(@InjectRepository(SessionEntity) private readonly repo: Repository<SessionEntity>) {}
 
-  /** A statement on a set of session ids (`$1::uuid[]`), run once a turn for the ids asked for in it (up to 500). */
-  private perTurn(name: string, text: string): TurnBatch<string, true> {
-    return new TurnBatch<string, true>(async (sessionIds) => {
-      await this.prepared(name, text, [sessionIds]);
-      return new Map(sessionIds.map((id) => [id, true as const]));
-    }, 500);
+  /** A statement on a set of session ids (`$1::uuid[]`), run once a turn (or `delayMs`) for the ids asked for in it (up to 500). */
+  private perTurn(name: string, text: string, delayMs = 0): TurnBatch<string, true> {
+    return new TurnBatch<string, true>(
+      async (sessionIds) => {
+        await this.prepared(name, text, [sessionIds]);
+        return new Map(sessionIds.map((id) => [id, true as const]));
+      },
+      500,
+      delayMs,
+    );
+  }
+
+  /** The outbox entries collected for deletion go before Postgres is disconnected. */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.outboxDeletes.drain();
   }
 
   /**
@@ -421,7 +437,11 @@ export class SessionRepository {
     return rows.map((r) => ({ sessionId: r.session_id, reason: r.reason, createdAt: r.created_at }));
   }
 
-  /** The cached tokens of these sessions were dropped. */
+  /**
+   * The cached tokens of these sessions were dropped: their outbox entries are deleted within
+   * `OUTBOX_DELETE_DELAY_MS`. An entry whose deletion fails (or is cut short by a crash) is harmless:
+   * the outbox job finds nothing left to drop and deletes it then.
+   */
   async tokensDropped(sessionIds: string[]): Promise<void> {
     await Promise.all(sessionIds.map((id) => this.outboxDeletes.get(id)));
   }

@@ -228,7 +228,11 @@ export class SessionService {
     // With nothing stored under the refresh token (and the other two deleted by `retire`) the vault holds
     // nothing more; a value that did not decrypt is deleted like a token.
     if (!read || read.stored) await this.vault.deleteAll([owner]);
-    await this.sessions.tokensDropped([sessionId]);
     this.logger.debug({ msg: 'session.tokens_dropped', sessionId, reason });
+    // Not waited for (collected with others into one statement): an entry left behind only makes the
+    // outbox job look again and find nothing to drop.
+    this.sessions.tokensDropped([sessionId]).catch((error: unknown) => {
+      this.logger.warn({ msg: 'session.outbox_delete_failed', sessionId, name: (error as Error)?.name, errorCode: (error as { code?: string })?.code });
+    });
   }
 }

@@ -38,3 +38,33 @@ describe('TurnBatch', () => {
     expect(await batch.get('a')).toBe('a');
   });
 });
+
+describe('TurnBatch with a delay', () => {
+  it('collects the keys of the delay, across turns, into one run; drain() runs them at once and waits', async () => {
+    const runs: string[][] = [];
+    const batch = new TurnBatch<string, true>(async (keys) => {
+      runs.push(keys);
+      return new Map(keys.map((k) => [k, true as const]));
+    }, 64, 60_000);
+    const first = batch.get('a');
+    await new Promise((resolve) => setImmediate(resolve));
+    const second = batch.get('b');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(runs).toEqual([]);
+    await batch.drain();
+    expect(runs).toEqual([['a', 'b']]);
+    expect(await Promise.all([first, second])).toEqual([true, true]);
+    await batch.drain();
+    expect(runs).toHaveLength(1);
+  });
+
+  it('runs by itself once the delay is over', async () => {
+    const runs: string[][] = [];
+    const batch = new TurnBatch<string, true>(async (keys) => {
+      runs.push(keys);
+      return new Map(keys.map((k) => [k, true as const]));
+    }, 64, 10);
+    expect(await batch.get('a')).toBe(true);
+    expect(runs).toEqual([['a']]);
+  });
+});
