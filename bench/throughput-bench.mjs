@@ -8,9 +8,12 @@
 //   - the same live-session tokens posted to express-openid-connect's `backchannelLogout` handler
 //     (bench/peers/eoc-backchannel-server.mjs: Express, Redis store), pinned to the same CPU: the peer
 //     of issue 10's first target (ours ≥ 1.5× of it per core);
+//   - the duel: the same kind of live-session tokens to the app and to the peer in short alternating
+//     chunks (10 a round), each side's CPU time summed over the whole duel: both sides meet the same
+//     machine at the same moments, so this ratio does not depend on which step ran before which;
 //   - authenticated `GET /auth/session` (Bearer) vs the unguarded host route `GET /api/ping`.
 // Rounds alternate the measurements so that the noise of a shared machine cancels out in the ratios.
-//   npm run build && npm run bench:throughput [-- --rounds 4 --duration 5 --logouts 2500 --store redis --profile]
+//   npm run build && npm run bench:throughput [-- --rounds 4 --duration 5 --logouts 2500 --chunks 10 --store redis --profile]
 // With --profile the app runs under `node --cpu-prof` (profiles in the printed directory).
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -30,8 +33,10 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '10' },
     store: { type: 'string', default: 'redis' },
     profile: { type: 'boolean', default: false },
-    /** Comma-separated subset of ping,session,nomatch,live,nest,eoc,verify (e.g. to profile one path). */
-    only: { type: 'string', default: 'ping,session,nomatch,live,nest,eoc,verify' },
+    /** Comma-separated subset of ping,session,nomatch,live,nest,eoc,duel,verify (e.g. to profile one path). */
+    only: { type: 'string', default: 'ping,session,nomatch,live,nest,eoc,duel,verify' },
+    /** The duel's chunks a round (live logouts to the app and to the peer, alternating). */
+    chunks: { type: 'string', default: '10' },
     'verify-worker': { type: 'string' },
   },
 });
@@ -39,6 +44,7 @@ const { values } = parseArgs({
 const ISSUER_PORT = 4791;
 const APP_PORT = 3791;
 const EOC_PORT = 3792;
+const EOC = `http://127.0.0.1:${EOC_PORT}`;
 const ISSUER = `http://127.0.0.1:${ISSUER_PORT}`;
 const APP = `http://127.0.0.1:${APP_PORT}`;
 const CLIENT = 'bench-app';
@@ -127,6 +133,28 @@ async function logouts(bodies, { path = '/auth/oidc/backchannel-logout', ...targ
   });
 }
 
+/**
+ * The same live-session tokens to the app and to express-openid-connect, in short alternating chunks
+ * (the app first in one chunk, the peer first in the next): both meet the same machine for the same
+ * few seconds, whatever the shared core is doing meanwhile. Each side's CPU time is taken over the
+ * whole duel (what a chunk leaves behind, a GC or a deferred write, is counted on its own side).
+ * Returns the peer's CPU time ÷ ours for the same logouts: ours per core ÷ the peer's per core.
+ */
+async function duel(bodies) {
+  const chunks = Number(values.chunks);
+  const size = Math.ceil(bodies.length / chunks);
+  const ours = cpuSeconds(appPid);
+  const peer = cpuSeconds(eocPid);
+  for (let c = 0; c < chunks; c++) {
+    const chunk = bodies.slice(c * size, (c + 1) * size);
+    const sides = [() => logouts(chunk), () => logouts(chunk, { path: '/backchannel-logout', base: EOC, pid: eocPid })];
+    for (const side of c % 2 ? sides.reverse() : sides) await side();
+  }
+  const oursCpu = cpuSeconds(appPid) - ours;
+  const peerCpu = cpuSeconds(eocPid) - peer;
+  return { perCpuSecond: bodies.length / oursCpu, peerPerCpuSecond: bodies.length / peerCpu, ratio: peerCpu / oursCpu };
+}
+
 async function verifyLoop(jwks, tokens) {
   const file = join(work, `verify-${randomUUID()}.json`);
   writeFileSync(file, JSON.stringify({ jwks, tokens }));
@@ -160,8 +188,9 @@ const median = (xs) => {
 const fmt = (n) => (n === undefined ? '     -' : n.toFixed(0).padStart(6));
 
 async function main() {
-  // Live sessions for two steps a round: the direct path and the Nest route.
-  const total = READERS + (ROUNDS + 1) * LOGOUTS * 2;
+  const only = new Set(values.only.split(','));
+  // Live sessions for three steps a round: the direct path, the Nest route and the duel.
+  const total = READERS + (ROUNDS + 1) * LOGOUTS * 3;
   await freshDatabase(ADMIN, DB, dbUrl);
   await seed(dbUrl, ISSUER, total);
   start(['dev-idp/server.mjs'], { DEV_IDP_PORT: String(ISSUER_PORT), DEV_IDP_ISSUER: ISSUER, DEV_IDP_CLIENT_ID: CLIENT, DEV_IDP_JWKS_FILE: jwksFile, DEV_IDP_APP_URL: APP }, { cpu: 0 });
@@ -176,14 +205,12 @@ async function main() {
   const app = start([...profiling, 'dist/main.js'], appEnv({ port: APP_PORT, dbUrl, issuer: ISSUER, clientId: CLIENT, store: values.store, redisUrl: REDIS_URL }), { cpu: 1, stdout: 'pipe' });
   appPid = app.pid;
   await waitFor(`${APP}/health`, (s) => s === 200);
-  const EOC = `http://127.0.0.1:${EOC_PORT}`;
-  const only = new Set(values.only.split(','));
-  if (only.has('eoc')) {
+  if (only.has('eoc') || only.has('duel')) {
     eocPid = start(['bench/peers/eoc-backchannel-server.mjs'], { EOC_PORT: String(EOC_PORT), EOC_ISSUER: ISSUER, EOC_CLIENT_ID: CLIENT, EOC_REDIS_URL: REDIS_URL }, { cpu: 1 }).pid;
     await waitFor(`${EOC}/ping`, (s) => s === 200);
   }
 
-  console.log(`pre-signing ${(ROUNDS + 1) * LOGOUTS * 3} logout tokens…`);
+  console.log(`pre-signing ${(ROUNDS + 1) * LOGOUTS * 4} logout tokens…`);
   let nextLive = READERS;
   const batch = async (live) => {
     const out = [];
@@ -194,7 +221,7 @@ async function main() {
     return out;
   };
   const batches = [];
-  for (let r = 0; r <= ROUNDS; r++) batches.push({ live: await batch(true), nest: await batch(true), nomatch: await batch(false) });
+  for (let r = 0; r <= ROUNDS; r++) batches.push({ live: await batch(true), nest: await batch(true), nomatch: await batch(false), duel: await batch(true) });
   const verifyTokens = batches[0].nomatch.map((b) => new URLSearchParams(b).get('logout_token'));
 
   let reader = 0;
@@ -216,6 +243,7 @@ async function main() {
       ['nest', async () => (round.nest = await logouts(batches[r].nest, { path: '/auth/oidc/backchannel-logout/' }))],
       // The same tokens as ours (it has no replay check); it records them by `iss|sid`.
       ['eoc', async () => (round.eoc = await logouts(batches[r].live, { path: '/backchannel-logout', base: EOC, pid: eocPid }))],
+      ['duel', async () => (round.duel = await duel(batches[r].duel))],
       ['verify', async () => (round.verify = await verifyLoop(publicJwks, verifyTokens))],
     ]
       .filter(([name]) => only.has(name))
@@ -234,7 +262,7 @@ async function main() {
     const c = (k) => round[k]?.perCpuSecond;
     console.log(
       `round ${r}: per app-CPU-second: ping ${fmt(c('ping'))}  session ${fmt(c('session'))} (${(c('session') / c('ping')).toFixed(2)}×)  ` +
-        `logout live ${fmt(c('live'))}  no-match ${fmt(c('nomatch'))}  via Nest route ${fmt(c('nest'))}  eoc ${fmt(c('eoc'))} (${(c('live') / c('eoc')).toFixed(2)}×)  bare jwtVerify ${fmt(c('verify'))}   ` +
+        `logout live ${fmt(c('live'))} (duel ${fmt(c('duel'))} vs eoc ${fmt(round.duel?.peerPerCpuSecond)}: ${round.duel?.ratio?.toFixed(2) ?? '-'}×)  no-match ${fmt(c('nomatch'))}  via Nest route ${fmt(c('nest'))}  eoc ${fmt(c('eoc'))} (${(c('live') / c('eoc')).toFixed(2)}×)  bare jwtVerify ${fmt(c('verify'))}   ` +
         `| wall/s: ping ${fmt(round.ping?.perSecond)} session ${fmt(round.session?.perSecond)} live ${fmt(round.live?.perSecond)} no-match ${fmt(round.nomatch?.perSecond)} eoc ${fmt(round.eoc?.perSecond)}`,
     );
   }
@@ -257,6 +285,7 @@ async function main() {
   console.log(`  bare jose.jwtVerify/s on the same core               : ${fmt(m('verify'))}`);
   console.log(`  CPU ms per logout: live ${(1000 / m('live')).toFixed(3)}, no match ${(1000 / m('nomatch')).toFixed(3)}, through the Nest route ${(1000 / m('nest')).toFixed(3)}, of which the signature check ${(1000 / m('verify')).toFixed(3)}`);
   console.log(`  RATIO back-channel logout (live session) ÷ express-openid-connect, per core: ${mr('live', 'eoc').toFixed(2)}×   (no match: ${mr('nomatch', 'eoc').toFixed(2)}×; through the Nest route: ${mr('nest', 'eoc').toFixed(2)}×; wall: ${mr('live', 'eoc', 'perSecond').toFixed(2)}×)   target ≥ 1.5×`);
+  console.log(`  RATIO the duel (live logouts, app and peer alternating in ${values.chunks} chunks a round), ours ÷ express-openid-connect per core: ${median(rows.map((r) => r.duel?.ratio)).toFixed(2)}×   (rounds ${rows.map((r) => r.duel?.ratio?.toFixed(2)).join(', ')}; ours ${fmt(m('duel'))}/s, peer ${fmt(median(rows.map((r) => r.duel?.peerPerCpuSecond)))}/s)   target ≥ 1.5×`);
   console.log(`  RATIO GET /auth/session (Bearer) ${fmt(m('session'))}/s ÷ GET /api/ping ${fmt(m('ping'))}/s, per core: ${mr('session', 'ping').toFixed(2)}×   (wall: ${mr('session', 'ping', 'perSecond').toFixed(2)}×)   target ≥ 0.7×`);
   console.log(
     `  app memory (RSS): ${rssAfterWarmUp.mb.toFixed(0)} MB after the warm-up round (${rssAfterWarmUp.served.toLocaleString('en')} requests), ` +
