@@ -9,6 +9,7 @@ import { freePort } from './support/dev-op';
 import { TcpProxy } from './support/tcp-proxy';
 import { eventually } from './support/op';
 import { sha256 } from '../src/oidc/crypto/secrets';
+import { SessionRepository } from '../src/oidc/repositories/session.repository';
 
 const EVENT = BACKCHANNEL_EVENT;
 
@@ -122,7 +123,10 @@ describe('Back-Channel Logout 1.0', () => {
       await logoutToken({ sid: b.sid }), // the same OP session twice (another jti): both accepted, revoked once
       await logoutToken({ sub: 'u185' }), // a subject, and one of its sessions by sid in the same batch
       await logoutToken({ sid: c1.sid }),
-      ...(await Promise.all(Array.from({ length: 24 }, (_, i) => logoutToken({ sid: `no-such-sid-${i}` })))),
+      ...(await Promise.all(Array.from({ length: 22 }, (_, i) => logoutToken({ sid: `no-such-sid-${i}` })))),
+      // Values the array parameters must carry as they are (quotes, braces, commas, backslashes, NULL).
+      await logoutToken({ sid: 'NULL' }),
+      await logoutToken({ sub: 'we"ird,{sub}\\ ü' }),
     ];
     const statuses = await Promise.all(sends.map(async (token) => (await postToken(app.url, token)).status));
     expect(statuses.slice(0, 2).sort()).toEqual([200, 400]);
@@ -142,6 +146,39 @@ describe('Back-Channel Logout 1.0', () => {
     // The ended OP sessions are remembered against logins in flight (one row for the sid posted twice).
     const ended = await withDb(async (db) => (await db.query(`SELECT kind, count(*)::int AS n FROM backchannel_ended_op_sessions WHERE value_hash = ANY($1) GROUP BY kind ORDER BY kind`, [[sha256(b.sid), sha256('u185'), sha256(c1.sid)]])).rows);
     expect(ended).toEqual([{ kind: 'sid', n: 2 }, { kind: 'sub', n: 1 }]);
+    const odd = await withDb(async (db) => (await db.query(`SELECT kind FROM backchannel_ended_op_sessions WHERE value_hash = ANY($1) ORDER BY kind`, [[sha256('NULL'), sha256('we"ird,{sub}\\ ü')]])).rows);
+    expect(odd).toEqual([{ kind: 'sid' }, { kind: 'sub' }]);
+  });
+
+  it('one statement for the tokens of one turn: values carried as they are, a jti twice claimed once, a failing batch retried token by token', async () => {
+    const rows = app.app.get(SessionRepository, { strict: false });
+    const until = new Date(Date.now() + 60_000);
+    const target = (value: string, jti = randomUUID(), kind: 'sid' | 'sub' = 'sid') => ({
+      issuer: e2e().opUrl,
+      jtiHash: sha256(jti),
+      ...(kind === 'sid' ? { sid: value } : { subject: value }),
+      issuedAt: Math.floor(Date.now() / 1000),
+      recordUntil: until,
+      rememberEndedUntil: until,
+    });
+    const jti = randomUUID();
+    const logged = app.logs.length;
+    // Asked for in one turn: one statement.
+    const outcomes = await Promise.all([
+      rows.revokeForLogoutToken(target('NULL')),
+      rows.revokeForLogoutToken(target('we"ird,{sub}\\ ü', randomUUID(), 'sub')),
+      rows.revokeForLogoutToken(target('same-jti-a', jti)),
+      rows.revokeForLogoutToken(target('same-jti-b', jti)),
+    ]);
+    expect(app.logs.slice(logged).map((l) => JSON.parse(l)).filter((l) => l.msg === 'bcl.revocation_batch')).toEqual([expect.objectContaining({ size: 4 })]);
+    expect(outcomes.map((o) => o.claimed)).toEqual([true, true, true, false]);
+    const ended = await withDb(async (db) => (await db.query(`SELECT kind FROM backchannel_ended_op_sessions WHERE value_hash = ANY($1) ORDER BY kind`, [[sha256('NULL'), sha256('we"ird,{sub}\\ ü'), sha256('same-jti-a'), sha256('same-jti-b')]])).rows);
+    expect(ended).toEqual([{ kind: 'sid' }, { kind: 'sid' }, { kind: 'sub' }]);
+    // A value Postgres refuses (a NUL byte) fails the batch: the others are then revoked one by one and
+    // only that token gets the error.
+    const [good, bad] = await Promise.allSettled([rows.revokeForLogoutToken(target('fine-sid')), rows.revokeForLogoutToken(target('bad\u0000sid'))]);
+    expect(good).toMatchObject({ status: 'fulfilled', value: { claimed: true } });
+    expect(bad.status).toBe('rejected');
   });
 
   it('reads the form however it is framed or encoded: charset, chunked, gzip, parameters around it', async () => {

@@ -140,7 +140,8 @@ const PLAIN_FORM_TYPE = /^application\/x-www-form-urlencoded\s*(?:;\s*charset\s*
 /** The declared length of a plain UTF-8 form body within the limit, else undefined (body-parser reads it). */
 function plainFormLength(req: IncomingMessage): number | undefined {
   const { headers } = req;
-  if (headers['transfer-encoding'] !== undefined) return undefined;
+  // A body something else already consumed: body-parser answers that (`stream.not.readable`).
+  if (!req.readable || headers['transfer-encoding'] !== undefined) return undefined;
   const encoding = headers['content-encoding'];
   if (encoding !== undefined && encoding.toLowerCase() !== 'identity') return undefined;
   const type = headers['content-type'];
