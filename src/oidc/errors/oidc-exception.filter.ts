@@ -6,6 +6,7 @@ import type { OidcModuleOptions } from '../oidc.options';
 import { SessionCookieService } from '../services/session-cookie.service';
 import { OidcAudit } from '../observability/audit.service';
 import { callerOf, type RequestContext } from '../observability/request-context';
+import { isDependencyDown } from './dependency-down';
 import { OidcError, type OidcErrorCode } from './oidc-error';
 
 export interface ErrorBody {
@@ -46,22 +47,6 @@ export function toErrorBody(exception: unknown, logger?: Logger): { status: numb
   }
   logger?.error({ msg: 'request.failed', error: 'internal_error', name: error?.name, errorCode: error?.code });
   return { status: 500, body: { error: 'internal_error' satisfies OidcErrorCode, message: 'Internal server error' } };
-}
-
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE']);
-
-/**
- * Postgres or the state store unreachable or too slow: connection refused or dropped, pool timeout,
- * Postgres connection-class errors, a statement cancelled by statement_timeout (57014), a query or
- * Redis command that got no answer in time.
- */
-export function isDependencyDown(exception: unknown): boolean {
-  const e = exception as { name?: string; code?: string; message?: string; driverError?: { code?: string } };
-  if (!e || typeof e !== 'object') return false;
-  const code = e.driverError?.code ?? e.code ?? '';
-  if (NETWORK_CODES.has(code) || code.startsWith('08') || code === '57P01' || code === '57014') return true;
-  if (e.name === 'MaxRetriesPerRequestError') return true;
-  return /Connection terminated|timeout exceeded when trying to connect|Connection is closed|Query read timeout|Command timed out/i.test(e.message ?? '');
 }
 
 /** Writes the module's JSON error (`{error, message}`) for any exception. */

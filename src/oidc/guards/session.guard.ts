@@ -4,7 +4,7 @@ import { AuthGuard } from '@nestjs/passport';
 import type { Request, Response } from 'express';
 import passport from 'passport';
 import { OidcError } from '../errors/oidc-error';
-import { isDependencyDown } from '../errors/oidc-exception.filter';
+import { isDependencyDown } from '../errors/dependency-down';
 import { IdpClientService } from '../services/idp-client.service';
 import type { AuthenticatedSession } from '../services/session.service';
 import { stepUpLoginUrl } from '../util/step-up';

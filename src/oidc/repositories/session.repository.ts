@@ -6,7 +6,7 @@ import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { SessionEntity } from '../entities/session.entity';
 import { UserEntity } from '../entities/user.entity';
 import { sha256 } from '../crypto/secrets';
-import { isDependencyDown } from '../errors/oidc-exception.filter';
+import { isDependencyDown } from '../errors/dependency-down';
 import { TurnBatch } from '../util/turn-batch';
 
 export interface NewSession {
