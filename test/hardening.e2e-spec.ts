@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { sha256 } from '../src/oidc/crypto/secrets';
 import { SessionPurgeJob } from '../src/oidc/jobs/session-purge.job';
+import { SessionRepository } from '../src/oidc/repositories/session.repository';
 import { e2e, jsonBody, type RunningApp, startApp, withDb } from './support/app';
 import { freePort } from './support/dev-op';
 import { eventually } from './support/op';
@@ -227,5 +230,32 @@ describe('a slow Postgres fails fast', () => {
     pg.proxy.resume();
     const back = await eventually(() => fetch(`${app.url}/auth/session`, { headers: bearer(d.token) }).then((r) => r.status), (s) => s === 200, 10_000);
     expect(back).toBe(200);
+  });
+
+  it("a back-channel logout whose sessions are locked past the statement timeout fails alone: the other tokens of its turn are revoked", async () => {
+    const [stuck, free] = [await device(app, 'u188'), await device(app, 'u189')];
+    const rows = app.app.get(SessionRepository, { strict: false });
+    const until = new Date(Date.now() + 60_000);
+    const target = async (d: Device) => {
+      const row = (await withDb(async (db) => (await db.query('SELECT issuer, oidc_sid FROM sessions WHERE id = $1', [d.sessionId])).rows[0])) as { issuer: string; oidc_sid: string };
+      return { issuer: row.issuer, jtiHash: sha256(randomUUID()), sid: row.oidc_sid, issuedAt: Math.floor(Date.now() / 1000), recordUntil: until, rememberEndedUntil: until };
+    };
+    const [stuckTarget, freeTarget] = [await target(stuck), await target(free)];
+    const [stuckOutcome, freeOutcome] = await withDb(async (locker) => {
+      await locker.query('BEGIN');
+      await locker.query('SELECT 1 FROM sessions WHERE id = $1 FOR UPDATE', [stuck.sessionId]);
+      try {
+        // One turn, one statement: it waits for the lock until the statement timeout (1 s), then each token alone.
+        return await Promise.allSettled([rows.revokeForLogoutToken(stuckTarget), rows.revokeForLogoutToken(freeTarget)]);
+      } finally {
+        await locker.query('ROLLBACK');
+      }
+    });
+    expect(freeOutcome).toEqual({ status: 'fulfilled', value: { claimed: true, revoked: [free.sessionId] } });
+    expect(stuckOutcome.status).toBe('rejected');
+    expect((stuckOutcome as PromiseRejectedResult).reason.code).toBe('57014');
+    // Nothing of the stuck token was recorded: its retry works.
+    expect((await sessionRow(stuck.sessionId))?.revoked_reason).toBeNull();
+    expect(await rows.revokeForLogoutToken(stuckTarget)).toEqual({ claimed: true, revoked: [stuck.sessionId] });
   });
 });

@@ -6,7 +6,7 @@ import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { SessionEntity } from '../entities/session.entity';
 import { UserEntity } from '../entities/user.entity';
 import { sha256 } from '../crypto/secrets';
-import { isDependencyDown } from '../errors/dependency-down';
+import { isUnreachable } from '../errors/dependency-down';
 import { TurnBatch } from '../util/turn-batch';
 
 export interface NewSession {
@@ -65,33 +65,15 @@ const FIND_LIVE_BY_TOKEN_HASHES = `SELECT s.token_hash, s.id, s.user_id, s.issue
 
 type LiveSessionRow = Record<string, unknown>;
 
-/** The back-channel logout statement (see `revokeForLogoutToken`), by sid or by subject. */
-const REVOKE_FOR_LOGOUT_TOKEN = (condition: string): string => `WITH claim AS (
-   INSERT INTO backchannel_logout_jtis (issuer, jti_hash, expires_at) VALUES ($1, $2, $3)
-   ON CONFLICT DO NOTHING RETURNING 1
- ), revoked AS (
-   UPDATE sessions SET revoked_at = now(), revoked_reason = $5
-    WHERE ${condition} AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM claim)
-    RETURNING id
- ), queued AS (
-   INSERT INTO session_token_outbox (session_id, reason) SELECT id, $5 FROM revoked ON CONFLICT DO NOTHING
- ), ended AS (
-   INSERT INTO backchannel_ended_op_sessions (issuer, kind, value_hash, logged_out_at, expires_at)
-   SELECT $1, $6, $7, to_timestamp($8), $9 WHERE EXISTS (SELECT 1 FROM claim)
-   ON CONFLICT (issuer, kind, value_hash) DO UPDATE
-     SET logged_out_at = GREATEST(backchannel_ended_op_sessions.logged_out_at, EXCLUDED.logged_out_at),
-         expires_at = GREATEST(backchannel_ended_op_sessions.expires_at, EXCLUDED.expires_at)
- )
- SELECT EXISTS (SELECT 1 FROM claim) AS claimed, ARRAY(SELECT id::text FROM revoked) AS revoked`;
-const REVOKE_BY_SID = REVOKE_FOR_LOGOUT_TOKEN('issuer = $1 AND oidc_sid = $4 AND oidc_sid IS NOT NULL');
-const REVOKE_BY_SUBJECT = REVOKE_FOR_LOGOUT_TOKEN('issuer = $1 AND subject = $4');
-
 /**
- * The same statement for several logout tokens at once (one array parameter per field, `n` = position
- * in the arrays). A jti repeated in the batch is claimed by its first token only (the others are
- * replays); a session two tokens target is revoked once, for the first. Locks are taken in one order
- * (jtis, then sessions by id, then ended OP sessions by key), so that two batches (two instances) never
- * wait for each other in a cycle.
+ * The back-channel logout statement, for the logout tokens of one turn (one array parameter per field,
+ * `n` = position in the arrays): claims each token's jti (a jti repeated in the batch is claimed by its
+ * first token only, the others are replays), revokes the live sessions of (issuer, sid) — or of
+ * (issuer, subject) without a sid — through the partial indexes, queues them in the token outbox, and
+ * remembers the ended OP session (or subject) against logins still in flight. A session two tokens
+ * target is revoked once, for the first. Locks are taken in one order (jtis, then sessions by id, then
+ * ended OP sessions by key), so that two of these statements (two instances) never wait for each
+ * other in a cycle.
  */
 const REVOKE_FOR_LOGOUT_TOKENS = `WITH input AS (
    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::float8[], $9::timestamptz[])
@@ -185,17 +167,20 @@ export class SessionRepository implements BeforeApplicationShutdown {
 
   /**
    * Back-channel logouts likewise: the tokens verified in one turn are revoked by one statement (at most
-   * 100 a statement). A batch that fails for another reason than Postgres being out of reach is retried
-   * token by token, so that one token's failure is that token's answer only.
+   * 100 a statement; a lone token by the same statement). A batch that fails for another reason than
+   * Postgres being out of reach (a value it refuses, a statement timeout behind one token's locks or
+   * sessions, a deadlock) is retried token by token, so that one token's failure is that token's
+   * answer only.
    */
   private readonly logoutRevocations = new TurnBatch<LogoutTarget, LogoutRevocation | Error>(async (targets) => {
-    if (targets.length === 1) return new Map([[targets[0], await this.revokeOne(targets[0])]]);
-    this.logger.debug({ msg: 'bcl.revocation_batch', size: targets.length });
+    if (targets.length > 1) this.logger.debug({ msg: 'bcl.revocation_batch', size: targets.length });
     try {
       return await this.revokeBatch(targets);
     } catch (error) {
-      if (isDependencyDown(error)) throw error;
-      const outcomes = await Promise.all(targets.map((target) => this.revokeOne(target).catch((failed: unknown) => toError(failed))));
+      if (targets.length === 1 || isUnreachable(error)) throw error;
+      const outcomes = await Promise.all(
+        targets.map((target) => this.revokeBatch([target]).then((one) => one.get(target)!, (failed: unknown) => toError(failed))),
+      );
       return new Map(targets.map((target, i) => [target, outcomes[i]]));
     }
   }, 100);
@@ -343,10 +328,9 @@ export class SessionRepository implements BeforeApplicationShutdown {
   }
 
   /**
-   * Back-channel logout in ONE statement, so that it is applied exactly once whatever fails: claims the
-   * logout token's jti, revokes the live sessions of (issuer, sid) — or of (issuer, subject) without a
-   * sid — through the partial indexes, and queues them in the token outbox. A replayed jti claims
-   * nothing and revokes nothing. If the statement fails, nothing is recorded and the OP's retry works.
+   * Back-channel logout in ONE statement (shared with the other tokens of the turn), so that it is
+   * applied exactly once whatever fails: see `REVOKE_FOR_LOGOUT_TOKENS`. A replayed jti claims nothing
+   * and revokes nothing. If the statement fails, nothing is recorded and the OP's retry works.
    */
   async revokeForLogoutToken(target: LogoutTarget): Promise<LogoutRevocation> {
     const outcome = await this.logoutRevocations.get(target);
@@ -368,25 +352,6 @@ export class SessionRepository implements BeforeApplicationShutdown {
       'backchannel_logout' satisfies RevokeReason,
     ]);
     return new Map(rows.map((row) => [targets[row.n - 1], { claimed: row.claimed, revoked: row.revoked }]));
-  }
-
-  private async revokeOne(target: LogoutTarget): Promise<LogoutRevocation> {
-    const rows = await this.prepared<LogoutRevocation>(
-      target.sid ? 'oidc_backchannel_revoke_by_sid' : 'oidc_backchannel_revoke_by_sub',
-      target.sid ? REVOKE_BY_SID : REVOKE_BY_SUBJECT,
-      [
-        target.issuer,
-        target.jtiHash,
-        target.recordUntil,
-        target.sid ?? target.subject,
-        'backchannel_logout' satisfies RevokeReason,
-        target.sid ? 'sid' : 'sub',
-        sha256((target.sid ?? target.subject) as string),
-        target.issuedAt,
-        target.rememberEndedUntil,
-      ],
-    );
-    return rows[0];
   }
 
   /**
