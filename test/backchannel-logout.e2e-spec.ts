@@ -191,6 +191,7 @@ describe('Back-Channel Logout 1.0', () => {
       async () => fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new Blob([await token()]).stream(), duplex: 'half' } as RequestInit),
       async () => fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-encoding': 'gzip' }, body: gzipSync(await token()) }),
       async () => postForm(app.url, await token(), 'application/x-www-form-urlencoded; charset=iso-8859-1'),
+      async () => postForm(app.url, `\uFEFF${await token()}`), // a byte order mark first
     ];
     for (const send of sends) {
       const response = await send();
@@ -260,6 +261,9 @@ describe('Back-Channel Logout 1.0', () => {
       ['more than 1,000 form parameters', async () => postForm(app.url, `logout_token=${await logoutToken({ sid: victim.sid })}${'&a=1'.repeat(1000)}`)],
       ['logout_token only under a bracketed name', async () => postForm(app.url, `logout_token[]=${await logoutToken({ sid: victim.sid })}`)],
       ['a charset body-parser does not read', async () => postForm(app.url, `logout_token=${await logoutToken({ sid: victim.sid })}`, 'application/x-www-form-urlencoded; charset=koi8-r')],
+      ['a malformed content type (unbalanced quote)', async () => postForm(app.url, `logout_token=${await logoutToken({ sid: victim.sid })}`, 'application/x-www-form-urlencoded; charset=utf-8"')],
+      ['iat out of range', async () => postToken(app.url, await logoutToken({ sid: victim.sid, iat: -1e300 }))],
+      ['exp out of range', async () => postToken(app.url, await logoutToken({ sid: victim.sid, exp: 1e300 }))],
     ];
 
     it.each(cases)('%s', async (_name, send) => {

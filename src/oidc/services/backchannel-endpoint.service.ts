@@ -135,7 +135,7 @@ type ParsedRequest = IncomingMessage & { body?: Record<string, unknown>; _body?:
 /** body-parser's limits, for the bodies read without it. */
 const FORM_LIMIT_BYTES = 32 * 1024;
 const FORM_PARAMETER_LIMIT = 1000;
-const PLAIN_FORM_TYPE = /^application\/x-www-form-urlencoded\s*(?:;\s*charset\s*=\s*"?utf-8"?\s*)?$/i;
+const PLAIN_FORM_TYPE = /^application\/x-www-form-urlencoded\s*(?:;\s*charset\s*=\s*(?:utf-8|"utf-8")\s*)?$/i;
 
 /** The declared length of a plain UTF-8 form body within the limit, else undefined (body-parser reads it). */
 function plainFormLength(req: IncomingMessage): number | undefined {
@@ -166,7 +166,9 @@ function readExactly(req: IncomingMessage, length: number): Promise<string> {
     const onEnd = () => {
       cleanup();
       if (received !== length) return fail();
-      resolve(chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks, received).toString('utf8'));
+      const text = chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks, received).toString('utf8');
+      // A byte order mark is not part of the form (body-parser's decoder drops it too).
+      resolve(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
     };
     const cleanup = () => {
       req.off('data', onData);

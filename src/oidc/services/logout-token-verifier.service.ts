@@ -13,6 +13,12 @@ export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backcha
 const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
 const ACCEPTED_TYP = new Set(['logout+jwt', 'application/logout+jwt', 'jwt']);
 export const MAX_LOGOUT_TOKEN_LENGTH = 16_384;
+/** 9999-12-31T23:59:59Z: a later (or negative, or not finite) time cannot be stored, and no OP means it. */
+const MAX_NUMERIC_DATE = 253_402_300_799;
+
+function isNumericDate(value: unknown): boolean {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 && value <= MAX_NUMERIC_DATE;
+}
 
 export interface LogoutClaims {
   iss: string;
@@ -86,6 +92,8 @@ export class LogoutTokenVerifier {
     const payload = await this.verifySignature(token, header, provider);
     const now = Math.floor(Date.now() / 1000);
     if (typeof payload.iat !== 'number') throw invalid('logout_token has no iat');
+    if (!isNumericDate(payload.iat)) throw invalid('logout_token iat is not a time (seconds since 1970, up to year 9999)');
+    if (payload.exp !== undefined && !isNumericDate(payload.exp)) throw invalid('logout_token exp is not a time (seconds since 1970, up to year 9999)');
     if (payload.iat > now + this.options.clockToleranceSec) throw invalid('logout_token iat is in the future');
     if (payload.exp === undefined) {
       // Only reachable with the opt-in for OPs that predate errata 1: then the token must be fresh.
