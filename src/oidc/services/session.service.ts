@@ -229,9 +229,13 @@ export class SessionService {
     // nothing more; a value that did not decrypt is deleted like a token.
     if (!read || read.stored) await this.vault.deleteAll([owner]);
     this.logger.debug({ msg: 'session.tokens_dropped', sessionId, reason });
-    // Not waited for (collected with others into one statement): an entry left behind only makes the
-    // outbox job look again and find nothing to drop.
-    this.sessions.tokensDropped([sessionId]).catch((error: unknown) => {
+    const dropped = this.sessions.tokensDropped([sessionId]);
+    // A request's retirement (`read` given) does not wait for its outbox entry to go (collected with
+    // others into one statement): an entry left behind only makes the outbox job look again and find
+    // nothing to drop. The outbox job and the other callers wait, so that the job does not read the
+    // same entries again before they are gone, and a failed delete counts as not done.
+    if (read === undefined) return dropped;
+    dropped.catch((error: unknown) => {
       this.logger.warn({ msg: 'session.outbox_delete_failed', sessionId, name: (error as Error)?.name, errorCode: (error as { code?: string })?.code });
     });
   }
