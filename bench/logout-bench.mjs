@@ -17,6 +17,8 @@ import { parseArgs } from 'node:util';
 import { importJWK, SignJWT } from 'jose';
 import pg from 'pg';
 import { freshDatabase, waitFor } from './support.mjs';
+// The app's own back-channel statement (built output), so that its plan is the one printed.
+import { REVOKE_FOR_LOGOUT_TOKENS } from '../dist/oidc/repositories/session.repository.js';
 
 const { values } = parseArgs({
   options: {
@@ -147,13 +149,22 @@ async function explain(db, size, revoked) {
     'find live sessions by (issuer, sid)': [`SELECT id FROM sessions WHERE issuer = $1 AND oidc_sid = $2 AND oidc_sid IS NOT NULL AND revoked_at IS NULL`, [ISSUER, `bench-sid-${live}`]],
     // As the app runs it: the lookups of one event-loop turn share the statement (token_hash = ANY).
     'session lookup (per request)': [`SELECT s.id FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ANY($1::char(64)[]) AND s.revoked_at IS NULL AND s.expires_at > now()`, [[createHash('sha256').update(tokenOf(live)).digest('hex'), createHash('sha256').update(tokenOf(live - 1)).digest('hex')]]],
-    // The statement a back-channel logout runs: jti claim, revocation, outbox and ended-OP-session record at once.
-    'back-channel logout by (issuer, sid), one statement': [
-      `WITH claim AS (INSERT INTO backchannel_logout_jtis (issuer, jti_hash, expires_at) VALUES ($1, md5(random()::text) || md5(random()::text), now() + interval '5 minutes') ON CONFLICT DO NOTHING RETURNING 1),
-            revoked AS (UPDATE sessions SET revoked_at = now(), revoked_reason = 'backchannel_logout' WHERE issuer = $1 AND oidc_sid = $2 AND oidc_sid IS NOT NULL AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM claim) RETURNING id),
-            queued AS (INSERT INTO session_token_outbox (session_id, reason) SELECT id, 'backchannel_logout' FROM revoked ON CONFLICT DO NOTHING)
-       SELECT EXISTS (SELECT 1 FROM claim), ARRAY(SELECT id::text FROM revoked)`,
-      [ISSUER, `bench-sid-${live}`],
+    // The statement back-channel logouts run (the app's own text): jti claims, revocations, outbox and
+    // ended-OP-session records of the tokens of one turn at once; here two, one by sid, one by subject.
+    'back-channel logout, one statement for the tokens of a turn (one by sid, one by subject)': [
+      REVOKE_FOR_LOGOUT_TOKENS,
+      [
+        [ISSUER, ISSUER],
+        [randomUUID(), randomUUID()],
+        [new Date(Date.now() + 300_000), new Date(Date.now() + 300_000)],
+        [`bench-sid-${live}`, null],
+        [null, 'bench-sub-20'],
+        ['sid', 'sub'],
+        [randomUUID(), randomUUID()],
+        [Math.floor(Date.now() / 1000), Math.floor(Date.now() / 1000)],
+        [new Date(Date.now() + 300_000), new Date(Date.now() + 300_000)],
+        'backchannel_logout',
+      ],
     ],
     'revoke by (issuer, subject)': [`UPDATE sessions SET revoked_at = now(), revoked_reason = 'backchannel_logout' WHERE issuer = $1 AND subject = $2 AND revoked_at IS NULL RETURNING id`, [ISSUER, 'bench-sub-20']],
   };

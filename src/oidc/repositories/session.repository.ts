@@ -75,7 +75,7 @@ type LiveSessionRow = Record<string, unknown>;
  * ended OP sessions by key), so that two of these statements (two instances) never wait for each
  * other in a cycle.
  */
-const REVOKE_FOR_LOGOUT_TOKENS = `WITH input AS (
+export const REVOKE_FOR_LOGOUT_TOKENS = `WITH input AS (
    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::float8[], $9::timestamptz[])
      WITH ORDINALITY AS t(issuer, jti_hash, record_until, sid, subject, kind, value_hash, issued_at, remember_until, n)
  ), claim AS (
