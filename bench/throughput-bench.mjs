@@ -11,7 +11,8 @@
 //   - the duel: the same kind of live-session tokens to the app and to the peer in short alternating
 //     chunks (10 a round), each side's CPU time summed over the whole duel: both sides meet the same
 //     machine at the same moments, so this ratio does not depend on which step ran before which;
-//   - authenticated `GET /auth/session` (Bearer) vs the unguarded host route `GET /api/ping`.
+//   - authenticated `GET /auth/session` (Bearer) vs the unguarded host route `GET /api/ping`, as two
+//     steps and as the pair (alternating chunks of 2,500 requests, CPU summed per side, like the duel).
 // Rounds alternate the measurements so that the noise of a shared machine cancels out in the ratios.
 //   npm run build && npm run bench:throughput [-- --rounds 4 --duration 5 --logouts 2500 --chunks 10 --store redis --profile]
 // With --profile the app runs under `node --cpu-prof` (profiles in the printed directory).
@@ -33,8 +34,8 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '10' },
     store: { type: 'string', default: 'redis' },
     profile: { type: 'boolean', default: false },
-    /** Comma-separated subset of ping,session,nomatch,live,nest,eoc,duel,verify (e.g. to profile one path). */
-    only: { type: 'string', default: 'ping,session,nomatch,live,nest,eoc,duel,verify' },
+    /** Comma-separated subset of ping,session,nomatch,live,nest,eoc,duel,pair,verify (e.g. to profile one path). */
+    only: { type: 'string', default: 'ping,session,nomatch,live,nest,eoc,duel,pair,verify' },
     /** The duel's chunks a round (live logouts to the app and to the peer, alternating). */
     chunks: { type: 'string', default: '10' },
     'verify-worker': { type: 'string' },
@@ -118,7 +119,7 @@ async function load({ path, method = 'GET', headers = {}, setup, amount, duratio
   if (bad > 0) throw new Error(`${method} ${path}: ${bad} failed requests (non-2xx ${result.non2xx}, errors ${result.errors})`);
   // Per core: requests per second of the app's own CPU time (what other processes on the machine take
   // from it does not count); per second of wall time as a check.
-  return { perCpuSecond: result.requests.total / cpu, perSecond: result.requests.total / seconds };
+  return { perCpuSecond: result.requests.total / cpu, perSecond: result.requests.total / seconds, requests: result.requests.total, cpu };
 }
 
 async function logouts(bodies, { path = '/auth/oidc/backchannel-logout', ...target } = {}) {
@@ -155,6 +156,28 @@ async function duel(bodies) {
   return { perCpuSecond: bodies.length / oursCpu, peerPerCpuSecond: bodies.length / peerCpu, ratio: peerCpu / oursCpu };
 }
 
+/**
+ * `GET /auth/session` and `GET /api/ping` the same way: short alternating chunks (2,500 requests each,
+ * `--chunks` a round), the CPU time of each summed over its chunks. Returns session ÷ ping per core.
+ */
+async function sessionPair(bearer) {
+  const chunks = Number(values.chunks);
+  const sides = { ping: { requests: 0, cpu: 0 }, session: { requests: 0, cpu: 0 } };
+  const add = (side, { requests, cpu }) => {
+    side.requests += requests;
+    side.cpu += cpu;
+  };
+  for (let c = 0; c < chunks; c++) {
+    const runs = [
+      async () => add(sides.ping, await load({ path: '/api/ping', amount: 2500 })),
+      async () => add(sides.session, await load({ path: '/auth/session', setup: bearer, amount: 2500 })),
+    ];
+    for (const run of c % 2 ? runs.reverse() : runs) await run();
+  }
+  const perCpu = (side) => side.requests / side.cpu;
+  return { ratio: perCpu(sides.session) / perCpu(sides.ping), session: perCpu(sides.session), ping: perCpu(sides.ping) };
+}
+
 async function verifyLoop(jwks, tokens) {
   const file = join(work, `verify-${randomUUID()}.json`);
   writeFileSync(file, JSON.stringify({ jwks, tokens }));
@@ -181,11 +204,13 @@ function appRssMb() {
 }
 
 const median = (xs) => {
-  const sorted = [...xs].sort((a, b) => a - b);
+  const sorted = xs.filter((x) => typeof x === 'number' && !Number.isNaN(x)).sort((a, b) => a - b);
+  if (sorted.length === 0) return undefined;
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 };
 const fmt = (n) => (n === undefined ? '     -' : n.toFixed(0).padStart(6));
+const fx = (n, digits) => (n === undefined ? '-' : n.toFixed(digits));
 
 async function main() {
   const only = new Set(values.only.split(','));
@@ -244,6 +269,7 @@ async function main() {
       // The same tokens as ours (it has no replay check); it records them by `iss|sid`.
       ['eoc', async () => (round.eoc = await logouts(batches[r].live, { path: '/backchannel-logout', base: EOC, pid: eocPid }))],
       ['duel', async () => (round.duel = await duel(batches[r].duel))],
+      ['pair', async () => (round.pair = await sessionPair(bearer))],
       ['verify', async () => (round.verify = await verifyLoop(publicJwks, verifyTokens))],
     ]
       .filter(([name]) => only.has(name))
@@ -263,7 +289,7 @@ async function main() {
     console.log(
       `round ${r}: per app-CPU-second: ping ${fmt(c('ping'))}  session ${fmt(c('session'))} (${(c('session') / c('ping')).toFixed(2)}×)  ` +
         `logout live ${fmt(c('live'))} (duel ${fmt(c('duel'))} vs eoc ${fmt(round.duel?.peerPerCpuSecond)}: ${round.duel?.ratio?.toFixed(2) ?? '-'}×)  no-match ${fmt(c('nomatch'))}  via Nest route ${fmt(c('nest'))}  eoc ${fmt(c('eoc'))} (${(c('live') / c('eoc')).toFixed(2)}×)  bare jwtVerify ${fmt(c('verify'))}   ` +
-        `| wall/s: ping ${fmt(round.ping?.perSecond)} session ${fmt(round.session?.perSecond)} live ${fmt(round.live?.perSecond)} no-match ${fmt(round.nomatch?.perSecond)} eoc ${fmt(round.eoc?.perSecond)}`,
+        `pair ${round.pair?.ratio?.toFixed(2) ?? '-'}×   | wall/s: ping ${fmt(round.ping?.perSecond)} session ${fmt(round.session?.perSecond)} live ${fmt(round.live?.perSecond)} no-match ${fmt(round.nomatch?.perSecond)} eoc ${fmt(round.eoc?.perSecond)}`,
     );
   }
   const m = (k, unit = 'perCpuSecond') => median(rows.map((r) => r[k]?.[unit]));
@@ -278,15 +304,16 @@ async function main() {
     return median(pairs);
   };
   console.log(`\nmedian of ${ROUNDS} rounds (ratios: median over pairs of rounds), app pinned to CPU 1 (${values.store} state store, ${CONNECTIONS} connections); per core = per second of the app's CPU time:`);
-  console.log(`  back-channel logouts/s per core, live session by sid : ${fmt(m('live'))}   (${mr('live', 'verify').toFixed(3)} × bare jwtVerify; wall ${fmt(m('live', 'perSecond'))}/s)`);
-  console.log(`  back-channel logouts/s per core, sid matches nothing : ${fmt(m('nomatch'))}   (${mr('nomatch', 'verify').toFixed(3)} × bare jwtVerify; wall ${fmt(m('nomatch', 'perSecond'))}/s)`);
+  console.log(`  back-channel logouts/s per core, live session by sid : ${fmt(m('live'))}   (${fx(mr('live', 'verify'), 3)} × bare jwtVerify; wall ${fmt(m('live', 'perSecond'))}/s)`);
+  console.log(`  back-channel logouts/s per core, sid matches nothing : ${fmt(m('nomatch'))}   (${fx(mr('nomatch', 'verify'), 3)} × bare jwtVerify; wall ${fmt(m('nomatch', 'perSecond'))}/s)`);
   console.log(`  the same, live session, through Express + Nest route : ${fmt(m('nest'))}   (POST …/backchannel-logout/ ; wall ${fmt(m('nest', 'perSecond'))}/s)`);
   console.log(`  express-openid-connect backchannelLogout/s per core   : ${fmt(m('eoc'))}   (Express, Redis store, same tokens; wall ${fmt(m('eoc', 'perSecond'))}/s)`);
   console.log(`  bare jose.jwtVerify/s on the same core               : ${fmt(m('verify'))}`);
   console.log(`  CPU ms per logout: live ${(1000 / m('live')).toFixed(3)}, no match ${(1000 / m('nomatch')).toFixed(3)}, through the Nest route ${(1000 / m('nest')).toFixed(3)}, of which the signature check ${(1000 / m('verify')).toFixed(3)}`);
-  console.log(`  RATIO back-channel logout (live session) ÷ express-openid-connect, per core: ${mr('live', 'eoc').toFixed(2)}×   (no match: ${mr('nomatch', 'eoc').toFixed(2)}×; through the Nest route: ${mr('nest', 'eoc').toFixed(2)}×; wall: ${mr('live', 'eoc', 'perSecond').toFixed(2)}×)   target ≥ 1.5×`);
-  console.log(`  RATIO the duel (live logouts, app and peer alternating in ${values.chunks} chunks a round), ours ÷ express-openid-connect per core: ${median(rows.map((r) => r.duel?.ratio)).toFixed(2)}×   (rounds ${rows.map((r) => r.duel?.ratio?.toFixed(2)).join(', ')}; ours ${fmt(m('duel'))}/s, peer ${fmt(median(rows.map((r) => r.duel?.peerPerCpuSecond)))}/s)   target ≥ 1.5×`);
-  console.log(`  RATIO GET /auth/session (Bearer) ${fmt(m('session'))}/s ÷ GET /api/ping ${fmt(m('ping'))}/s, per core: ${mr('session', 'ping').toFixed(2)}×   (wall: ${mr('session', 'ping', 'perSecond').toFixed(2)}×)   target ≥ 0.7×`);
+  console.log(`  RATIO back-channel logout (live session) ÷ express-openid-connect, per core: ${fx(mr('live', 'eoc'), 2)}×   (no match: ${fx(mr('nomatch', 'eoc'), 2)}×; through the Nest route: ${fx(mr('nest', 'eoc'), 2)}×; wall: ${fx(mr('live', 'eoc', 'perSecond'), 2)}×)   target ≥ 1.5×`);
+  console.log(`  RATIO the duel (live logouts, app and peer alternating in ${values.chunks} chunks a round), ours ÷ express-openid-connect per core: ${median(rows.map((r) => r.duel?.ratio))?.toFixed(2) ?? '-'}×   (rounds ${rows.map((r) => r.duel?.ratio?.toFixed(2)).join(', ')}; ours ${fmt(m('duel'))}/s, peer ${fmt(median(rows.map((r) => r.duel?.peerPerCpuSecond)))}/s)   target ≥ 1.5×`);
+  console.log(`  RATIO the pair (GET /auth/session and GET /api/ping alternating in ${values.chunks} chunks a round), per core: ${median(rows.map((r) => r.pair?.ratio))?.toFixed(2) ?? '-'}×   (rounds ${rows.map((r) => r.pair?.ratio?.toFixed(2)).join(', ')}; session ${fmt(median(rows.map((r) => r.pair?.session)))}/s, ping ${fmt(median(rows.map((r) => r.pair?.ping)))}/s)   target ≥ 0.7×`);
+  console.log(`  RATIO GET /auth/session (Bearer) ${fmt(m('session'))}/s ÷ GET /api/ping ${fmt(m('ping'))}/s, per core: ${fx(mr('session', 'ping'), 2)}×   (wall: ${fx(mr('session', 'ping', 'perSecond'), 2)}×)   target ≥ 0.7×`);
   console.log(
     `  app memory (RSS): ${rssAfterWarmUp.mb.toFixed(0)} MB after the warm-up round (${rssAfterWarmUp.served.toLocaleString('en')} requests), ` +
       `${appRssMb().toFixed(0)} MB after ${served.toLocaleString('en')} requests`,
