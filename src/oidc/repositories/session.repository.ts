@@ -58,7 +58,9 @@ export const OUTBOX_DELETE_DELAY_MS = 25;
  * Per request: the live sessions for a set of token hashes, with their users (unique-index probes,
  * primary-key joins). The lookups of requests that arrive together share one statement.
  */
-const FIND_LIVE_BY_TOKEN_HASHES = `SELECT s.token_hash, s.id, s.user_id, s.issuer, s.subject, s.oidc_sid, s.created_at, s.last_seen_at, s.expires_at, s.acr, s.auth_time,
+const FIND_LIVE_BY_TOKEN_HASHES = `SELECT s.token_hash, s.id, s.user_id, s.issuer, s.subject, s.oidc_sid, s.acr,
+       (extract(epoch FROM s.created_at) * 1000)::float8 AS created_ms, (extract(epoch FROM s.last_seen_at) * 1000)::float8 AS last_seen_ms,
+       (extract(epoch FROM s.expires_at) * 1000)::float8 AS expires_ms, (extract(epoch FROM s.auth_time) * 1000)::float8 AS auth_ms,
        u.email, u.display_name
   FROM sessions s JOIN users u ON u.id = s.user_id
  WHERE s.token_hash = ANY($1::char(64)[]) AND ${LIVE}`;
@@ -233,11 +235,11 @@ export class SessionRepository implements BeforeApplicationShutdown {
       issuer: row.issuer as string,
       subject: row.subject as string,
       oidcSid: (row.oidc_sid as string | null) ?? null,
-      createdAt: row.created_at as Date,
-      lastSeenAt: row.last_seen_at as Date,
-      expiresAt: row.expires_at as Date,
+      createdAt: new Date(row.created_ms as number),
+      lastSeenAt: new Date(row.last_seen_ms as number),
+      expiresAt: new Date(row.expires_ms as number),
       acr: (row.acr as string | null) ?? null,
-      authTime: (row.auth_time as Date | null) ?? null,
+      authTime: row.auth_ms === null ? null : new Date(row.auth_ms as number),
       revokedAt: null,
       revokedReason: null,
     });
