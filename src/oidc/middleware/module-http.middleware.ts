@@ -7,7 +7,7 @@ import { OidcMetrics } from '../observability/oidc-metrics.service';
 import { FRONTCHANNEL_DEFAULT_CSP } from '../util/frontchannel';
 
 /** Request bodies are small on the module's routes; anything larger is refused before a controller runs. */
-export const MODULE_BODY_LIMIT = '32kb';
+export const MODULE_BODY_LIMIT = 32 * 1024;
 
 /**
  * What the module's own routes need before a controller runs, applied to its controllers only (never

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpException, Inject, Injectable, Logger } from '@nestjs/common';
 import { urlencoded } from 'express';
+import { text } from 'node:stream/consumers';
 import typeIs from 'type-is';
 import { OidcError } from '../errors/oidc-error';
 import { sendBackchannelError } from '../errors/oidc-exception.filter';
@@ -14,6 +15,9 @@ import { RejectionCounterStore } from '../stores/rejection-counter.store';
 import { BackchannelLogoutService } from './backchannel-logout.service';
 import { IdpClientService } from './idp-client.service';
 import { MAX_LOGOUT_TOKEN_LENGTH } from './logout-token-verifier.service';
+
+/** The form's parameters at most, for body-parser and for the bodies read without it. */
+const FORM_PARAMETER_LIMIT = 1000;
 
 /** One back-channel request as the endpoint sees it, on either way in (see `BackchannelEndpoint`). */
 export interface BackchannelRequest {
@@ -40,7 +44,7 @@ export interface BackchannelRequest {
 @Injectable()
 export class BackchannelEndpoint {
   private readonly logger = new Logger('BackchannelLogout');
-  private readonly parser = urlencoded({ extended: false, limit: MODULE_BODY_LIMIT });
+  private readonly parser = urlencoded({ extended: false, limit: MODULE_BODY_LIMIT, parameterLimit: FORM_PARAMETER_LIMIT });
 
   constructor(
     @Inject(OIDC_MODULE_OPTIONS) private readonly options: OidcModuleOptions,
@@ -120,69 +124,42 @@ export class BackchannelEndpoint {
    */
   private async readBody(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!hasBody(req) || (req as ParsedRequest)._body) return;
-    const length = plainFormLength(req);
-    if (length === undefined) {
+    if (!isPlainForm(req)) {
       await new Promise<void>((resolve, reject) => this.parser(req as never, res as never, (error?: unknown) => (error ? reject(error) : resolve())));
       return;
     }
-    (req as ParsedRequest).body = parseForm(await readExactly(req, length));
+    (req as ParsedRequest).body = parseForm(await readBodyText(req));
     (req as ParsedRequest)._body = true;
   }
 }
 
 type ParsedRequest = IncomingMessage & { body?: Record<string, unknown>; _body?: boolean };
 
-/** body-parser's limits, for the bodies read without it. */
-const FORM_LIMIT_BYTES = 32 * 1024;
-const FORM_PARAMETER_LIMIT = 1000;
 const PLAIN_FORM_TYPE = /^application\/x-www-form-urlencoded\s*(?:;\s*charset\s*=\s*(?:utf-8|"utf-8")\s*)?$/i;
 
-/** The declared length of a plain UTF-8 form body within the limit, else undefined (body-parser reads it). */
-function plainFormLength(req: IncomingMessage): number | undefined {
+/** A plain UTF-8 form body with its declared length within the limit (anything else: body-parser reads it). */
+function isPlainForm(req: IncomingMessage): boolean {
   const { headers } = req;
   // A body something else already consumed: body-parser answers that (`stream.not.readable`).
-  if (!req.readable || headers['transfer-encoding'] !== undefined) return undefined;
+  if (!req.readable || headers['transfer-encoding'] !== undefined) return false;
   const encoding = headers['content-encoding'];
-  if (encoding !== undefined && encoding.toLowerCase() !== 'identity') return undefined;
+  if (encoding !== undefined && encoding.toLowerCase() !== 'identity') return false;
   const type = headers['content-type'];
-  if (type === undefined || !PLAIN_FORM_TYPE.test(type)) return undefined;
+  if (type === undefined || !PLAIN_FORM_TYPE.test(type)) return false;
   const length = Number(headers['content-length']);
-  return Number.isInteger(length) && length >= 0 && length <= FORM_LIMIT_BYTES ? length : undefined;
+  return Number.isInteger(length) && length >= 0 && length <= MODULE_BODY_LIMIT;
 }
 
-/** The body, as Node's parser framed it by its Content-Length; a client that goes away mid-body is a 400 (as body-parser). */
-function readExactly(req: IncomingMessage, length: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let received = 0;
-    const fail = () => {
-      cleanup();
-      reject(Object.assign(new Error('request aborted'), { status: 400, type: 'request.aborted' }));
-    };
-    const onData = (chunk: Buffer) => {
-      received += chunk.length;
-      chunks.push(chunk);
-    };
-    const onEnd = () => {
-      cleanup();
-      if (received !== length) return fail();
-      const text = chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks, received).toString('utf8');
-      // A byte order mark is not part of the form (body-parser's decoder drops it too).
-      resolve(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
-    };
-    const cleanup = () => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', fail);
-      req.off('aborted', fail);
-      req.off('close', fail);
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', fail);
-    req.on('aborted', fail);
-    req.on('close', fail);
-  });
+/**
+ * The body, as Node's parser framed it by its Content-Length, decoded as UTF-8 without a byte order
+ * mark (as body-parser's decoder); a client that goes away mid-body is a 400 (as body-parser).
+ */
+async function readBodyText(req: IncomingMessage): Promise<string> {
+  try {
+    return await text(req);
+  } catch {
+    throw Object.assign(new Error('request aborted'), { status: 400, type: 'request.aborted' });
+  }
 }
 
 /**
