@@ -142,18 +142,22 @@ async function logouts(bodies, { path = '/auth/oidc/backchannel-logout', ...targ
  * Returns the peer's CPU time ÷ ours for the same logouts: ours per core ÷ the peer's per core.
  */
 async function duel(bodies) {
-  const chunks = Number(values.chunks);
-  const size = Math.ceil(bodies.length / chunks);
+  const size = Math.ceil(bodies.length / Number(values.chunks));
   const ours = cpuSeconds(appPid);
   const peer = cpuSeconds(eocPid);
-  for (let c = 0; c < chunks; c++) {
-    const chunk = bodies.slice(c * size, (c + 1) * size);
-    const sides = [() => logouts(chunk), () => logouts(chunk, { path: '/backchannel-logout', base: EOC, pid: eocPid })];
-    for (const side of c % 2 ? sides.reverse() : sides) await side();
-  }
+  await alternating([
+    (c) => logouts(bodies.slice(c * size, (c + 1) * size)),
+    (c) => logouts(bodies.slice(c * size, (c + 1) * size), { path: '/backchannel-logout', base: EOC, pid: eocPid }),
+  ]);
   const oursCpu = cpuSeconds(appPid) - ours;
   const peerCpu = cpuSeconds(eocPid) - peer;
   return { perCpuSecond: bodies.length / oursCpu, peerPerCpuSecond: bodies.length / peerCpu, ratio: peerCpu / oursCpu };
+}
+
+/** `--chunks` chunks, each running both `sides` (chunk number given), the first first in one chunk and last in the next. */
+async function alternating(sides) {
+  const chunks = Number(values.chunks);
+  for (let c = 0; c < chunks; c++) for (const side of c % 2 ? [...sides].reverse() : sides) await side(c);
 }
 
 /**
@@ -161,19 +165,15 @@ async function duel(bodies) {
  * `--chunks` a round), the CPU time of each summed over its chunks. Returns session ÷ ping per core.
  */
 async function sessionPair(bearer) {
-  const chunks = Number(values.chunks);
   const sides = { ping: { requests: 0, cpu: 0 }, session: { requests: 0, cpu: 0 } };
   const add = (side, { requests, cpu }) => {
     side.requests += requests;
     side.cpu += cpu;
   };
-  for (let c = 0; c < chunks; c++) {
-    const runs = [
-      async () => add(sides.ping, await load({ path: '/api/ping', amount: 2500 })),
-      async () => add(sides.session, await load({ path: '/auth/session', setup: bearer, amount: 2500 })),
-    ];
-    for (const run of c % 2 ? runs.reverse() : runs) await run();
-  }
+  await alternating([
+    async () => add(sides.ping, await load({ path: '/api/ping', amount: 2500 })),
+    async () => add(sides.session, await load({ path: '/auth/session', setup: bearer, amount: 2500 })),
+  ]);
   const perCpu = (side) => side.requests / side.cpu;
   return { ratio: perCpu(sides.session) / perCpu(sides.ping), session: perCpu(sides.session), ping: perCpu(sides.ping) };
 }
