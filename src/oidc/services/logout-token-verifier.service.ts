@@ -273,5 +273,8 @@ function isObject(value: unknown): value is Record<string, unknown> {
 function optionalString(value: unknown, name: string): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'string' || value === '') throw invalid(`logout_token ${name} must be a non-empty string`);
+  // Postgres text cannot hold a NUL character, so no session can carry one: a final answer (it was a 503
+  // for ever, the statement failing on every retry).
+  if (value.includes('\u0000')) throw invalid(`logout_token ${name} must not contain a NUL character`);
   return value;
 }
