@@ -89,6 +89,22 @@ describe('LogoutTokenVerifier', () => {
     expect(await refusal(v.verify(await logoutToken('RS256', { aud: ['other'] }), provider()))).toMatchObject({ code: 'invalid_logout_token', message: expect.stringMatching(/aud/) });
   });
 
+  it('names the part of a token that does not decode: header, payload (not a JSON object), signature', async () => {
+    const [h, p, s] = (await logoutToken('RS256')).split('.');
+    const b64 = (text: string) => Buffer.from(text).toString('base64url');
+    const cases: Array<[string, string]> = [
+      [`${b64('{"alg":')}.${p}.${s}`, 'logout_token header is malformed'],
+      [`${b64('["RS256"]')}.${p}.${s}`, 'logout_token header is malformed'],
+      [`${h}=.${p}.${s}`, 'logout_token header is malformed'],
+      [`${h}.${b64('{"iss":')}.${s}`, 'logout_token payload is malformed'],
+      [`${h}.${b64('[1,2]')}.${s}`, 'logout_token payload is malformed'],
+      [`${h}.${b64('null')}.${s}`, 'logout_token payload is malformed'],
+      [`${h}.${p} .${s}`, 'logout_token payload is malformed'],
+      [`${h}.${p}.${s}+/`, 'logout_token signature is invalid'],
+    ];
+    for (const [token, message] of cases) expect(await refusal(verifier().verify(token, provider()))).toEqual({ code: 'invalid_logout_token', message });
+  });
+
   it('refuses a token whose payload was changed after signing', async () => {
     const [h, , s] = (await logoutToken('ES256')).split('.');
     const forged = Buffer.from(JSON.stringify({ iss: ISSUER, aud: CLIENT, iat: 1, exp: 9e9, jti: 'x', sid: 'victim', events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } })).toString('base64url');

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { KeyObject } from 'node:crypto';
-import { createVerifier, TokenError } from 'fast-jwt';
-import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, type JWTPayload, jwtVerify, type ProtectedHeaderParameters } from 'jose';
+import { createDecoder, createVerifier, TokenError } from 'fast-jwt';
+import { createRemoteJWKSet, errors, type JWTPayload, jwtVerify, type ProtectedHeaderParameters } from 'jose';
 import { OidcError } from '../errors/oidc-error';
 import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
@@ -34,6 +34,8 @@ export interface LogoutClaims {
 const FAST_JWT_ALGORITHMS = new Set(ALGORITHMS.filter((alg) => alg !== 'Ed25519'));
 
 type FastVerifier = (token: string) => JWTPayload;
+/** Header and payload in one pass (both JSON objects), before anything is verified. */
+const decodeUnverified = createDecoder({ complete: true }) as (token: string) => { header: ProtectedHeaderParameters; payload: JWTPayload };
 /** As jose: a shorter RSA key can be factored, and anyone could then sign logouts with it. */
 const MIN_RSA_BITS = 2048;
 /** Keys tried for a token that names none (or one the set repeats): a rotation has two or three. */
@@ -68,10 +70,12 @@ export class LogoutTokenVerifier {
   async verify(token: string, provider: ProviderClient): Promise<LogoutClaims> {
     if (token.length > MAX_LOGOUT_TOKEN_LENGTH || token.split('.').length !== 3) throw invalid('logout_token is not a compact JWS');
     let header: ProtectedHeaderParameters;
+    let unverified: JWTPayload;
     try {
-      header = decodeProtectedHeader(token);
-    } catch {
-      throw invalid('logout_token header is malformed');
+      ({ header, payload: unverified } = decodeUnverified(token));
+    } catch (error) {
+      if (error instanceof TokenError && error.code === TokenError.codes.invalidSignature) throw invalid('logout_token signature is invalid');
+      throw invalid(/header/.test((error as Error).message) ? 'logout_token header is malformed' : 'logout_token payload is malformed');
     }
     const typ = header.typ;
     if (typ !== undefined && (typeof typ !== 'string' || !ACCEPTED_TYP.has(typ.toLowerCase()))) {
@@ -82,13 +86,7 @@ export class LogoutTokenVerifier {
     // A token of another provider (posted to the wrong endpoint) is refused for good (400), before its
     // key is looked up: an unknown kid would otherwise mean "retry later" (503). Nothing unverified is
     // trusted here: a matching iss still goes through the full signature and claim checks.
-    let claimedIssuer: unknown;
-    try {
-      claimedIssuer = decodeJwt(token).iss;
-    } catch {
-      throw invalid('logout_token payload is malformed');
-    }
-    if (claimedIssuer !== settings.issuer) throw invalid('logout_token iss is not the issuer of this provider');
+    if (unverified.iss !== settings.issuer) throw invalid('logout_token iss is not the issuer of this provider');
     const payload = await this.verifySignature(token, header, provider);
     const now = Math.floor(Date.now() / 1000);
     if (typeof payload.iat !== 'number') throw invalid('logout_token has no iat');
