@@ -62,10 +62,10 @@ export class BackchannelEndpoint {
     try {
       startModuleResponse(this.metrics, res, () => ({ method: 'POST', route }));
       await this.checkBudget(request, caller);
-      await this.readBody(req, res);
+      const plainForm = await this.readBody(req, res);
       const provider = request.providerId === undefined ? this.idp.defaultProvider() : this.idp.find(request.providerId);
       if (!provider) throw new OidcError('invalid_request', 'No OpenID Provider is configured for this back-channel logout endpoint');
-      await this.backchannel.handle(logoutToken(req), provider, caller);
+      await this.backchannel.handle(logoutToken(req, plainForm), provider, caller);
       res.statusCode = 200;
       res.end();
     } catch (error) {
@@ -120,16 +120,18 @@ export class BackchannelEndpoint {
   /**
    * Parses a form body (bounded), unless the host already parsed it. What an OP sends (a UTF-8 form
    * with its length, not compressed) is read here directly; anything else goes through body-parser
-   * (compressed bodies, other charsets, chunked, oversized: its own errors).
+   * (compressed bodies, other charsets, chunked, oversized: its own errors). Returns whether the body was
+   * read here (its content type is then known to be a form).
    */
-  private async readBody(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (!hasBody(req) || (req as ParsedRequest)._body) return;
+  private async readBody(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+    if (!hasBody(req) || (req as ParsedRequest)._body) return false;
     if (!isPlainForm(req)) {
       await new Promise<void>((resolve, reject) => this.parser(req as never, res as never, (error?: unknown) => (error ? reject(error) : resolve())));
-      return;
+      return false;
     }
     (req as ParsedRequest).body = parseForm(await readBodyText(req));
     (req as ParsedRequest)._body = true;
+    return true;
   }
 }
 
@@ -182,9 +184,9 @@ function parseForm(body: string): Record<string, unknown> {
   return form;
 }
 
-/** The form's `logout_token`. */
-function logoutToken(req: IncomingMessage): string {
-  if (!typeIs(req, ['application/x-www-form-urlencoded'])) {
+/** The form's `logout_token` (`plainForm`: read by `readBody` itself, its content type checked already). */
+function logoutToken(req: IncomingMessage, plainForm: boolean): string {
+  if (!plainForm && !typeIs(req, ['application/x-www-form-urlencoded'])) {
     throw new OidcError('invalid_request', 'The body must be application/x-www-form-urlencoded');
   }
   const token = (req as IncomingMessage & { body?: Record<string, unknown> }).body?.logout_token;
