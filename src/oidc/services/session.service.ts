@@ -182,6 +182,12 @@ export class SessionService {
       return;
     }
     const done = this.finishRetirement(sessionIds, reason, false, refreshTokens);
+    // Nothing left in the vault under a refresh token: no I/O is awaited any more (the outbox entries go
+    // in the background), so no timer is needed to bound the wait.
+    if (refreshTokens.every((read) => !read.stored)) {
+      await done;
+      return;
+    }
     // The timer is cleared as soon as the work is done: a busy back-channel route would otherwise keep
     // two seconds' worth of timers (and what they hold) alive.
     let timer: NodeJS.Timeout | undefined;
