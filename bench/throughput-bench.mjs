@@ -15,10 +15,15 @@
 //     steps and as the pair (alternating chunks of 2,500 requests, CPU summed per side, like the duel).
 // Rounds alternate the measurements so that the noise of a shared machine cancels out in the ratios.
 //   npm run build && npm run bench:throughput [-- --rounds 4 --duration 5 --logouts 2500 --chunks 10 --store redis --profile]
-// With --profile the app runs under `node --cpu-prof` (profiles in the printed directory).
+// With --profile the app runs under `node --cpu-prof` (profiles in the printed directory); with
+// `--node-flags '<flags>'` under those Node/V8 flags (e.g. `--perf-basic-prof`, `--trace-deopt`), and
+// `--app-out <file>` keeps the app's stdout (its log lines, V8's traces) instead of draining it.
+// Every measured request of the peer follows a warm-up of it (see `warmPeer`): a process idle for a
+// while runs its first requests slower (cold caches, code V8 dropped), and the peer is idle whenever
+// the app's own steps run, so without it its figures depended on the order of the steps.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -38,6 +43,8 @@ const { values } = parseArgs({
     only: { type: 'string', default: 'ping,session,nomatch,live,nest,eoc,duel,pair,verify' },
     /** The duel's chunks a round (live logouts to the app and to the peer, alternating). */
     chunks: { type: 'string', default: '10' },
+    'node-flags': { type: 'string', default: '' },
+    'app-out': { type: 'string' },
     'verify-worker': { type: 'string' },
   },
 });
@@ -80,6 +87,8 @@ const jwksFile = join(work, 'jwks.json');
 const children = [];
 /** Sessions 0..READERS-1 serve GET /auth/session; the ones after them are logged out by sid, once each. */
 const READERS = 1000;
+/** Logouts a side gets, unmeasured, before the peer's measured steps (see `warmPeer`). */
+const WARM_UP = 250;
 
 // This process (and autocannon in it) on CPU 0, the app on CPU 1.
 spawnSync('taskset', ['-a', '-cp', '0', String(process.pid)], { stdio: 'ignore' });
@@ -87,8 +96,9 @@ spawnSync('taskset', ['-a', '-cp', '0', String(process.pid)], { stdio: 'ignore' 
 function start(args, env, { cpu, stdout = 'ignore' } = {}) {
   const [cmd, argv] = cpu === undefined ? [process.execPath, args] : ['taskset', ['-c', String(cpu), process.execPath, ...args]];
   const child = spawn(cmd, argv, { env: { ...process.env, ...env }, stdio: ['ignore', stdout, 'inherit'] });
-  // Log lines go through a pipe as in production (to a collector), and are drained here.
-  if (stdout === 'pipe') child.stdout.resume();
+  // Log lines go through a pipe as in production (to a collector), and are drained here (or kept: --app-out).
+  if (stdout === 'pipe' && values['app-out']) child.stdout.pipe(createWriteStream(values['app-out']));
+  else if (stdout === 'pipe') child.stdout.resume();
   children.push(child);
   return child;
 }
@@ -141,7 +151,10 @@ async function logouts(bodies, { path = '/auth/oidc/backchannel-logout', ...targ
  * whole duel (what a chunk leaves behind, a GC or a deferred write, is counted on its own side).
  * Returns the peer's CPU time ÷ ours for the same logouts: ours per core ÷ the peer's per core.
  */
-async function duel(bodies) {
+async function duel(bodies, warm) {
+  // Both sides warmed with the same number of logouts first (ours with live sessions of their own).
+  await logouts(warm);
+  await warmPeer(warm);
   const size = Math.ceil(bodies.length / Number(values.chunks));
   const ours = cpuSeconds(appPid);
   const peer = cpuSeconds(eocPid);
@@ -152,6 +165,16 @@ async function duel(bodies) {
   const oursCpu = cpuSeconds(appPid) - ours;
   const peerCpu = cpuSeconds(eocPid) - peer;
   return { perCpuSecond: bodies.length / oursCpu, peerPerCpuSecond: bodies.length / peerCpu, ratio: peerCpu / oursCpu };
+}
+
+/**
+ * Logouts to the peer that are not measured, right before a measured step of it: the peer sits idle
+ * while the app's steps run, and its first requests after a pause cost it ≈ 30–40 % more CPU (measured:
+ * its duel rate alternated 840–990/s vs 1,100–1,290/s with the step before the duel, which made the
+ * duel's ratio alternate 1.45× / 1.09×). It has no replay check: the app's warm-up tokens do.
+ */
+async function warmPeer(warm) {
+  await logouts(warm, { path: '/backchannel-logout', base: EOC, pid: eocPid });
 }
 
 /** `--chunks` chunks, each running both `sides` (chunk number given), the first first in one chunk and last in the next. */
@@ -214,8 +237,8 @@ const fx = (n, digits) => (n === undefined ? '-' : n.toFixed(digits));
 
 async function main() {
   const only = new Set(values.only.split(','));
-  // Live sessions for three steps a round: the direct path, the Nest route and the duel.
-  const total = READERS + (ROUNDS + 1) * LOGOUTS * 3;
+  // Live sessions for three steps a round: the direct path, the Nest route and the duel (and its warm-up).
+  const total = READERS + (ROUNDS + 1) * (LOGOUTS * 3 + WARM_UP);
   await freshDatabase(ADMIN, DB, dbUrl);
   await seed(dbUrl, ISSUER, total);
   start(['dev-idp/server.mjs'], { DEV_IDP_PORT: String(ISSUER_PORT), DEV_IDP_ISSUER: ISSUER, DEV_IDP_CLIENT_ID: CLIENT, DEV_IDP_JWKS_FILE: jwksFile, DEV_IDP_APP_URL: APP }, { cpu: 0 });
@@ -227,7 +250,8 @@ async function main() {
   const profileDir = join(work, 'profile');
   // Under --profile, SIGUSR2 ends the app with process.exit() so that --cpu-prof writes its profile.
   const profiling = values.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--import', 'data:text/javascript,process.on("SIGUSR2",()=>process.exit(0))'] : [];
-  const app = start([...profiling, 'dist/main.js'], appEnv({ port: APP_PORT, dbUrl, issuer: ISSUER, clientId: CLIENT, store: values.store, redisUrl: REDIS_URL }), { cpu: 1, stdout: 'pipe' });
+  const nodeFlags = values['node-flags'].split(' ').filter(Boolean);
+  const app = start([...profiling, ...nodeFlags, 'dist/main.js'], appEnv({ port: APP_PORT, dbUrl, issuer: ISSUER, clientId: CLIENT, store: values.store, redisUrl: REDIS_URL }), { cpu: 1, stdout: 'pipe' });
   appPid = app.pid;
   await waitFor(`${APP}/health`, (s) => s === 200);
   if (only.has('eoc') || only.has('duel')) {
@@ -235,18 +259,18 @@ async function main() {
     await waitFor(`${EOC}/ping`, (s) => s === 200);
   }
 
-  console.log(`pre-signing ${(ROUNDS + 1) * LOGOUTS * 4} logout tokens…`);
+  console.log(`pre-signing ${(ROUNDS + 1) * (LOGOUTS * 4 + WARM_UP)} logout tokens…`);
   let nextLive = READERS;
-  const batch = async (live) => {
+  const batch = async (live, count = LOGOUTS) => {
     const out = [];
-    for (let n = 0; n < LOGOUTS; n++) {
+    for (let n = 0; n < count; n++) {
       const sid = live ? `bench-sid-${nextLive++}` : `nomatch-${randomUUID()}`;
       out.push(new URLSearchParams({ logout_token: await logoutToken(key, jwk.kid, { issuer: ISSUER, audience: CLIENT, sid }) }).toString());
     }
     return out;
   };
   const batches = [];
-  for (let r = 0; r <= ROUNDS; r++) batches.push({ live: await batch(true), nest: await batch(true), nomatch: await batch(false), duel: await batch(true) });
+  for (let r = 0; r <= ROUNDS; r++) batches.push({ live: await batch(true), nest: await batch(true), nomatch: await batch(false), duel: await batch(true), warm: await batch(true, WARM_UP) });
   const verifyTokens = batches[0].nomatch.map((b) => new URLSearchParams(b).get('logout_token'));
 
   let reader = 0;
@@ -267,8 +291,11 @@ async function main() {
       // path's exact path (the demo app turns the direct path on), Express matches it to the route.
       ['nest', async () => (round.nest = await logouts(batches[r].nest, { path: '/auth/oidc/backchannel-logout/' }))],
       // The same tokens as ours (it has no replay check); it records them by `iss|sid`.
-      ['eoc', async () => (round.eoc = await logouts(batches[r].live, { path: '/backchannel-logout', base: EOC, pid: eocPid }))],
-      ['duel', async () => (round.duel = await duel(batches[r].duel))],
+      ['eoc', async () => {
+        await warmPeer(batches[r].warm);
+        round.eoc = await logouts(batches[r].live, { path: '/backchannel-logout', base: EOC, pid: eocPid });
+      }],
+      ['duel', async () => (round.duel = await duel(batches[r].duel, batches[r].warm))],
       ['pair', async () => (round.pair = await sessionPair(bearer))],
       ['verify', async () => (round.verify = await verifyLoop(publicJwks, verifyTokens))],
     ]
