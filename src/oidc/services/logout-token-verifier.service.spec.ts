@@ -105,6 +105,29 @@ describe('LogoutTokenVerifier', () => {
     for (const [token, message] of cases) expect(await refusal(verifier().verify(token, provider()))).toEqual({ code: 'invalid_logout_token', message });
   });
 
+  it('refuses a header or payload that is not UTF-8, validly signed (it would read as U+FFFD and match a sid that holds it)', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const signed = (header: Buffer, payload: Buffer) => {
+      const input = `${header.toString('base64url')}.${payload.toString('base64url')}`;
+      return `${input}.${sign('sha256', Buffer.from(input), KeyObject.from(keys.get('RS256')!.privateKey)).toString('base64url')}`;
+    };
+    const claims = JSON.stringify({ iss: ISSUER, aud: CLIENT, iat: now, exp: now + 60, jti: randomUUID(), events: { [BACKCHANNEL_LOGOUT_EVENT]: {} }, sid: 'a#' });
+    const header = Buffer.from(JSON.stringify({ alg: 'RS256', kid: 'RS256', x: 'b#' }));
+    const invalidByte = (json: Buffer) => Buffer.from(json.toString('latin1').replace(/#/, '\xff'), 'latin1');
+    const v = verifier();
+    await expect(v.verify(signed(header, Buffer.from(claims)), provider())).resolves.toMatchObject({ sid: 'a#' });
+    expect(await refusal(v.verify(signed(header, invalidByte(Buffer.from(claims))), provider()))).toEqual({ code: 'invalid_logout_token', message: 'logout_token payload is malformed' });
+    expect(await refusal(v.verify(signed(invalidByte(header), Buffer.from(claims)), provider()))).toEqual({ code: 'invalid_logout_token', message: 'logout_token header is malformed' });
+  });
+
+  it('refuses a NUL character in the value sessions are matched by (sid, or sub without sid), and only there', async () => {
+    const v = verifier();
+    expect(await refusal(v.verify(await logoutToken('RS256', { sid: 'a\u0000' }), provider()))).toMatchObject({ message: 'logout_token sid must not contain a NUL character' });
+    expect(await refusal(v.verify(await logoutToken('RS256', { sid: undefined, sub: 'u\u0000' }), provider()))).toMatchObject({ message: 'logout_token sub must not contain a NUL character' });
+    // With a sid the sub is not matched against sessions: the logout by sid goes through.
+    await expect(v.verify(await logoutToken('RS256', { sid: 'sid-2', sub: 'u\u0000' }), provider())).resolves.toMatchObject({ sid: 'sid-2' });
+  });
+
   it('refuses a token whose payload was changed after signing', async () => {
     const [h, , s] = (await logoutToken('ES256')).split('.');
     const forged = Buffer.from(JSON.stringify({ iss: ISSUER, aud: CLIENT, iat: 1, exp: 9e9, jti: 'x', sid: 'victim', events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } })).toString('base64url');

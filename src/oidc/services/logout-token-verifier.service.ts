@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { isUtf8 } from 'node:buffer';
 import { KeyObject } from 'node:crypto';
 import { createDecoder, createVerifier, TokenError } from 'fast-jwt';
 import { createRemoteJWKSet, errors, type JWTPayload, jwtVerify, type ProtectedHeaderParameters } from 'jose';
@@ -77,6 +78,11 @@ export class LogoutTokenVerifier {
       if (error instanceof TokenError && error.code === TokenError.codes.invalidSignature) throw invalid('logout_token signature is invalid');
       throw invalid(/header/.test((error as Error).message) ? 'logout_token header is malformed' : 'logout_token payload is malformed');
     }
+    // JSON in UTF-8 (RFC 7519 §7.2): the decoder would read invalid bytes as U+FFFD, and then match a
+    // session whose sid holds that character.
+    const [headerSegment, payloadSegment] = token.split('.', 2);
+    if (!isUtf8(Buffer.from(headerSegment, 'base64url'))) throw invalid('logout_token header is malformed');
+    if (!isUtf8(Buffer.from(payloadSegment, 'base64url'))) throw invalid('logout_token payload is malformed');
     const typ = header.typ;
     if (typ !== undefined && (typeof typ !== 'string' || !ACCEPTED_TYP.has(typ.toLowerCase()))) {
       throw invalid('logout_token typ must be absent, logout+jwt or JWT');
@@ -107,6 +113,10 @@ export class LogoutTokenVerifier {
     const sub = optionalString(payload.sub, 'sub');
     const sid = optionalString(payload.sid, 'sid');
     if (!sub && !sid) throw invalid('logout_token must contain sub, sid or both');
+    // Postgres text cannot hold a NUL character, so no session has one: a final answer for the value
+    // sessions are matched by (the sid, or the sub without a sid). It was a 503 on every retry.
+    if (sid?.includes('\u0000')) throw invalid('logout_token sid must not contain a NUL character');
+    if (!sid && sub?.includes('\u0000')) throw invalid('logout_token sub must not contain a NUL character');
     return { iss: payload.iss as string, sub, sid, jti: payload.jti, iat: payload.iat, exp: payload.exp };
   }
 
@@ -271,8 +281,5 @@ function isObject(value: unknown): value is Record<string, unknown> {
 function optionalString(value: unknown, name: string): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'string' || value === '') throw invalid(`logout_token ${name} must be a non-empty string`);
-  // Postgres text cannot hold a NUL character, so no session can carry one: a final answer (it was a 503
-  // for ever, the statement failing on every retry).
-  if (value.includes('\u0000')) throw invalid(`logout_token ${name} must not contain a NUL character`);
   return value;
 }
