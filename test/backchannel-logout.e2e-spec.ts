@@ -264,6 +264,7 @@ describe('Back-Channel Logout 1.0', () => {
       ['a malformed content type (unbalanced quote)', async () => postForm(app.url, `logout_token=${await logoutToken({ sid: victim.sid })}`, 'application/x-www-form-urlencoded; charset=utf-8"')],
       ['iat out of range', async () => postToken(app.url, await logoutToken({ sid: victim.sid, iat: -1e300 }))],
       ['exp out of range', async () => postToken(app.url, await logoutToken({ sid: victim.sid, exp: 1e300 }))],
+      ['a content type ending in a non-breaking space', async () => postForm(app.url, `logout_token=${await logoutToken({ sid: victim.sid })}`, 'application/x-www-form-urlencoded\u00a0')],
       ['a NUL character in sid', async () => postToken(app.url, await logoutToken({ sid: `${victim.sid}\u0000` }))],
       ['a NUL character in sub', async () => postToken(app.url, await logoutToken({ sub: `${victim.subject}\u0000x` }))],
     ];

@@ -137,7 +137,8 @@ export class BackchannelEndpoint {
 
 type ParsedRequest = IncomingMessage & { body?: Record<string, unknown>; _body?: boolean };
 
-const PLAIN_FORM_TYPE = /^application\/x-www-form-urlencoded\s*(?:;\s*charset\s*=\s*(?:utf-8|"utf-8")\s*)?$/i;
+/** Whitespace as HTTP has it (space, tab: what type-is accepts), not `\s` (which also matches NBSP). */
+const PLAIN_FORM_TYPE = /^application\/x-www-form-urlencoded[ \t]*(?:;[ \t]*charset[ \t]*=[ \t]*(?:utf-8|"utf-8")[ \t]*)?$/i;
 
 /** A plain UTF-8 form body with its declared length within the limit (anything else: body-parser reads it). */
 function isPlainForm(req: IncomingMessage): boolean {
