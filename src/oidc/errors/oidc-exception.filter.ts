@@ -59,6 +59,16 @@ export function sendJsonError(res: Response, exception: unknown, logger: Logger)
  * Writes the Back-Channel Logout 1.0 error body (`{error, error_description}`), one log line and one
  * audit line per outcome. Node's own response API: the endpoint also answers outside Express.
  */
+/** The status a back-channel refusal is answered with (see `sendBackchannelError`). */
+export function backchannelStatus(exception: unknown): number {
+  return answeredStatus(toErrorBody(exception).status);
+}
+
+/** Retryable answers keep their status (503, and 429 from the rate limit), and so does a server error; every other refusal is the spec's final 400. */
+function answeredStatus(status: number): number {
+  return status === 503 || status === 429 || status >= 500 ? status : 400;
+}
+
 export function sendBackchannelError(res: ServerResponse, exception: unknown, logger: Logger, audit: OidcAudit, caller: RequestContext): number {
   const { status, body } = toErrorBody(exception);
   const replay = exception instanceof OidcError && exception.code === 'logout_token_replayed';
@@ -72,12 +82,10 @@ export function sendBackchannelError(res: ServerResponse, exception: unknown, lo
     outcome: status === 429 ? 'rate_limited' : status >= 500 ? 'unavailable' : replay ? 'replay' : 'rejected',
     reason: status >= 500 || status === 429 || replay ? undefined : body.message,
   }, caller);
-  // Retryable answers keep their status (503, and 429 from the rate limit, with Retry-After); every
-  // other refusal is the spec's final 400.
   const retryable = status === 503 || status === 429;
   const error = retryable ? 'temporarily_unavailable' : status >= 500 ? 'server_error' : 'invalid_request';
   if (status === 503) res.setHeader('Retry-After', '5');
-  const sent = retryable || status >= 500 ? status : 400;
+  const sent = answeredStatus(status);
   const json = JSON.stringify({ error, error_description: body.message });
   res.statusCode = sent;
   res.setHeader('Cache-Control', 'no-store');

@@ -4,7 +4,7 @@ import { urlencoded } from 'express';
 import { text } from 'node:stream/consumers';
 import typeIs from 'type-is';
 import { OidcError } from '../errors/oidc-error';
-import { sendBackchannelError } from '../errors/oidc-exception.filter';
+import { backchannelStatus, sendBackchannelError } from '../errors/oidc-exception.filter';
 import { MODULE_BODY_LIMIT, hasBody, startModuleResponse } from '../middleware/module-http.middleware';
 import { OidcAudit } from '../observability/audit.service';
 import { OidcMetrics } from '../observability/oidc-metrics.service';
@@ -69,18 +69,21 @@ export class BackchannelEndpoint {
       res.statusCode = 200;
       res.end();
     } catch (error) {
-      this.refuse(res, error, caller);
+      await this.refuse(res, error, caller);
     }
   }
 
   /**
    * Answers a failure in the spec's shape. Final refusals of the module's own checks count against the
-   * client's budget; retryable answers do not.
+   * client's budget, before the answer: the client's next request must see the count, also with a store
+   * whose next read may overtake a write still in flight (the Postgres state store's pool). Counting
+   * never fails the answer (a store that cannot count lets the client through). Retryable answers do
+   * not count.
    */
-  refuse(res: ServerResponse, error: unknown, caller: RequestContext): void {
+  async refuse(res: ServerResponse, error: unknown, caller: RequestContext): Promise<void> {
     if (this.answeredAlready(res, error)) return;
-    const status = sendBackchannelError(res, error, this.logger, this.audit, caller);
-    if (status === 400) void this.rejections.count(caller.clientIp, this.options.backchannelRateLimit);
+    if (backchannelStatus(error) === 400) await this.rejections.count(caller.clientIp, this.options.backchannelRateLimit);
+    sendBackchannelError(res, error, this.logger, this.audit, caller);
   }
 
   /**
