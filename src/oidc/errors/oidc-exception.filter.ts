@@ -55,10 +55,6 @@ export function sendJsonError(res: Response, exception: unknown, logger: Logger)
   res.status(status).setHeader('Cache-Control', 'no-store').json(body);
 }
 
-/**
- * Writes the Back-Channel Logout 1.0 error body (`{error, error_description}`), one log line and one
- * audit line per outcome. Node's own response API: the endpoint also answers outside Express.
- */
 /** The status a back-channel refusal is answered with (see `sendBackchannelError`). */
 export function backchannelStatus(exception: unknown): number {
   return answeredStatus(toErrorBody(exception).status);
@@ -69,6 +65,10 @@ function answeredStatus(status: number): number {
   return status === 503 || status === 429 || status >= 500 ? status : 400;
 }
 
+/**
+ * Writes the Back-Channel Logout 1.0 error body (`{error, error_description}`), one log line and one
+ * audit line per outcome. Node's own response API: the endpoint also answers outside Express.
+ */
 export function sendBackchannelError(res: ServerResponse, exception: unknown, logger: Logger, audit: OidcAudit, caller: RequestContext): number {
   const { status, body } = toErrorBody(exception);
   const replay = exception instanceof OidcError && exception.code === 'logout_token_replayed';
