@@ -69,7 +69,8 @@ export class LogoutTokenVerifier {
 
   /** Verifies a logout token against this provider only: its keys, its issuer, its client id, its opt-ins. */
   async verify(token: string, provider: ProviderClient): Promise<LogoutClaims> {
-    if (token.length > MAX_LOGOUT_TOKEN_LENGTH || token.split('.').length !== 3) throw invalid('logout_token is not a compact JWS');
+    const segments = token.length > MAX_LOGOUT_TOKEN_LENGTH ? [] : token.split('.');
+    if (segments.length !== 3) throw invalid('logout_token is not a compact JWS');
     let header: ProtectedHeaderParameters;
     let unverified: JWTPayload;
     try {
@@ -80,9 +81,8 @@ export class LogoutTokenVerifier {
     }
     // JSON in UTF-8 (RFC 7519 §7.2): the decoder would read invalid bytes as U+FFFD, and then match a
     // session whose sid holds that character.
-    const [headerSegment, payloadSegment] = token.split('.', 2);
-    if (!isUtf8(Buffer.from(headerSegment, 'base64url'))) throw invalid('logout_token header is malformed');
-    if (!isUtf8(Buffer.from(payloadSegment, 'base64url'))) throw invalid('logout_token payload is malformed');
+    if (!isUtf8(Buffer.from(segments[0], 'base64url'))) throw invalid('logout_token header is malformed');
+    if (!isUtf8(Buffer.from(segments[1], 'base64url'))) throw invalid('logout_token payload is malformed');
     const typ = header.typ;
     if (typ !== undefined && (typeof typ !== 'string' || !ACCEPTED_TYP.has(typ.toLowerCase()))) {
       throw invalid('logout_token typ must be absent, logout+jwt or JWT');
