@@ -15,6 +15,11 @@ export abstract class IntervalJob implements OnApplicationBootstrap, OnModuleDes
   /** One pass of the job; safe to call directly (tests, an admin command). */
   abstract run(): Promise<void>;
 
+  /** Whether the app is stopping: a run that loops over batches ends after the batch in hand. */
+  protected get stopping(): boolean {
+    return this.stopped;
+  }
+
   /** Whether this job has anything to do in this deployment. */
   protected enabled(): boolean {
     return true;

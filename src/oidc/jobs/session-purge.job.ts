@@ -57,7 +57,8 @@ export class SessionPurgeJob extends IntervalJob {
     for (;;) {
       const n = await step();
       total += n;
-      if (n < BATCH) return total;
+      // The app stopping ends the run after the batch in hand (a large backlog must not hold up the shutdown).
+      if (n < BATCH || this.stopping) return total;
     }
   }
 }

@@ -40,7 +40,8 @@ export class StatePurgeJob extends IntervalJob {
     for (;;) {
       const purged = await store.purgeExpired(batchSize);
       total += purged;
-      if (purged < batchSize) return total;
+      // The app stopping ends the run after the batch in hand (a large backlog must not hold up the shutdown).
+      if (purged < batchSize || this.stopping) return total;
     }
   }
 }

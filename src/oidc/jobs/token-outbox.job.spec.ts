@@ -51,4 +51,15 @@ describe('TokenOutboxJob', () => {
     expect(rows.entries.size).toBe(450);
     expect(handled).toHaveLength(200);
   });
+
+  it('ends a run after the batch in hand when the app stops (a large backlog does not hold up the shutdown)', async () => {
+    const { rows, handled, job } = outbox(5_000, 1);
+    const run = job.run();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await job.onModuleDestroy();
+    await run;
+    expect(handled.length).toBeGreaterThan(0);
+    expect(handled.length).toBeLessThanOrEqual(400);
+    expect(rows.entries.size).toBe(5_000 - handled.length);
+  });
 });

@@ -49,8 +49,10 @@ export class TokenOutboxJob extends IntervalJob {
       let done = 0;
       for (const { reason, force, ids } of groups.values()) done += await this.sessions.finishRetirement(ids, reason, force);
       if (done > 0) this.logger.log({ msg: 'outbox.drained', sessions: done, left: pending.length - done });
-      // Stop when nothing moves (the store or the OP is still down) or the outbox is empty.
-      if (done === 0 || pending.length < BATCH) return;
+      // Stop when nothing moves (the store or the OP is still down) or the outbox is empty, and when the
+      // app stops: a large backlog (after an outage of the state store) must not hold up its shutdown,
+      // whatever is left stays in the outbox for the next start or another instance.
+      if (done === 0 || pending.length < BATCH || this.stopping) return;
     }
   }
 }
