@@ -46,12 +46,17 @@ const { values } = parseArgs({
     'node-flags': { type: 'string', default: '' },
     'app-out': { type: 'string' },
     'verify-worker': { type: 'string' },
+    /** A second instance of the app (B) under these extra environment variables (`KEY=VALUE …`), or built in `--ab-dist`: the `ab` step duels it against the first (A). */
+    ab: { type: 'string' },
+    'ab-dist': { type: 'string' },
   },
 });
 
 const ISSUER_PORT = 4791;
 const APP_PORT = 3791;
 const EOC_PORT = 3792;
+const AB_PORT = 3793;
+const AB = `http://127.0.0.1:${AB_PORT}`;
 const EOC = `http://127.0.0.1:${EOC_PORT}`;
 const ISSUER = `http://127.0.0.1:${ISSUER_PORT}`;
 const APP = `http://127.0.0.1:${APP_PORT}`;
@@ -168,6 +173,25 @@ async function duel(bodies, warm) {
 }
 
 /**
+ * The A/B duel (`--ab`): live-session logouts to the app (A) and to its second instance (B), in
+ * alternating chunks like the duel, each side's CPU time summed. Returns A's CPU ÷ B's: how much more
+ * B does per core. Both share the database and the state store (two instances of one deployment).
+ */
+async function abDuel(a, b, warmA, warmB) {
+  await logouts(warmA);
+  await logouts(warmB, { base: AB, pid: abPid });
+  const size = Math.ceil(a.length / Number(values.chunks));
+  const before = [cpuSeconds(appPid), cpuSeconds(abPid)];
+  await alternating([
+    (c) => logouts(a.slice(c * size, (c + 1) * size)),
+    (c) => logouts(b.slice(c * size, (c + 1) * size), { base: AB, pid: abPid }),
+  ]);
+  const aCpu = cpuSeconds(appPid) - before[0];
+  const bCpu = cpuSeconds(abPid) - before[1];
+  return { ratio: aCpu / bCpu, a: a.length / aCpu, b: b.length / bCpu };
+}
+
+/**
  * Logouts to the peer that are not measured, right before a measured step of it: the peer sits idle
  * while the app's steps run, and its first requests after a pause cost it ≈ 30–40 % more CPU (measured:
  * its duel rate alternated 840–990/s vs 1,100–1,290/s with the step before the duel, which made the
@@ -214,6 +238,7 @@ async function verifyLoop(jwks, tokens) {
 /** CPU seconds (user + system) a process has used so far, from /proc (clock ticks of 10 ms). */
 let appPid;
 let eocPid;
+let abPid;
 /** Requests the app has answered so far (for the memory line). */
 let served = 0;
 function cpuSeconds(pid) {
@@ -237,8 +262,9 @@ const fx = (n, digits) => (n === undefined ? '-' : n.toFixed(digits));
 
 async function main() {
   const only = new Set(values.only.split(','));
+  if (values.ab !== undefined || values['ab-dist']) only.add('ab');
   // Live sessions for three steps a round: the direct path, the Nest route and the duel (and its warm-up).
-  const total = READERS + (ROUNDS + 1) * (LOGOUTS * 3 + WARM_UP);
+  const total = READERS + (ROUNDS + 1) * (LOGOUTS * 5 + WARM_UP * 3);
   await freshDatabase(ADMIN, DB, dbUrl);
   await seed(dbUrl, ISSUER, total);
   start(['dev-idp/server.mjs'], { DEV_IDP_PORT: String(ISSUER_PORT), DEV_IDP_ISSUER: ISSUER, DEV_IDP_CLIENT_ID: CLIENT, DEV_IDP_JWKS_FILE: jwksFile, DEV_IDP_APP_URL: APP }, { cpu: 0 });
@@ -254,6 +280,13 @@ async function main() {
   const app = start([...profiling, ...nodeFlags, 'dist/main.js'], appEnv({ port: APP_PORT, dbUrl, issuer: ISSUER, clientId: CLIENT, store: values.store, redisUrl: REDIS_URL }), { cpu: 1, stdout: 'pipe' });
   appPid = app.pid;
   await waitFor(`${APP}/health`, (s) => s === 200);
+  if (only.has('ab')) {
+    const extra = Object.fromEntries((values.ab ?? '').split(' ').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+    const dist = values['ab-dist'] ?? 'dist';
+    abPid = start([...nodeFlags, `${dist}/main.js`], { ...appEnv({ port: AB_PORT, dbUrl, issuer: ISSUER, clientId: CLIENT, store: values.store, redisUrl: REDIS_URL }), ...extra }, { cpu: 1, stdout: 'pipe' }).pid;
+    await waitFor(`${AB}/health`, (s) => s === 200);
+    console.log(`A/B: B = ${dist}/main.js with ${JSON.stringify(extra)}`);
+  }
   if (only.has('eoc') || only.has('duel')) {
     eocPid = start(['bench/peers/eoc-backchannel-server.mjs'], { EOC_PORT: String(EOC_PORT), EOC_ISSUER: ISSUER, EOC_CLIENT_ID: CLIENT, EOC_REDIS_URL: REDIS_URL }, { cpu: 1 }).pid;
     await waitFor(`${EOC}/ping`, (s) => s === 200);
@@ -270,7 +303,10 @@ async function main() {
     return out;
   };
   const batches = [];
-  for (let r = 0; r <= ROUNDS; r++) batches.push({ live: await batch(true), nest: await batch(true), nomatch: await batch(false), duel: await batch(true), warm: await batch(true, WARM_UP) });
+  for (let r = 0; r <= ROUNDS; r++) {
+    batches.push({ live: await batch(true), nest: await batch(true), nomatch: await batch(false), duel: await batch(true), warm: await batch(true, WARM_UP) });
+    if (only.has('ab')) Object.assign(batches[r], { abA: await batch(true), abB: await batch(true), warmA: await batch(true, WARM_UP), warmB: await batch(true, WARM_UP) });
+  }
   const verifyTokens = batches[0].nomatch.map((b) => new URLSearchParams(b).get('logout_token'));
 
   let reader = 0;
@@ -297,6 +333,7 @@ async function main() {
       }],
       ['duel', async () => (round.duel = await duel(batches[r].duel, batches[r].warm))],
       ['pair', async () => (round.pair = await sessionPair(bearer))],
+      ['ab', async () => (round.ab = await abDuel(batches[r].abA, batches[r].abB, batches[r].warmA, batches[r].warmB))],
       ['verify', async () => (round.verify = await verifyLoop(publicJwks, verifyTokens))],
     ]
       .filter(([name]) => only.has(name))
@@ -316,7 +353,7 @@ async function main() {
     console.log(
       `round ${r}: per app-CPU-second: ping ${fmt(c('ping'))}  session ${fmt(c('session'))} (${(c('session') / c('ping')).toFixed(2)}×)  ` +
         `logout live ${fmt(c('live'))} (duel ${fmt(c('duel'))} vs eoc ${fmt(round.duel?.peerPerCpuSecond)}: ${round.duel?.ratio?.toFixed(2) ?? '-'}×)  no-match ${fmt(c('nomatch'))}  via Nest route ${fmt(c('nest'))}  eoc ${fmt(c('eoc'))} (${(c('live') / c('eoc')).toFixed(2)}×)  bare jwtVerify ${fmt(c('verify'))}   ` +
-        `pair ${round.pair?.ratio?.toFixed(2) ?? '-'}×   | wall/s: ping ${fmt(round.ping?.perSecond)} session ${fmt(round.session?.perSecond)} live ${fmt(round.live?.perSecond)} no-match ${fmt(round.nomatch?.perSecond)} eoc ${fmt(round.eoc?.perSecond)}`,
+        `pair ${round.pair?.ratio?.toFixed(2) ?? '-'}×   ${round.ab ? `A/B: A ${fmt(round.ab.a)} B ${fmt(round.ab.b)} (B÷A ${round.ab.ratio.toFixed(3)}×)   ` : ''}| wall/s: ping ${fmt(round.ping?.perSecond)} session ${fmt(round.session?.perSecond)} live ${fmt(round.live?.perSecond)} no-match ${fmt(round.nomatch?.perSecond)} eoc ${fmt(round.eoc?.perSecond)}`,
     );
   }
   const m = (k, unit = 'perCpuSecond') => median(rows.map((r) => r[k]?.[unit]));
@@ -341,6 +378,9 @@ async function main() {
   console.log(`  RATIO the duel (live logouts, app and peer alternating in ${values.chunks} chunks a round), ours ÷ express-openid-connect per core: ${median(rows.map((r) => r.duel?.ratio))?.toFixed(2) ?? '-'}×   (rounds ${rows.map((r) => r.duel?.ratio?.toFixed(2)).join(', ')}; ours ${fmt(m('duel'))}/s, peer ${fmt(median(rows.map((r) => r.duel?.peerPerCpuSecond)))}/s)   target ≥ 1.5×`);
   console.log(`  RATIO the pair (GET /auth/session and GET /api/ping alternating in ${values.chunks} chunks a round), per core: ${median(rows.map((r) => r.pair?.ratio))?.toFixed(2) ?? '-'}×   (rounds ${rows.map((r) => r.pair?.ratio?.toFixed(2)).join(', ')}; session ${fmt(median(rows.map((r) => r.pair?.session)))}/s, ping ${fmt(median(rows.map((r) => r.pair?.ping)))}/s)   target ≥ 0.7×`);
   console.log(`  RATIO GET /auth/session (Bearer) ${fmt(m('session'))}/s ÷ GET /api/ping ${fmt(m('ping'))}/s, per core: ${fx(mr('session', 'ping'), 2)}×   (wall: ${fx(mr('session', 'ping', 'perSecond'), 2)}×)   target ≥ 0.7×`);
+  if (only.has('ab')) {
+    console.log(`  RATIO A/B (live logouts, A and B alternating in ${values.chunks} chunks a round), B ÷ A per core: ${median(rows.map((r) => r.ab?.ratio))?.toFixed(3)}×   (rounds ${rows.map((r) => r.ab?.ratio?.toFixed(3)).join(', ')}; A ${fmt(median(rows.map((r) => r.ab?.a)))}/s, B ${fmt(median(rows.map((r) => r.ab?.b)))}/s)`);
+  }
   console.log(
     `  app memory (RSS): ${rssAfterWarmUp.mb.toFixed(0)} MB after the warm-up round (${rssAfterWarmUp.served.toLocaleString('en')} requests), ` +
       `${appRssMb().toFixed(0)} MB after ${served.toLocaleString('en')} requests`,
