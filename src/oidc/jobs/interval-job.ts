@@ -20,6 +20,20 @@ export abstract class IntervalJob implements OnApplicationBootstrap, OnModuleDes
     return this.stopped;
   }
 
+  /**
+   * Runs `step` (one batch of at most `size`, returning how many it did) until a batch comes back short,
+   * or the app stops: a large backlog must not hold up the shutdown (the rest is left for the next run).
+   * Returns how many were done.
+   */
+  protected async inBatches(step: () => Promise<number>, size: number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = await step();
+      total += n;
+      if (n < size || this.stopping) return total;
+    }
+  }
+
   /** Whether this job has anything to do in this deployment. */
   protected enabled(): boolean {
     return true;

@@ -39,26 +39,16 @@ export class SessionPurgeJob extends IntervalJob {
       if (!locked) return;
       try {
         const cutoff = new Date(Date.now() - this.options.sessionRetentionMs);
-        const expired = await this.batches(() => this.sessions.markExpired(BATCH, runner.manager));
-        const deleted = await this.batches(() => this.sessions.deleteEndedBefore(cutoff, BATCH, runner.manager));
-        const jtis = await this.batches(() => this.sessions.deleteExpiredLogoutJtis(BATCH, runner.manager));
-        const ended = await this.batches(() => this.sessions.deleteExpiredEndedOpSessions(BATCH, runner.manager));
+        const expired = await this.inBatches(() => this.sessions.markExpired(BATCH, runner.manager), BATCH);
+        const deleted = await this.inBatches(() => this.sessions.deleteEndedBefore(cutoff, BATCH, runner.manager), BATCH);
+        const jtis = await this.inBatches(() => this.sessions.deleteExpiredLogoutJtis(BATCH, runner.manager), BATCH);
+        const ended = await this.inBatches(() => this.sessions.deleteExpiredEndedOpSessions(BATCH, runner.manager), BATCH);
         if (expired || deleted || jtis || ended) this.logger.log({ msg: 'purge.done', expired, deleted, logoutJtis: jtis, endedOpSessions: ended });
       } finally {
         await runner.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]);
       }
     } finally {
       await runner.release();
-    }
-  }
-
-  private async batches(step: () => Promise<number>): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const n = await step();
-      total += n;
-      // The app stopping ends the run after the batch in hand (a large backlog must not hold up the shutdown).
-      if (n < BATCH || this.stopping) return total;
     }
   }
 }

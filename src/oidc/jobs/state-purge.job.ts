@@ -36,12 +36,6 @@ export class StatePurgeJob extends IntervalJob {
   async purge(batchSize = BATCH_SIZE): Promise<number> {
     const store = this.state;
     if (!(store instanceof PostgresStateStore)) return 0;
-    let total = 0;
-    for (;;) {
-      const purged = await store.purgeExpired(batchSize);
-      total += purged;
-      // The app stopping ends the run after the batch in hand (a large backlog must not hold up the shutdown).
-      if (purged < batchSize || this.stopping) return total;
-    }
+    return this.inBatches(() => store.purgeExpired(batchSize), batchSize);
   }
 }
