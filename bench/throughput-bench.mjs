@@ -150,45 +150,39 @@ async function logouts(bodies, { path = '/auth/oidc/backchannel-logout', ...targ
 }
 
 /**
- * The same live-session tokens to the app and to express-openid-connect, in short alternating chunks
- * (the app first in one chunk, the peer first in the next): both meet the same machine for the same
- * few seconds, whatever the shared core is doing meanwhile. Each side's CPU time is taken over the
- * whole duel (what a chunk leaves behind, a GC or a deferred write, is counted on its own side).
- * Returns the peer's CPU time ÷ ours for the same logouts: ours per core ÷ the peer's per core.
+ * Live-session logouts to two servers in short alternating chunks (`--chunks`, the first side first in
+ * one chunk and the second first in the next): both meet the same machine for the same few seconds,
+ * whatever the shared core is doing meanwhile. Each side (`{ bodies, warm, target }`, `target` as for
+ * `logouts`) is warmed with its own `warm` logouts first, and its CPU time is taken over the whole duel
+ * (what a chunk leaves behind, a GC or a deferred write, is counted on its own side). Returns each
+ * side's logouts per CPU-second.
  */
-async function duel(bodies, warm) {
-  // Both sides warmed with the same number of logouts first (ours with live sessions of their own).
-  await logouts(warm);
-  await warmPeer(warm);
-  const size = Math.ceil(bodies.length / Number(values.chunks));
-  const ours = cpuSeconds(appPid);
-  const peer = cpuSeconds(eocPid);
-  await alternating([
-    (c) => logouts(bodies.slice(c * size, (c + 1) * size)),
-    (c) => logouts(bodies.slice(c * size, (c + 1) * size), { path: '/backchannel-logout', base: EOC, pid: eocPid }),
-  ]);
-  const oursCpu = cpuSeconds(appPid) - ours;
-  const peerCpu = cpuSeconds(eocPid) - peer;
-  return { perCpuSecond: bodies.length / oursCpu, peerPerCpuSecond: bodies.length / peerCpu, ratio: peerCpu / oursCpu };
+async function cpuDuel(first, second) {
+  for (const side of [first, second]) await logouts(side.warm, side.target);
+  const size = Math.ceil(first.bodies.length / Number(values.chunks));
+  const pidOf = (side) => side.target.pid ?? appPid;
+  const before = [first, second].map((side) => cpuSeconds(pidOf(side)));
+  await alternating([first, second].map((side) => (c) => logouts(side.bodies.slice(c * size, (c + 1) * size), side.target)));
+  return [first, second].map((side, i) => side.bodies.length / (cpuSeconds(pidOf(side)) - before[i]));
 }
 
 /**
- * The A/B duel (`--ab`): live-session logouts to the app (A) and to its second instance (B), in
- * alternating chunks like the duel, each side's CPU time summed. Returns A's CPU ÷ B's: how much more
- * B does per core. Both share the database and the state store (two instances of one deployment).
+ * The same kind of live-session tokens to the app and to express-openid-connect (`cpuDuel`; the peer has
+ * no replay check, so both are warmed with the same tokens). Returns ours per core ÷ the peer's per core.
+ */
+async function duel(bodies, warm) {
+  const [ours, peer] = await cpuDuel({ bodies, warm, target: {} }, { bodies, warm, target: { path: '/backchannel-logout', base: EOC, pid: eocPid } });
+  return { perCpuSecond: ours, peerPerCpuSecond: peer, ratio: ours / peer };
+}
+
+/**
+ * The A/B duel (`--ab`): live-session logouts to the app (A) and to its second instance (B), like the
+ * duel. Both share the database and the state store (two instances of one deployment). Returns B's
+ * logouts per CPU-second ÷ A's.
  */
 async function abDuel(a, b, warmA, warmB) {
-  await logouts(warmA);
-  await logouts(warmB, { base: AB, pid: abPid });
-  const size = Math.ceil(a.length / Number(values.chunks));
-  const before = [cpuSeconds(appPid), cpuSeconds(abPid)];
-  await alternating([
-    (c) => logouts(a.slice(c * size, (c + 1) * size)),
-    (c) => logouts(b.slice(c * size, (c + 1) * size), { base: AB, pid: abPid }),
-  ]);
-  const aCpu = cpuSeconds(appPid) - before[0];
-  const bCpu = cpuSeconds(abPid) - before[1];
-  return { ratio: aCpu / bCpu, a: a.length / aCpu, b: b.length / bCpu };
+  const [perA, perB] = await cpuDuel({ bodies: a, warm: warmA, target: {} }, { bodies: b, warm: warmB, target: { base: AB, pid: abPid } });
+  return { ratio: perB / perA, a: perA, b: perB };
 }
 
 /**
@@ -263,8 +257,9 @@ const fx = (n, digits) => (n === undefined ? '-' : n.toFixed(digits));
 async function main() {
   const only = new Set(values.only.split(','));
   if (values.ab !== undefined || values['ab-dist']) only.add('ab');
-  // Live sessions for three steps a round: the direct path, the Nest route and the duel (and its warm-up).
-  const total = READERS + (ROUNDS + 1) * (LOGOUTS * 5 + WARM_UP * 3);
+  // Live sessions a round: the direct path, the Nest route and the duel (and its warm-up); with --ab,
+  // both sides of the A/B duel and their warm-ups.
+  const total = READERS + (ROUNDS + 1) * (LOGOUTS * 3 + WARM_UP + (only.has('ab') ? LOGOUTS * 2 + WARM_UP * 2 : 0));
   await freshDatabase(ADMIN, DB, dbUrl);
   await seed(dbUrl, ISSUER, total);
   start(['dev-idp/server.mjs'], { DEV_IDP_PORT: String(ISSUER_PORT), DEV_IDP_ISSUER: ISSUER, DEV_IDP_CLIENT_ID: CLIENT, DEV_IDP_JWKS_FILE: jwksFile, DEV_IDP_APP_URL: APP }, { cpu: 0 });
