@@ -150,6 +150,27 @@ describe('Back-Channel Logout 1.0', () => {
     expect(odd).toEqual([{ kind: 'sid' }, { kind: 'sub' }]);
   });
 
+  it('a burst of logouts shares one vault sweep, and each 200 still comes after its session\'s tokens are gone', async () => {
+    const devices = await Promise.all(Array.from({ length: 8 }, (_, i) => device(app.url, `u${190 + i}`)));
+    const keys = (d: Device) => ['id_token', 'access_token', 'refresh_token'].map((kind) => `oidc:vault:{session:${d.sessionId}}:${kind}`);
+    for (const d of devices) expect(await state.exists(...keys(d))).toBeGreaterThanOrEqual(2);
+    const logged = app.logs.length;
+    const tokens = await Promise.all(devices.map((d) => logoutToken({ sid: d.sid })));
+    // Each answer is checked as it arrives, while the others may still be at work.
+    const left = await Promise.all(
+      devices.map(async (d, i) => {
+        const response = await postToken(app.url, tokens[i]);
+        return { status: response.status, left: await state.exists(...keys(d)) };
+      }),
+    );
+    expect(left).toEqual(devices.map(() => ({ status: 200, left: 0 })));
+    for (const d of devices) expect(await status(app.url, d)).toBe(401);
+    const lines = app.logs.slice(logged).map((l) => JSON.parse(l));
+    expect(lines.filter((l) => l.msg === 'session.sweep_batch').map((l) => l.size)).toContainEqual(expect.any(Number));
+    // The refresh tokens were revoked at the OP before they were deleted, one by one.
+    expect(lines.filter((l) => l.msg === 'refresh_revocation.done')).toHaveLength(devices.length);
+  });
+
   it('one statement for the tokens of one turn: values carried as they are, a jti twice claimed once, a failing batch retried token by token', async () => {
     const rows = app.app.get(SessionRepository, { strict: false });
     const until = new Date(Date.now() + 60_000);

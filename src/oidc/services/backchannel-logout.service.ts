@@ -32,6 +32,23 @@ export class BackchannelLogoutService {
 
   /** @param provider the provider whose back-channel endpoint received the token: only its keys, issuer and client id verify it. */
   async handle(logoutToken: string, provider: ProviderClient, caller?: RequestContext): Promise<{ revokedSessions: number }> {
+    // Announced from the start: in a burst, the revocation statement and the vault sweep of the logouts
+    // ahead wait for this one (a few milliseconds at most), so that the burst shares them.
+    const stages = { revocation: this.sessionRows.expectLogoutRevocation(), retirement: this.sessions.expectRetirement() };
+    try {
+      return await this.apply(logoutToken, provider, stages, caller);
+    } finally {
+      stages.revocation();
+      stages.retirement();
+    }
+  }
+
+  private async apply(
+    logoutToken: string,
+    provider: ProviderClient,
+    stages: { revocation: () => void; retirement: () => void },
+    caller?: RequestContext,
+  ): Promise<{ revokedSessions: number }> {
     const claims = await this.verifier.verify(logoutToken, provider);
     // Remember the jti for as long as the token could be presented again.
     const validUntilSec = claims.exp ?? claims.iat + Math.ceil(provider.options.backchannelMaxAgeMs / 1000);
@@ -41,7 +58,7 @@ export class BackchannelLogoutService {
 
     let outcome: { claimed: boolean; revoked: string[] };
     try {
-      outcome = await this.sessionRows.revokeForLogoutToken({
+      const revoking = this.sessionRows.revokeForLogoutToken({
         issuer: claims.iss,
         jtiHash: sha256(claims.jti),
         sid: claims.sid,
@@ -50,13 +67,18 @@ export class BackchannelLogoutService {
         recordUntil,
         rememberEndedUntil,
       });
+      stages.revocation();
+      outcome = await revoking;
     } catch (error) {
       this.logger.error({ msg: 'bcl.revocation_failed', name: (error as Error)?.name, errorCode: (error as { code?: string })?.code });
       throw new OidcError('service_unavailable', 'The logout could not be recorded; retry later');
     }
     if (!outcome.claimed) throw new OidcError('logout_token_replayed', 'logout_token was already used (jti replay)');
 
-    await this.sessions.retire(outcome.revoked, 'backchannel_logout', caller);
+    // `retire` joins the sweep before the release says this request will not join it any more.
+    const retiring = this.sessions.retire(outcome.revoked, 'backchannel_logout', caller);
+    stages.retirement();
+    await retiring;
     this.logger.log({
       msg: 'bcl.accepted',
       provider: provider.id,

@@ -10,6 +10,7 @@ import { type RevokeReason, SessionRepository } from '../repositories/session.re
 import { OidcAudit } from '../observability/audit.service';
 import type { RequestContext } from '../observability/request-context';
 import { vaultOwner } from '../stores/redis-keys';
+import { TurnBatch } from '../util/turn-batch';
 import { accessTokenEntry, TokenVaultStore, type VaultEntry, type VaultRead } from '../stores/token-vault.store';
 import { IdpClientService, type TokenSet } from './idp-client.service';
 
@@ -51,6 +52,8 @@ export interface AuthenticatedSession {
 const TOUCH_INTERVAL_MS = 60_000;
 /** How long a request that revoked sessions waits for their refresh tokens to be revoked at the OP. */
 const RETIRE_WAIT_MS = 2_000;
+/** How long the vault sweep of a burst of retirements waits for those still on their way (see `expectRetirement`). */
+const SWEEP_HOLD_MS = 5;
 /** Session tokens are 256-bit base64url values: 43 characters. */
 export const SESSION_TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 
@@ -58,6 +61,24 @@ export const SESSION_TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 @Injectable()
 export class SessionService {
   private readonly logger = new Logger('Session');
+
+  /**
+   * The first step of every retirement, for the sessions retired together: their id and access tokens
+   * are deleted and their refresh tokens read (to be revoked at the OP before they go), two commands in
+   * one round trip for all of them. While retirements are on their way (a burst of back-channel
+   * logouts), the sweep waits for them, at most `SWEEP_HOLD_MS`: a burst shares one sweep.
+   */
+  private readonly sweeps = new TurnBatch<string, VaultRead>(
+    async (sessionIds) => {
+      if (sessionIds.length > 1) this.logger.debug({ msg: 'session.sweep_batch', size: sessionIds.length });
+      const owners = sessionIds.map(vaultOwner.session);
+      const [, reads] = await Promise.all([this.vault.deleteKinds(owners, ['id_token', 'access_token']), this.vault.peekMany(owners, 'refresh_token')]);
+      return new Map(sessionIds.map((id, i) => [id, reads[i]]));
+    },
+    500,
+    0,
+    SWEEP_HOLD_MS,
+  );
 
   constructor(
     @Inject(OIDC_MODULE_OPTIONS) private readonly options: OidcModuleOptions,
@@ -159,6 +180,16 @@ export class SessionService {
   }
 
   /**
+   * Announces a request that will probably retire sessions soon (a back-channel logout being verified
+   * and revoked): the vault sweep of the retirements under way waits for it (see `sweeps`). Returns the
+   * release, to be called once the request has called `retire` or will not: a request that never
+   * releases holds each sweep up to `SWEEP_HOLD_MS` only.
+   */
+  expectRetirement(): () => void {
+    return this.sweeps.expect();
+  }
+
+  /**
    * After sessions were revoked (and queued in the token outbox by the same statement): their id and
    * access tokens are deleted at once; each refresh token is revoked at the OP and only then deleted,
    * with its outbox entry. The caller waits for that up to `RETIRE_WAIT_MS`; what is not done then goes
@@ -168,26 +199,24 @@ export class SessionService {
   async retire(sessionIds: string[], reason: RevokeReason, caller?: RequestContext): Promise<void> {
     if (sessionIds.length === 0) return;
     this.audit.record({ event: 'session_revoked', reason, sessions: sessionIds.length }, caller);
-    const owners = sessionIds.map(vaultOwner.session);
-    let refreshTokens: Array<VaultRead>;
+    let refreshTokens: VaultRead[];
     try {
-      // One round trip (the commands are pipelined): the id and access tokens go, and each refresh
-      // token is read, to be revoked at the OP before it is deleted.
-      [, refreshTokens] = await Promise.all([
-        this.vault.deleteKinds(owners, ['id_token', 'access_token']),
-        Promise.all(owners.map((owner) => this.vault.peek(owner, 'refresh_token'))),
-      ]);
+      // The sweep answers for every session it is given.
+      refreshTokens = (await Promise.all(sessionIds.map((id) => this.sweeps.get(id)))) as VaultRead[];
     } catch (error) {
       this.logger.error({ msg: 'session.tokens_drop_deferred', sessions: sessionIds.length, reason, name: (error as Error)?.name });
       return;
     }
-    const done = this.finishRetirement(sessionIds, reason, false, refreshTokens);
-    // Nothing left in the vault under a refresh token: no I/O is awaited any more (the outbox entries go
-    // in the background), so no timer is needed to bound the wait.
+    // No refresh token: the vault holds nothing more of these sessions; only their outbox entries are
+    // left, deleted with others shortly (nobody waits for that, see `retireOne`).
     if (refreshTokens.every((read) => !read.stored)) {
-      await done;
+      this.logger.debug({ msg: 'session.tokens_dropped', sessions: sessionIds.length, reason });
+      this.sessions.tokensDropped(sessionIds).catch((error: unknown) => {
+        this.logger.warn({ msg: 'session.outbox_delete_failed', sessions: sessionIds.length, name: (error as Error)?.name, errorCode: (error as { code?: string })?.code });
+      });
       return;
     }
+    const done = this.finishRetirement(sessionIds, reason, false, refreshTokens);
     // The timer is cleared as soon as the work is done: a busy back-channel route would otherwise keep
     // two seconds' worth of timers (and what they hold) alive.
     let timer: NodeJS.Timeout | undefined;

@@ -59,6 +59,13 @@ export class TokenVaultStore {
     return { stored: stored !== undefined, token: this.open(owner, kind, stored) };
   }
 
+  /** `peek` for one kind of token of several owners, in one read (same order as `owners`). */
+  async peekMany(owners: string[], kind: VaultTokenKind): Promise<VaultRead[]> {
+    if (owners.length === 0) return [];
+    const stored = await this.state.mget(owners.map((owner) => redisKeys.vault(owner, kind)));
+    return owners.map((owner, i) => ({ stored: stored[i] !== undefined, token: this.open(owner, kind, stored[i]) }));
+  }
+
   /** Reads and deletes in one step (get-and-delete): two concurrent takes never both get the token. */
   async take(owner: string, kind: VaultTokenKind): Promise<string | undefined> {
     return this.open(owner, kind, await this.state.getAndDelete(redisKeys.vault(owner, kind)));

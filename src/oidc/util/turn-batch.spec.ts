@@ -68,3 +68,65 @@ describe('TurnBatch with a delay', () => {
     expect(runs).toEqual([['a']]);
   });
 });
+
+describe('TurnBatch with announced callers (maxHoldMs)', () => {
+  const recording = (runs: string[][]) =>
+    new TurnBatch<string, true>(
+      async (keys) => {
+        runs.push(keys);
+        return new Map(keys.map((k) => [k, true as const]));
+      },
+      64,
+      0,
+      60_000,
+    );
+  const turns = async (n: number) => {
+    for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+  };
+
+  it('a run waits for the callers announced before it, across turns, and runs once the last one has asked', async () => {
+    const runs: string[][] = [];
+    const batch = recording(runs);
+    const [first, second, third] = [batch.expect(), batch.expect(), batch.expect()];
+    const a = batch.get('a');
+    first();
+    await turns(3);
+    expect(runs).toEqual([]);
+    const b = batch.get('b');
+    second();
+    await turns(3);
+    expect(runs).toEqual([]);
+    // The last one gives up without asking: the held keys run at once.
+    third();
+    third(); // a second release counts once
+    expect(await Promise.all([a, b])).toEqual([true, true]);
+    expect(runs).toEqual([['a', 'b']]);
+    // Nobody announced: a lone caller runs at the end of its turn.
+    expect(await batch.get('c')).toBe(true);
+    expect(runs).toEqual([['a', 'b'], ['c']]);
+  });
+
+  it('an announced caller that never asks nor releases holds a run for maxHoldMs only', async () => {
+    const runs: string[][] = [];
+    const batch = new TurnBatch<string, true>(async (keys) => {
+      runs.push(keys);
+      return new Map(keys.map((k) => [k, true as const]));
+    }, 64, 0, 30);
+    batch.expect();
+    const started = Date.now();
+    expect(await batch.get('a')).toBe(true);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(25);
+    expect(runs).toEqual([['a']]);
+  });
+
+  it('without maxHoldMs, announcing is a no-op: runs never wait', async () => {
+    const runs: string[][] = [];
+    const batch = new TurnBatch<string, true>(async (keys) => {
+      runs.push(keys);
+      return new Map(keys.map((k) => [k, true as const]));
+    });
+    batch.expect();
+    expect(await batch.get('a')).toBe(true);
+    expect(runs).toEqual([['a']]);
+  });
+});

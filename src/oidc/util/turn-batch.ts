@@ -5,16 +5,24 @@
  * a key it leaves out gets `undefined`. If a run fails, every caller of that batch gets its error.
  * With `delayMs`, the keys of that many milliseconds are collected instead (for work nobody waits for);
  * `drain()` runs what is collected at once and waits for every run.
+ * With `maxHoldMs` (and no `delayMs`), callers can announce themselves before they ask (`expect()`): a
+ * run due at the end of a turn waits while any announced caller has not asked yet (nor given up), at
+ * most `maxHoldMs`. A burst of callers shares one run instead of one a turn, and a lone caller waits for
+ * nothing.
  */
 export class TurnBatch<K, V> {
   private pending?: Map<K, Array<{ resolve(value: V | undefined): void; reject(error: unknown): void }>>;
   private timer?: NodeJS.Timeout;
+  private held = false;
+  /** Announced callers that have not asked yet (see `expect`). */
+  private coming = 0;
   private readonly running = new Set<Promise<unknown>>();
 
   constructor(
     private readonly run: (keys: K[]) => Promise<Map<K, V>>,
     private readonly maxBatch = 64,
     private readonly delayMs = 0,
+    private readonly maxHoldMs = 0,
   ) {}
 
   get(key: K): Promise<V | undefined> {
@@ -22,12 +30,40 @@ export class TurnBatch<K, V> {
       if (!this.pending) {
         this.pending = new Map();
         if (this.delayMs > 0) this.timer = setTimeout(() => this.flush(), this.delayMs).unref();
-        else setImmediate(() => this.flush());
+        else setImmediate(() => this.due());
       }
       const waiting = this.pending.get(key);
       if (waiting) waiting.push({ resolve, reject });
       else this.pending.set(key, [{ resolve, reject }]);
     });
+  }
+
+  /**
+   * Announces a caller on its way (with `maxHoldMs`): runs wait for it until the returned release is
+   * called, once it has called `get` (in the same turn, before the release) or knows it will not.
+   * Releasing more than once counts once.
+   */
+  expect(): () => void {
+    if (this.maxHoldMs <= 0) return () => undefined;
+    this.coming++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.coming--;
+      if (this.held && this.coming === 0) this.flush();
+    };
+  }
+
+  /** The end of the turn that collected the first key: run now, unless announced callers are still on their way. */
+  private due(): void {
+    if (!this.pending || this.held) return;
+    if (this.coming > 0) {
+      this.held = true;
+      this.timer = setTimeout(() => this.flush(), this.maxHoldMs).unref();
+      return;
+    }
+    this.flush();
   }
 
   /** Runs the keys collected so far now, and waits until every run (these and earlier ones) has ended. */
@@ -40,8 +76,10 @@ export class TurnBatch<K, V> {
   private flush(): void {
     const pending = this.pending;
     if (!pending) return;
+    clearTimeout(this.timer);
     this.pending = undefined;
     this.timer = undefined;
+    this.held = false;
     const keys = [...pending.keys()];
     for (let i = 0; i < keys.length; i += this.maxBatch) {
       const batch = keys.slice(i, i + this.maxBatch);
