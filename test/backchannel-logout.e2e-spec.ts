@@ -69,12 +69,18 @@ describe('Back-Channel Logout 1.0', () => {
     const d = await device(app.url, 'u50');
     expect(await status(app.url, d)).toBe(200);
     expect(await state.exists(`oidc:vault:{session:${d.sessionId}}:refresh_token`)).toBe(1);
+    const logged = app.logs.length;
     expect(await signOutAtOp(d)).toBeLessThan(400);
     expect(await status(app.url, d)).toBe(401);
     expect(await state.exists(`oidc:vault:{session:${d.sessionId}}:refresh_token`, `oidc:vault:{session:${d.sessionId}}:id_token`)).toBe(0);
     const row = await withDb(async (db) => (await db.query('SELECT revoked_reason FROM sessions WHERE id = $1', [d.sessionId])).rows[0]);
     expect(row.revoked_reason).toBe('backchannel_logout');
-    expect(app.logs.some((l) => l.includes('"bcl.accepted"') && l.includes('"by":"sid"'))).toBe(true);
+    // One line for the accepted logout: the audit line, with keyed tags of sub and sid (never the values).
+    const lines = app.logs.slice(logged).map((l) => JSON.parse(l));
+    expect(lines.filter((l) => l.msg === 'audit' && l.event === 'backchannel_logout')).toEqual([
+      expect.objectContaining({ outcome: 'accepted', by: 'sid', revokedSessions: 1, subTag: expect.stringMatching(/^[0-9a-f]{12}$/), sidTag: expect.stringMatching(/^[0-9a-f]{12}$/) }),
+    ]);
+    expect(app.logs.slice(logged).some((l) => l.includes('bcl.accepted') || l.includes(d.sid))).toBe(false);
     // Its outbox entry (queued with the revocation) is gone once the tokens are: within milliseconds.
     const queued = () => withDb(async (db) => (await db.query('SELECT count(*)::int AS n FROM session_token_outbox WHERE session_id = $1', [d.sessionId])).rows[0].n as number);
     expect(await eventually(queued, (n) => n === 0, 1_000)).toBe(0);

@@ -7,7 +7,17 @@ export type AuditEvent =
   | { event: 'login'; outcome: 'success' | 'failure'; via?: string; provider?: string; error?: string; sessionId?: string; userId?: string }
   | { event: 'bind'; outcome: 'success' | 'failure' | 'rate_limited'; method: 'confirm' | 'create'; sessionId?: string; accountTag?: string; error?: string }
   | { event: 'logout'; everywhere: boolean; sessionId: string; revokedSessions: number; endSessionUrl: boolean }
-  | { event: 'backchannel_logout'; outcome: 'accepted' | 'rejected' | 'replay' | 'unavailable' | 'rate_limited'; provider?: string; reason?: string; revokedSessions?: number; by?: 'sid' | 'sub' }
+  | {
+      event: 'backchannel_logout';
+      outcome: 'accepted' | 'rejected' | 'replay' | 'unavailable' | 'rate_limited';
+      provider?: string;
+      reason?: string;
+      revokedSessions?: number;
+      by?: 'sid' | 'sub';
+      /** Keyed tags of the token's `sub` and `sid` (accepted logouts), never the values. */
+      subTag?: string;
+      sidTag?: string;
+    }
   | { event: 'frontchannel_logout'; outcome: 'accepted' | 'rejected'; provider?: string; reason?: string; revokedSessions?: number; by?: 'browser' | 'sid' }
   | { event: 'session_revoked'; reason: string; sessions: number }
   | { event: 'identity_linked'; outcome: 'success' | 'failure'; provider: string; userId: string; sessionId: string; identityId?: string; alreadyLinked?: boolean; error?: string }
