@@ -4,6 +4,8 @@ import { Router } from 'express';
 import type { Observable } from 'rxjs';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAppConfig } from '../src/config/app-config';
 import { dataSourceOptions } from '../src/database.options';
@@ -105,6 +107,37 @@ describe('the back-channel endpoint served ahead of Express (direct path)', () =
         if (description) expect(await jsonBody(response)).toEqual({ error: 'invalid_request', error_description: description });
       }
     }
+  });
+
+  it('a body in several packets is read whole; a client that goes away mid-body is a 400 in the log, and nothing changes', async () => {
+    const { token, sid } = await liveSession(app.url, 'u199');
+    const { port } = new URL(app.url);
+    const raw = async (body: string, sendBytes: number): Promise<string> => {
+      const socket = connect(Number(port), '127.0.0.1');
+      await once(socket, 'connect');
+      let answer = '';
+      socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+      socket.write(`POST /auth/oidc/backchannel-logout HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`);
+      // A BOM, then the form in pieces, a pause between them.
+      const bytes = Buffer.from(body);
+      const end = Math.min(sendBytes, bytes.length);
+      for (let at = 0; at < end; at += 97) {
+        socket.write(bytes.subarray(at, Math.min(at + 97, end)));
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      if (sendBytes < bytes.length) socket.destroy();
+      else await once(socket, 'close');
+      return answer;
+    };
+    const logged = app.logs.length;
+    const partial = `\uFEFF${form(await logoutToken({ sid }))}`;
+    expect(await raw(partial, 300)).toBe('');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(app.logs.slice(logged).map((l) => JSON.parse(l))).toContainEqual(expect.objectContaining({ msg: 'bcl.rejected', reason: 'Malformed request body' }));
+    expect((await fetch(`${app.url}/auth/session`, { headers: bearer(token) })).status).toBe(200);
+    const whole = await raw(`\uFEFF${form(await logoutToken({ sid }))}`, Number.MAX_SAFE_INTEGER);
+    expect(whole).toMatch(/^HTTP\/1\.1 200 /);
+    expect((await fetch(`${app.url}/auth/session`, { headers: bearer(token) })).status).toBe(401);
   });
 
   it("the audit line carries the client IP resolved with the host's trust proxy setting, and the user agent", async () => {

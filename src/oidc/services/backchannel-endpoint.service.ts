@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpException, Inject, Injectable, Logger } from '@nestjs/common';
 import { urlencoded } from 'express';
-import { text } from 'node:stream/consumers';
 import typeIs from 'type-is';
 import { OidcError } from '../errors/oidc-error';
 import { backchannelStatus, sendBackchannelError } from '../errors/oidc-exception.filter';
@@ -158,15 +157,29 @@ function isPlainForm(req: IncomingMessage): boolean {
 
 /**
  * The body, as Node's parser framed it by its Content-Length, decoded as UTF-8 without a byte order
- * mark (as body-parser's decoder); a client that goes away mid-body is a 400 (as body-parser).
+ * mark (as body-parser's decoder; invalid sequences become U+FFFD); a client that goes away mid-body is
+ * a 400 (as body-parser). Read from the stream's own events: an OP's body is one chunk, and an async
+ * iterator over it cost ≈ 3 % of a logout.
  */
-async function readBodyText(req: IncomingMessage): Promise<string> {
-  try {
-    return await text(req);
-  } catch {
-    throw Object.assign(new Error('request aborted'), { status: 400, type: 'request.aborted' });
-  }
+function readBodyText(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let ended = false;
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.once('end', () => {
+      ended = true;
+      const body = (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)).toString('utf8');
+      resolve(body.charCodeAt(0) === 0xfeff ? body.slice(1) : body);
+    });
+    const aborted = () => {
+      if (!ended) reject(Object.assign(new Error('request aborted'), { status: 400, type: 'request.aborted' }));
+    };
+    req.once('error', aborted);
+    req.once('close', aborted);
+  });
 }
+
+const LONE_LOGOUT_TOKEN = /^logout_token=[A-Za-z0-9._-]+$/;
 
 /**
  * A form as body-parser's urlencoded parser (no nesting) gives it: a repeated name becomes an array,
@@ -175,6 +188,11 @@ async function readBodyText(req: IncomingMessage): Promise<string> {
 function parseForm(body: string): Record<string, unknown> {
   const form: Record<string, unknown> = Object.create(null);
   if (body === '') return form;
+  // What an OP sends: the one parameter, its value in JWT characters (nothing to decode).
+  if (LONE_LOGOUT_TOKEN.test(body)) {
+    form.logout_token = body.slice('logout_token='.length);
+    return form;
+  }
   let count = 1;
   for (let i = body.indexOf('&'); i !== -1; i = body.indexOf('&', i + 1)) {
     if (++count > FORM_PARAMETER_LIMIT) throw Object.assign(new Error('too many parameters'), { status: 413, type: 'parameters.too.many' });
