@@ -156,7 +156,7 @@ describe('Back-Channel Logout 1.0', () => {
     expect(odd).toEqual([{ kind: 'sid' }, { kind: 'sub' }]);
   });
 
-  it('a burst of logouts shares one vault sweep, and each 200 still comes after its session\'s tokens are gone', async () => {
+  it('a burst of logouts shares vault sweeps, and each 200 still comes after its session\'s tokens are gone', async () => {
     const devices = await Promise.all(Array.from({ length: 8 }, (_, i) => device(app.url, `u${190 + i}`)));
     const keys = (d: Device) => ['id_token', 'access_token', 'refresh_token'].map((kind) => `oidc:vault:{session:${d.sessionId}}:${kind}`);
     for (const d of devices) expect(await state.exists(...keys(d))).toBeGreaterThanOrEqual(2);
@@ -174,7 +174,8 @@ describe('Back-Channel Logout 1.0', () => {
     const lines = app.logs.slice(logged).map((l) => JSON.parse(l));
     expect(lines.filter((l) => l.msg === 'session.sweep_batch').map((l) => l.size)).toContainEqual(expect.any(Number));
     // The refresh tokens were revoked at the OP before they were deleted, one by one.
-    expect(lines.filter((l) => l.msg === 'refresh_revocation.done')).toHaveLength(devices.length);
+    const ids = new Set(devices.map((d) => d.sessionId));
+    expect(lines.filter((l) => l.msg === 'refresh_revocation.done' && ids.has(l.sessionId))).toHaveLength(devices.length);
   });
 
   it('one statement for the tokens of one turn: values carried as they are, a jti twice claimed once, a failing batch retried token by token', async () => {

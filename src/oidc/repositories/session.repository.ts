@@ -51,9 +51,6 @@ export interface LogoutTarget {
 
 const LIVE = 's.revoked_at IS NULL AND s.expires_at > now()';
 
-/** How long a burst's back-channel revocation statement waits for the logout tokens still being verified (see `expectLogoutRevocation`). */
-const REVOCATION_HOLD_MS = 5;
-
 /** How long outbox deletions are collected into one statement (well under the outbox job's grace period). */
 export const OUTBOX_DELETE_DELAY_MS = 25;
 
@@ -188,7 +185,7 @@ export class SessionRepository implements BeforeApplicationShutdown {
       );
       return new Map(targets.map((target, i) => [target, outcomes[i]]));
     }
-  }, 100, 0, REVOCATION_HOLD_MS);
+  }, 100);
 
   private readonly logger = new Logger('BackchannelLogout');
 
@@ -341,15 +338,6 @@ export class SessionRepository implements BeforeApplicationShutdown {
     const outcome = await this.logoutRevocations.get(target);
     if (outcome instanceof Error) throw outcome;
     return outcome!;
-  }
-
-  /**
-   * Announces a logout token being verified: the revocation statement of the tokens verified meanwhile
-   * waits for it (at most `REVOCATION_HOLD_MS`), so that a burst of logouts shares one statement. The
-   * release is called once the token was handed to `revokeForLogoutToken` or will not be.
-   */
-  expectLogoutRevocation(): () => void {
-    return this.logoutRevocations.expect();
   }
 
   private async revokeBatch(targets: LogoutTarget[]): Promise<Map<LogoutTarget, LogoutRevocation>> {

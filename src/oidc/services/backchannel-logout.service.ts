@@ -8,7 +8,7 @@ import { OidcAudit } from '../observability/audit.service';
 import type { RequestContext } from '../observability/request-context';
 import { LOGIN_STATE_TTL_SECONDS } from '../stores/login-state.store';
 import type { ProviderClient } from './idp-client.service';
-import { LogoutTokenVerifier } from './logout-token-verifier.service';
+import { type LogoutClaims, LogoutTokenVerifier } from './logout-token-verifier.service';
 import { SessionService } from './session.service';
 
 /**
@@ -32,24 +32,18 @@ export class BackchannelLogoutService {
 
   /** @param provider the provider whose back-channel endpoint received the token: only its keys, issuer and client id verify it. */
   async handle(logoutToken: string, provider: ProviderClient, caller?: RequestContext): Promise<{ revokedSessions: number }> {
-    // Announced from the start: in a burst, the revocation statement and the vault sweep of the logouts
-    // ahead wait for this one (a few milliseconds at most), so that the burst shares them.
-    const stages = { revocation: this.sessionRows.expectLogoutRevocation(), retirement: this.sessions.expectRetirement() };
+    const claims = await this.verifier.verify(logoutToken, provider);
+    // Announced once its token is verified (a forged one never holds anything up): in a burst, the vault
+    // sweep of the logouts ahead waits for this one (5 ms at most), so that the burst shares it.
+    const retirement = this.sessions.expectRetirement();
     try {
-      return await this.apply(logoutToken, provider, stages, caller);
+      return await this.apply(claims, provider, retirement, caller);
     } finally {
-      stages.revocation();
-      stages.retirement();
+      retirement();
     }
   }
 
-  private async apply(
-    logoutToken: string,
-    provider: ProviderClient,
-    stages: { revocation: () => void; retirement: () => void },
-    caller?: RequestContext,
-  ): Promise<{ revokedSessions: number }> {
-    const claims = await this.verifier.verify(logoutToken, provider);
+  private async apply(claims: LogoutClaims, provider: ProviderClient, retirement: () => void, caller?: RequestContext): Promise<{ revokedSessions: number }> {
     // Remember the jti for as long as the token could be presented again.
     const validUntilSec = claims.exp ?? claims.iat + Math.ceil(provider.options.backchannelMaxAgeMs / 1000);
     const recordUntil = new Date((validUntilSec + this.options.clockToleranceSec) * 1000);
@@ -58,7 +52,7 @@ export class BackchannelLogoutService {
 
     let outcome: { claimed: boolean; revoked: string[] };
     try {
-      const revoking = this.sessionRows.revokeForLogoutToken({
+      outcome = await this.sessionRows.revokeForLogoutToken({
         issuer: claims.iss,
         jtiHash: sha256(claims.jti),
         sid: claims.sid,
@@ -67,8 +61,6 @@ export class BackchannelLogoutService {
         recordUntil,
         rememberEndedUntil,
       });
-      stages.revocation();
-      outcome = await revoking;
     } catch (error) {
       this.logger.error({ msg: 'bcl.revocation_failed', name: (error as Error)?.name, errorCode: (error as { code?: string })?.code });
       throw new OidcError('service_unavailable', 'The logout could not be recorded; retry later');
@@ -77,7 +69,7 @@ export class BackchannelLogoutService {
 
     // `retire` joins the sweep before the release says this request will not join it any more.
     const retiring = this.sessions.retire(outcome.revoked, 'backchannel_logout', caller);
-    stages.retirement();
+    retirement();
     await retiring;
     // One line for an accepted logout, the audit line: it says all a separate `bcl.accepted` line said
     // (refusals keep their own warning, for alerting).

@@ -65,15 +65,21 @@ export class SessionService {
   /**
    * The first step of every retirement, for the sessions retired together: their id and access tokens
    * are deleted and their refresh tokens read (to be revoked at the OP before they go), two commands in
-   * one round trip for all of them. While retirements are on their way (a burst of back-channel
-   * logouts), the sweep waits for them, at most `SWEEP_HOLD_MS`: a burst shares one sweep.
+   * one round trip for all of them. While back-channel logouts that verified their token are on their
+   * way here, the sweep waits for them, at most `SWEEP_HOLD_MS`: a burst shares one sweep. If the
+   * sweep fails (on a Redis Cluster, one shard's failover fails the commands that touch it), each
+   * session is swept on its own, so that only those the failure concerns wait in the outbox.
    */
-  private readonly sweeps = new TurnBatch<string, VaultRead>(
+  private readonly sweeps = new TurnBatch<string, VaultRead | Error>(
     async (sessionIds) => {
       if (sessionIds.length > 1) this.logger.debug({ msg: 'session.sweep_batch', size: sessionIds.length });
-      const owners = sessionIds.map(vaultOwner.session);
-      const [, reads] = await Promise.all([this.vault.deleteKinds(owners, ['id_token', 'access_token']), this.vault.peekMany(owners, 'refresh_token')]);
-      return new Map(sessionIds.map((id, i) => [id, reads[i]]));
+      try {
+        return await this.sweep(sessionIds);
+      } catch (error) {
+        if (sessionIds.length === 1) throw error;
+        const ones = await Promise.all(sessionIds.map((id) => this.sweep([id]).then((one) => one.get(id)!, (failed: unknown) => toError(failed))));
+        return new Map(sessionIds.map((id, i) => [id, ones[i]]));
+      }
     },
     500,
     0,
@@ -189,6 +195,12 @@ export class SessionService {
     return this.sweeps.expect();
   }
 
+  private async sweep(sessionIds: string[]): Promise<Map<string, VaultRead>> {
+    const owners = sessionIds.map(vaultOwner.session);
+    const [, reads] = await Promise.all([this.vault.deleteKinds(owners, ['id_token', 'access_token']), this.vault.peekMany(owners, 'refresh_token')]);
+    return new Map(sessionIds.map((id, i) => [id, reads[i]]));
+  }
+
   /**
    * After sessions were revoked (and queued in the token outbox by the same statement): their id and
    * access tokens are deleted at once; each refresh token is revoked at the OP and only then deleted,
@@ -199,14 +211,21 @@ export class SessionService {
   async retire(sessionIds: string[], reason: RevokeReason, caller?: RequestContext): Promise<void> {
     if (sessionIds.length === 0) return;
     this.audit.record({ event: 'session_revoked', reason, sessions: sessionIds.length }, caller);
-    let refreshTokens: VaultRead[];
+    let swept: Array<VaultRead | Error | undefined>;
     try {
-      // The sweep answers for every session it is given.
-      refreshTokens = (await Promise.all(sessionIds.map((id) => this.sweeps.get(id)))) as VaultRead[];
+      swept = await Promise.all(sessionIds.map((id) => this.sweeps.get(id)));
     } catch (error) {
-      this.logger.error({ msg: 'session.tokens_drop_deferred', sessions: sessionIds.length, reason, name: (error as Error)?.name });
-      return;
+      swept = sessionIds.map(() => toError(error));
     }
+    // A session the sweep could not reach keeps its outbox entry: the outbox job retires it later.
+    const deferred = swept.filter((read) => !isRead(read));
+    if (deferred.length > 0) {
+      const error = deferred[0] as Error & { code?: string };
+      this.logger.error({ msg: 'session.tokens_drop_deferred', sessions: deferred.length, reason, name: error?.name, errorCode: error?.code });
+      sessionIds = sessionIds.filter((_, i) => isRead(swept[i]));
+      if (sessionIds.length === 0) return;
+    }
+    const refreshTokens = swept.filter(isRead);
     // No refresh token: the vault holds nothing more of these sessions; only their outbox entries are
     // left, deleted with others shortly (nobody waits for that, see `retireOne`).
     if (refreshTokens.every((read) => !read.stored)) {
@@ -274,4 +293,12 @@ export class SessionService {
       this.logger.warn({ msg: 'session.outbox_delete_failed', sessionId, name: (error as Error)?.name, errorCode: (error as { code?: string })?.code });
     });
   }
+}
+
+function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+function isRead(read: VaultRead | Error | undefined): read is VaultRead {
+  return read !== undefined && !(read instanceof Error);
 }

@@ -98,12 +98,51 @@ describe('TurnBatch with announced callers (maxHoldMs)', () => {
     expect(runs).toEqual([]);
     // The last one gives up without asking: the held keys run at once.
     third();
-    third(); // a second release counts once
     expect(await Promise.all([a, b])).toEqual([true, true]);
     expect(runs).toEqual([['a', 'b']]);
+    // A second release counts once: a caller announced now still holds the next run.
+    third();
+    const fourth = batch.expect();
+    const c = batch.get('c');
+    await turns(3);
+    expect(runs).toEqual([['a', 'b']]);
+    fourth();
+    expect(await c).toBe(true);
     // Nobody announced: a lone caller runs at the end of its turn.
-    expect(await batch.get('c')).toBe(true);
-    expect(runs).toEqual([['a', 'b'], ['c']]);
+    expect(await batch.get('d')).toBe(true);
+    expect(runs).toEqual([['a', 'b'], ['c'], ['d']]);
+  });
+
+  it('callers announced one after another, without end, hold a run for maxHoldMs only; a held run that fails fails each of its callers', async () => {
+    const runs: string[][] = [];
+    let fail = false;
+    const batch = new TurnBatch<string, true>(async (keys) => {
+      runs.push(keys);
+      if (fail) throw new Error('store down');
+      return new Map(keys.map((k) => [k, true as const]));
+    }, 64, 0, 30);
+    let announcing = true;
+    const releases: Array<() => void> = [];
+    const announce = () => {
+      if (!announcing) return;
+      // A new caller is announced before the one before it gives up: one is always on its way.
+      releases.push(batch.expect());
+      if (releases.length > 1) releases.shift()!();
+      setImmediate(announce);
+    };
+    announce();
+    const started = Date.now();
+    expect(await batch.get('a')).toBe(true);
+    const waited = Date.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(25);
+    expect(waited).toBeLessThan(1_000);
+    fail = true;
+    const held = [batch.get('b'), batch.get('c')];
+    const outcomes = await Promise.allSettled(held);
+    announcing = false;
+    releases.forEach((release) => release());
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected']);
+    expect(runs).toEqual([['a'], ['b', 'c']]);
   });
 
   it('an announced caller that never asks nor releases holds a run for maxHoldMs only', async () => {
@@ -115,7 +154,9 @@ describe('TurnBatch with announced callers (maxHoldMs)', () => {
     batch.expect();
     const started = Date.now();
     expect(await batch.get('a')).toBe(true);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(25);
+    const waited = Date.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(25);
+    expect(waited).toBeLessThan(1_000);
     expect(runs).toEqual([['a']]);
   });
 
