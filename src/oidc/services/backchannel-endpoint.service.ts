@@ -163,19 +163,34 @@ function isPlainForm(req: IncomingMessage): boolean {
  */
 function readBodyText(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let ended = false;
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.once('end', () => {
-      ended = true;
-      const body = (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)).toString('utf8');
-      resolve(body.charCodeAt(0) === 0xfeff ? body.slice(1) : body);
-    });
-    const aborted = () => {
-      if (!ended) reject(Object.assign(new Error('request aborted'), { status: 400, type: 'request.aborted' }));
+    // Strings when something of the host's set an encoding on the request (then taken as they come).
+    const chunks: Array<Buffer | string> = [];
+    const onData = (chunk: Buffer | string) => chunks.push(chunk);
+    const onEnd = () => {
+      settle();
+      try {
+        const body = typeof chunks[0] === 'string' ? chunks.join('') : (chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks as Buffer[])).toString('utf8');
+        resolve(body.charCodeAt(0) === 0xfeff ? body.slice(1) : body);
+      } catch (error) {
+        reject(error);
+      }
     };
-    req.once('error', aborted);
-    req.once('close', aborted);
+    const onAborted = () => {
+      settle();
+      reject(Object.assign(new Error('request aborted'), { status: 400, type: 'request.aborted' }));
+    };
+    const settle = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onAborted);
+      req.off('close', onAborted);
+    };
+    req.on('data', onData);
+    req.once('end', onEnd);
+    req.once('error', onAborted);
+    req.once('close', onAborted);
+    // A request something paused before (host middleware) flows again: the body is read here.
+    req.resume();
   });
 }
 
