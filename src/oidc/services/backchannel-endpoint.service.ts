@@ -169,7 +169,9 @@ function readBodyText(req: IncomingMessage): Promise<string> {
     const onEnd = () => {
       settle();
       try {
-        const body = typeof chunks[0] === 'string' ? chunks.join('') : (chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks as Buffer[])).toString('utf8');
+        // Strings go back to their bytes (in the encoding they were decoded with), then UTF-8 as any body.
+        const bytes = typeof chunks[0] === 'string' ? Buffer.from(chunks.join(''), req.readableEncoding ?? 'utf8') : chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks as Buffer[]);
+        const body = bytes.toString('utf8');
         resolve(body.charCodeAt(0) === 0xfeff ? body.slice(1) : body);
       } catch (error) {
         reject(error);

@@ -10,9 +10,9 @@ import { SessionService } from './session.service';
  * A vault whose commands fail for any batch that touches `broken` (as on a Redis Cluster when the shard
  * holding that session's keys fails over), and a refresh token cached for `withRefresh`.
  */
-function harness(broken: string, withRefresh: string) {
+function harness(broken: string, withRefresh: string, failure = () => Object.assign(new Error('CLUSTERDOWN The cluster is down'), { name: 'ReplyError' })) {
   const touches = (owners: string[]) => owners.some((owner) => owner.includes(broken));
-  const down = () => Object.assign(new Error('CLUSTERDOWN The cluster is down'), { name: 'ReplyError' });
+  const down = failure;
   const vault = {
     deleteKinds: vi.fn(async (owners: string[]) => {
       if (touches(owners)) throw down();
@@ -55,6 +55,13 @@ describe('SessionService.retire: the shared vault sweep', () => {
   it('a sweep that fails for its only session leaves that session to the outbox and never throws', async () => {
     const { service, rows } = harness('s9', 'none');
     await expect(service.retire(['s9'], 'backchannel_logout')).resolves.toBeUndefined();
+    expect(rows.tokensDropped).not.toHaveBeenCalled();
+  });
+
+  it('a sweep that times out (the store down or slow) is not retried session by session: all of it waits in the outbox', async () => {
+    const { service, rows, vault } = harness('s2', 'none', () => new Error('Command timed out'));
+    await Promise.all([service.retire(['s1'], 'backchannel_logout'), service.retire(['s2'], 'backchannel_logout')]);
+    expect(vault.peekMany).toHaveBeenCalledTimes(1);
     expect(rows.tokensDropped).not.toHaveBeenCalled();
   });
 });

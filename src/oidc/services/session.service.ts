@@ -3,6 +3,7 @@ import type { EntityManager } from 'typeorm';
 import { logTag, randomToken, sha256 } from '../crypto/secrets';
 import type { SessionEntity } from '../entities/session.entity';
 import type { UserEntity } from '../entities/user.entity';
+import { isDependencyDown } from '../errors/dependency-down';
 import { OidcError } from '../errors/oidc-error';
 import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
 import type { OidcModuleOptions } from '../oidc.options';
@@ -67,8 +68,9 @@ export class SessionService {
    * are deleted and their refresh tokens read (to be revoked at the OP before they go), two commands in
    * one round trip for all of them. While back-channel logouts that verified their token are on their
    * way here, the sweep waits for them, at most `SWEEP_HOLD_MS`: a burst shares one sweep. If the
-   * sweep fails (on a Redis Cluster, one shard's failover fails the commands that touch it), each
-   * session is swept on its own, so that only those the failure concerns wait in the outbox.
+   * sweep fails for another reason than the store being down or slow (on a Redis Cluster, one shard's
+   * failover fails the commands that touch it), each session is swept on its own, so that only those
+   * the failure concerns wait in the outbox.
    */
   private readonly sweeps = new TurnBatch<string, VaultRead | Error>(
     async (sessionIds) => {
@@ -76,7 +78,8 @@ export class SessionService {
       try {
         return await this.sweep(sessionIds);
       } catch (error) {
-        if (sessionIds.length === 1) throw error;
+        // A store down or too slow fails each session as well: its own retry would only double the wait.
+        if (sessionIds.length === 1 || isDependencyDown(error)) throw error;
         const ones = await Promise.all(sessionIds.map((id) => this.sweep([id]).then((one) => one.get(id)!, (failed: unknown) => toError(failed))));
         return new Map(sessionIds.map((id, i) => [id, ones[i]]));
       }
