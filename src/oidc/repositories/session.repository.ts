@@ -7,7 +7,7 @@ import { SessionEntity } from '../entities/session.entity';
 import { UserEntity } from '../entities/user.entity';
 import { sha256 } from '../crypto/secrets';
 import { isUnreachable } from '../errors/dependency-down';
-import { TurnBatch } from '../util/turn-batch';
+import { oneByOneOnFailure, TurnBatch } from '../util/turn-batch';
 
 export interface NewSession {
   userId: string;
@@ -176,15 +176,7 @@ export class SessionRepository implements BeforeApplicationShutdown {
    */
   private readonly logoutRevocations = new TurnBatch<LogoutTarget, LogoutRevocation | Error>(async (targets) => {
     if (targets.length > 1) this.logger.debug({ msg: 'bcl.revocation_batch', size: targets.length });
-    try {
-      return await this.revokeBatch(targets);
-    } catch (error) {
-      if (targets.length === 1 || isUnreachable(error)) throw error;
-      const outcomes = await Promise.all(
-        targets.map((target) => this.revokeBatch([target]).then((one) => one.get(target)!, (failed: unknown) => toError(failed))),
-      );
-      return new Map(targets.map((target, i) => [target, outcomes[i]]));
-    }
+    return oneByOneOnFailure(targets, (batch) => this.revokeBatch(batch), isUnreachable);
   }, 100);
 
   private readonly logger = new Logger('BackchannelLogout');
@@ -481,8 +473,4 @@ export class SessionRepository implements BeforeApplicationShutdown {
     );
     return rows.map((r) => r.id);
   }
-}
-
-function toError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
 }

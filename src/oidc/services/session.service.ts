@@ -11,8 +11,8 @@ import { type RevokeReason, SessionRepository } from '../repositories/session.re
 import { OidcAudit } from '../observability/audit.service';
 import type { RequestContext } from '../observability/request-context';
 import { vaultOwner } from '../stores/redis-keys';
-import { TurnBatch } from '../util/turn-batch';
 import { accessTokenEntry, TokenVaultStore, type VaultEntry, type VaultRead } from '../stores/token-vault.store';
+import { oneByOneOnFailure, toError, TurnBatch } from '../util/turn-batch';
 import { IdpClientService, type TokenSet } from './idp-client.service';
 
 export interface OidcLogin {
@@ -75,14 +75,8 @@ export class SessionService {
   private readonly sweeps = new TurnBatch<string, VaultRead | Error>(
     async (sessionIds) => {
       if (sessionIds.length > 1) this.logger.debug({ msg: 'session.sweep_batch', size: sessionIds.length });
-      try {
-        return await this.sweep(sessionIds);
-      } catch (error) {
-        // A store down or too slow fails each session as well: its own retry would only double the wait.
-        if (sessionIds.length === 1 || isDependencyDown(error)) throw error;
-        const ones = await Promise.all(sessionIds.map((id) => this.sweep([id]).then((one) => one.get(id)!, (failed: unknown) => toError(failed))));
-        return new Map(sessionIds.map((id, i) => [id, ones[i]]));
-      }
+      // A store down or too slow fails each session as well: their own retries would only double the wait.
+      return oneByOneOnFailure(sessionIds, (ids) => this.sweep(ids), isDependencyDown);
     },
     500,
     0,
@@ -189,8 +183,8 @@ export class SessionService {
   }
 
   /**
-   * Announces a request that will probably retire sessions soon (a back-channel logout being verified
-   * and revoked): the vault sweep of the retirements under way waits for it (see `sweeps`). Returns the
+   * Announces a request that will probably retire sessions soon (a back-channel logout whose token
+   * verified, being revoked): the vault sweep of the retirements under way waits for it (see `sweeps`). Returns the
    * release, to be called once the request has called `retire` or will not: a request that never
    * releases holds each sweep up to `SWEEP_HOLD_MS` only.
    */
@@ -296,10 +290,6 @@ export class SessionService {
       this.logger.warn({ msg: 'session.outbox_delete_failed', sessionId, name: (error as Error)?.name, errorCode: (error as { code?: string })?.code });
     });
   }
-}
-
-function toError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
 }
 
 function isRead(read: VaultRead | Error | undefined): read is VaultRead {

@@ -104,3 +104,22 @@ export class TurnBatch<K, V> {
     }
   }
 }
+
+/**
+ * A batch run that, when it fails for a reason `failsEach` does not say fails every key alike (a store
+ * out of reach), runs each key on its own: one key's failure is then that key's answer only, as an
+ * `Error` value. A lone key's failure is thrown.
+ */
+export async function oneByOneOnFailure<K, V>(keys: K[], run: (keys: K[]) => Promise<Map<K, V>>, failsEach: (error: unknown) => boolean): Promise<Map<K, V | Error>> {
+  try {
+    return await run(keys);
+  } catch (error) {
+    if (keys.length === 1 || failsEach(error)) throw error;
+    const ones = await Promise.all(keys.map((key) => run([key]).then((one) => one.get(key) as V, (failed: unknown) => toError(failed))));
+    return new Map(keys.map((key, i) => [key, ones[i]]));
+  }
+}
+
+export function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
