@@ -44,21 +44,25 @@ const auditLines = (app: RunningApp, from: number) =>
  * POSTs a form over a raw socket (Content-Length framed), in packets of 97 bytes 5 ms apart, and
  * returns what came back; with `sendBytes` short of the body, the client goes away after that many.
  */
-async function rawPost(base: string, path: string, body: string, sendBytes = Number.MAX_SAFE_INTEGER): Promise<string> {
+async function rawPost(base: string, path: string, body: string, sendBytes = Number.MAX_SAFE_INTEGER, extraHeaders = ''): Promise<string> {
   const socket = connect(Number(new URL(base).port), '127.0.0.1');
   socket.setNoDelay(true);
   await once(socket, 'connect');
   let answer = '';
   socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+  // Listened for from the start: the server may answer and close while the last packet's pause runs.
+  const closed = once(socket, 'close');
   const bytes = Buffer.from(body);
-  socket.write(`POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${bytes.length}\r\nConnection: close\r\n\r\n`);
+  socket.write(`POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${bytes.length}\r\n${extraHeaders}Connection: close\r\n\r\n`);
   const end = Math.min(sendBytes, bytes.length);
   for (let at = 0; at < end; at += 97) {
     socket.write(bytes.subarray(at, Math.min(at + 97, end)));
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
-  if (end < bytes.length) socket.destroy();
-  else await once(socket, 'close');
+  if (end < bytes.length) {
+    socket.destroy();
+    closed.catch(() => undefined);
+  } else await closed;
   return answer;
 }
 
@@ -270,6 +274,28 @@ describe("the direct path and the host's own parts", () => {
       const hostRoute = await post(url, '/auth/oidc/backchannel-logout/selftest', form('x'));
       expect(hostRoute.status).toBe(200);
       expect(await hostRoute.json()).toEqual({ host: true });
+    } finally {
+      await close();
+    }
+  });
+
+  it("a request the host's middleware paused and set an encoding on is still read whole on the Nest route (body in packets, a character split between them)", async () => {
+    const { url, close } = await host((app) =>
+      app.use((req: { headers: Record<string, string>; setEncoding: (e: string) => void; pause: () => void }, _res: unknown, next: () => void) => {
+        req.setEncoding(req.headers['x-test-encoding'] ?? 'utf8');
+        req.pause();
+        next();
+      }),
+    );
+    try {
+      for (const encoding of ['utf8', 'latin1', 'base64']) {
+        // A valid token for no session, then a parameter whose 2-byte character straddles a packet boundary.
+        const prefix = `${form(await logoutToken({ sid: 'no-such-sid-paused' }))}&x=`;
+        const body = `${prefix}${'a'.repeat((96 - (Buffer.byteLength(prefix) % 97) + 97) % 97)}é`;
+        expect(Buffer.byteLength(body) % 97).toBe(1); // the é's second byte opens the last packet
+        const answer = await rawPost(url, '/auth/oidc/backchannel-logout/', body, undefined, `X-Test-Encoding: ${encoding}\r\n`);
+        expect(answer, encoding).toMatch(/^HTTP\/1\.1 200 /);
+      }
     } finally {
       await close();
     }

@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpException, Inject, Injectable, Logger } from '@nestjs/common';
 import { urlencoded } from 'express';
-import { text } from 'node:stream/consumers';
 import typeIs from 'type-is';
 import { OidcError } from '../errors/oidc-error';
 import { backchannelStatus, sendBackchannelError } from '../errors/oidc-exception.filter';
@@ -158,14 +157,43 @@ function isPlainForm(req: IncomingMessage): boolean {
 
 /**
  * The body, as Node's parser framed it by its Content-Length, decoded as UTF-8 without a byte order
- * mark (as body-parser's decoder); a client that goes away mid-body is a 400 (as body-parser).
+ * mark (as body-parser's decoder; invalid sequences become U+FFFD); a client that goes away mid-body is
+ * a 400 (as body-parser). Read from the stream's own events: an OP's body is one chunk, and an async
+ * iterator over it cost ≈ 3 % of a logout.
  */
-async function readBodyText(req: IncomingMessage): Promise<string> {
-  try {
-    return await text(req);
-  } catch {
-    throw Object.assign(new Error('request aborted'), { status: 400, type: 'request.aborted' });
-  }
+function readBodyText(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    // Strings when something of the host's set an encoding on the request (then taken as they come).
+    const chunks: Array<Buffer | string> = [];
+    const onData = (chunk: Buffer | string) => chunks.push(chunk);
+    const onEnd = () => {
+      settle();
+      try {
+        // Strings go back to their bytes (in the encoding they were decoded with), then UTF-8 as any body.
+        const bytes = typeof chunks[0] === 'string' ? Buffer.from(chunks.join(''), req.readableEncoding ?? 'utf8') : chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks as Buffer[]);
+        const body = bytes.toString('utf8');
+        resolve(body.charCodeAt(0) === 0xfeff ? body.slice(1) : body);
+      } catch (error) {
+        reject(error);
+      }
+    };
+    const onAborted = () => {
+      settle();
+      reject(Object.assign(new Error('request aborted'), { status: 400, type: 'request.aborted' }));
+    };
+    const settle = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onAborted);
+      req.off('close', onAborted);
+    };
+    req.on('data', onData);
+    req.once('end', onEnd);
+    req.once('error', onAborted);
+    req.once('close', onAborted);
+    // A request something paused before (host middleware) flows again: the body is read here.
+    req.resume();
+  });
 }
 
 const LONE_LOGOUT_TOKEN = /^logout_token=[A-Za-z0-9._-]+$/;
