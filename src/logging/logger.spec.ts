@@ -1,6 +1,9 @@
+import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { Logger, PinoLogger } from 'nestjs-pino';
-import { createRootLogger, redact } from './logger';
+import { bufferedStdout, createRootLogger, redact } from './logger';
 
 const JWT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXZhbHVl';
 
@@ -88,5 +91,20 @@ describe('redact, copying', () => {
     expect(out).toEqual({ msg: 'x', sessionId: 's1', idToken: '[redacted]', after: 'kept' });
     expect(Object.keys(out)).toEqual(['msg', 'sessionId', 'idToken', 'after']);
     expect(dirty.idToken).toBe('secret');
+  });
+});
+
+describe('the buffered stdout destination', () => {
+  it('writes every line whole and in order, multi-byte characters included, across several 8 KiB writes', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'oidc-log-')), 'out.log');
+    const fd = openSync(file, 'w');
+    const destination = bufferedStdout(fd);
+    const root = createRootLogger(destination);
+    for (let i = 0; i < 400; i++) root.info({ msg: 'line', i, name: `Zoë ${'é'.repeat(i % 7)} 🙂` });
+    await new Promise<void>((resolve, reject) => (destination as unknown as { flush(cb: (e?: Error) => void): void }).flush((e) => (e ? reject(e) : resolve())));
+    closeSync(fd);
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { i: number; name: string });
+    expect(lines.map((l) => l.i)).toEqual([...Array(400).keys()]);
+    expect(lines[13].name).toBe(`Zoë ${'é'.repeat(6)} 🙂`);
   });
 });

@@ -114,9 +114,20 @@ const STDOUT_FLUSH_MS = 100;
  * (measured: 9 % of a back-channel logout's CPU on one core), a write per 8 KiB a small fraction of it.
  * At exit (also after SIGTERM/SIGINT: the app's shutdown hooks end with `process.exit`) pino writes
  * what is pending synchronously; a process killed outright (SIGKILL) loses at most the last 100 ms of lines.
+ *
+ * Lines are handed over as bytes (sonic-boom's buffer mode): in its string mode, sonic-boom appends each
+ * line to the pending string and measures that string's UTF-8 length on every write, which makes V8
+ * copy the whole pending buffer once per line — quadratic in the lines of a write (≈ 4 KB copied per
+ * line at 8 KiB; a seventh of a back-channel logout's allocations). In buffer mode it keeps a list and
+ * joins it once per write (`node` one-run comparison: 3.6–4.0 against 0.6–1.1 µs of CPU a line).
  */
-export function bufferedStdout(): DestinationStream {
-  return pino.destination({ dest: 1, sync: false, minLength: STDOUT_MIN_WRITE, periodicFlush: STDOUT_FLUSH_MS });
+export function bufferedStdout(fd = 1): DestinationStream {
+  const stdout = pino.destination({ dest: fd, sync: false, minLength: STDOUT_MIN_WRITE, periodicFlush: STDOUT_FLUSH_MS, contentMode: 'buffer' });
+  return {
+    write: (line: string) => stdout.write(Buffer.from(line) as unknown as string),
+    // What pino's `logger.flush()` calls; the exit flush is registered by `pino.destination` itself.
+    flush: (callback?: (error?: Error) => void) => stdout.flush(callback),
+  } as DestinationStream;
 }
 
 /** The process's root logger: stdout (above) unless a test passes a destination to capture the lines. */
