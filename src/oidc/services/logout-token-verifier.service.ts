@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { isUtf8 } from 'node:buffer';
 import { KeyObject } from 'node:crypto';
-import { createDecoder, createVerifier, TokenError } from 'fast-jwt';
+import { createVerifier, TokenError } from 'fast-jwt';
 import { createRemoteJWKSet, errors, type JWTPayload, jwtVerify, type ProtectedHeaderParameters } from 'jose';
 import { OidcError } from '../errors/oidc-error';
 import { OIDC_MODULE_OPTIONS } from '../oidc.module-definition';
@@ -35,8 +35,25 @@ export interface LogoutClaims {
 const FAST_JWT_ALGORITHMS = new Set(ALGORITHMS.filter((alg) => alg !== 'Ed25519'));
 
 type FastVerifier = (token: string) => JWTPayload;
-/** Header and payload in one pass (both JSON objects), before anything is verified. */
-const decodeUnverified = createDecoder({ complete: true }) as (token: string) => { header: ProtectedHeaderParameters; payload: JWTPayload };
+/** A segment as RFC 7515 allows it: the base64url alphabet, no padding, no whitespace (as fast-jwt's decoder). */
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+
+/**
+ * A header or payload segment (its alphabet checked) as the JSON object it encodes, or undefined: not
+ * UTF-8 (RFC 7519 §7.2: a decoder would read invalid bytes as U+FFFD, and then match a session whose
+ * sid holds that character), not JSON, or not an object.
+ */
+function decodeSegment(segment: string): Record<string, unknown> | undefined {
+  const bytes = Buffer.from(segment, 'base64url');
+  if (!isUtf8(bytes)) return undefined;
+  try {
+    const value: unknown = JSON.parse(bytes.toString('utf8'));
+    return isObject(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** As jose: a shorter RSA key can be factored, and anyone could then sign logouts with it. */
 const MIN_RSA_BITS = 2048;
 /** Keys tried for a token that names none (or one the set repeats): a rotation has two or three. */
@@ -71,18 +88,15 @@ export class LogoutTokenVerifier {
   async verify(token: string, provider: ProviderClient): Promise<LogoutClaims> {
     const segments = token.length > MAX_LOGOUT_TOKEN_LENGTH ? [] : token.split('.');
     if (segments.length !== 3) throw invalid('logout_token is not a compact JWS');
-    let header: ProtectedHeaderParameters;
-    let unverified: JWTPayload;
-    try {
-      ({ header, payload: unverified } = decodeUnverified(token));
-    } catch (error) {
-      if (error instanceof TokenError && error.code === TokenError.codes.invalidSignature) throw invalid('logout_token signature is invalid');
-      throw invalid(/header/.test((error as Error).message) ? 'logout_token header is malformed' : 'logout_token payload is malformed');
-    }
-    // JSON in UTF-8 (RFC 7519 §7.2): the decoder would read invalid bytes as U+FFFD, and then match a
-    // session whose sid holds that character.
-    if (!isUtf8(Buffer.from(segments[0], 'base64url'))) throw invalid('logout_token header is malformed');
-    if (!isUtf8(Buffer.from(segments[1], 'base64url'))) throw invalid('logout_token payload is malformed');
+    // Header and payload, decoded once here, before anything is verified (fast-jwt decodes them again
+    // when it verifies: the two decodes of a separate decoder were ≈ 2 % of a logout).
+    if (!BASE64URL.test(segments[0])) throw invalid('logout_token header is malformed');
+    if (!BASE64URL.test(segments[1])) throw invalid('logout_token payload is malformed');
+    if (!BASE64URL.test(segments[2])) throw invalid('logout_token signature is invalid');
+    const header = decodeSegment(segments[0]) as ProtectedHeaderParameters | undefined;
+    if (!header) throw invalid('logout_token header is malformed');
+    const unverified = decodeSegment(segments[1]) as JWTPayload | undefined;
+    if (!unverified) throw invalid('logout_token payload is malformed');
     const typ = header.typ;
     if (typ !== undefined && (typeof typ !== 'string' || !ACCEPTED_TYP.has(typ.toLowerCase()))) {
       throw invalid('logout_token typ must be absent, logout+jwt or JWT');
@@ -127,14 +141,15 @@ export class LogoutTokenVerifier {
       const keys = await this.keySet(provider);
       // jose's key set picks the key (kid, alg, key type) and refetches on an unknown kid. Without a kid
       // (or with one the set repeats) during a rotation several keys fit: the one whose signature holds.
-      let candidates: Iterable<SetKey> | AsyncIterable<SetKey>;
+      let key: SetKey;
       try {
-        candidates = [await keys(header, undefined as never)];
+        key = await keys(header, undefined as never);
       } catch (error) {
         if (!(error instanceof errors.JWKSMultipleMatchingKeys)) throw error;
-        candidates = error as unknown as AsyncIterable<SetKey>;
+        return await this.verifyWithFirstMatch(error as unknown as AsyncIterable<SetKey>, token, alg, provider);
       }
-      return await this.verifyWithFirstMatch(candidates, token, alg, provider);
+      // One key (the usual case): its answer, whatever it is.
+      return await this.verifyWith(key, token, alg, provider);
     } catch (error) {
       if (error instanceof OidcError) throw error;
       if (error instanceof TokenError) throw invalid(describeFastJwtError(error));
@@ -157,7 +172,7 @@ export class LogoutTokenVerifier {
    * the next key, anything else (a claim, an RSA key too short) is that key's answer. No key: the
    * signature is invalid.
    */
-  private async verifyWithFirstMatch(candidates: Iterable<SetKey> | AsyncIterable<SetKey>, token: string, alg: string, provider: ProviderClient): Promise<JWTPayload> {
+  private async verifyWithFirstMatch(candidates: AsyncIterable<SetKey>, token: string, alg: string, provider: ProviderClient): Promise<JWTPayload> {
     // Made only when every key fails: an error's stack trace was ≈ 3 % of every accepted logout.
     let refused: unknown;
     let tried = 0;
@@ -165,8 +180,7 @@ export class LogoutTokenVerifier {
       // A forged token without kid costs one signature check per fitting key: a few at most.
       if (++tried > MAX_CANDIDATE_KEYS) break;
       try {
-        if (!FAST_JWT_ALGORITHMS.has(alg)) return (await jwtVerify(token, key, this.claimOptions(provider))).payload;
-        return this.fastVerifier(key, alg, provider)(token);
+        return await this.verifyWith(key, token, alg, provider);
       } catch (error) {
         // A key the module refuses (RSA under 2048 bits) is passed over, and is the answer if no other key verifies.
         if (error instanceof OidcError) refused = error;
@@ -175,6 +189,12 @@ export class LogoutTokenVerifier {
       }
     }
     throw refused ?? new TokenError(TokenError.codes.invalidSignature, 'No key of the set verifies the signature');
+  }
+
+  /** The signature and the registered claims, with this key: fast-jwt (synchronous), or jose for `Ed25519`. */
+  private verifyWith(key: SetKey, token: string, alg: string, provider: ProviderClient): JWTPayload | Promise<JWTPayload> {
+    if (FAST_JWT_ALGORITHMS.has(alg)) return this.fastVerifier(key, alg, provider)(token);
+    return jwtVerify(token, key, this.claimOptions(provider)).then((verified) => verified.payload);
   }
 
   /** The same checks for both libraries: this provider's issuer and client id, the allowed algorithms, the required claims. */
