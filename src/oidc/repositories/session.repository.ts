@@ -78,7 +78,9 @@ type LiveSessionRow = Record<string, unknown>;
  * other in a cycle.
  */
 export const REVOKE_FOR_LOGOUT_TOKENS = `WITH input AS (
-   SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::float8[], $9::timestamptz[])
+   SELECT t.issuer, t.jti_hash, to_timestamp(t.record_until) AS record_until, t.sid, t.subject, t.kind, t.value_hash, t.issued_at,
+          to_timestamp(t.remember_until) AS remember_until, t.n
+     FROM unnest($1::text[], $2::text[], $3::float8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::float8[], $9::float8[])
      WITH ORDINALITY AS t(issuer, jti_hash, record_until, sid, subject, kind, value_hash, issued_at, remember_until, n)
  ), claim AS (
    INSERT INTO backchannel_logout_jtis (issuer, jti_hash, expires_at)
@@ -336,13 +338,14 @@ export class SessionRepository implements BeforeApplicationShutdown {
     const rows = await this.prepared<LogoutRevocation & { n: number }>('oidc_backchannel_revoke_batch', REVOKE_FOR_LOGOUT_TOKENS, [
       targets.map((t) => t.issuer),
       targets.map((t) => t.jtiHash),
-      targets.map((t) => t.recordUntil),
+      // Times as epoch seconds (to_timestamp in the statement): pg's Date formatting was a visible share of the statement's cost.
+      targets.map((t) => t.recordUntil.getTime() / 1000),
       targets.map((t) => t.sid ?? null),
       targets.map((t) => (t.sid ? null : t.subject)),
       targets.map((t) => (t.sid ? 'sid' : 'sub')),
       targets.map((t) => sha256((t.sid ?? t.subject) as string)),
       targets.map((t) => t.issuedAt),
-      targets.map((t) => t.rememberEndedUntil),
+      targets.map((t) => t.rememberEndedUntil.getTime() / 1000),
       'backchannel_logout' satisfies RevokeReason,
     ]);
     return new Map(rows.map((row) => [targets[row.n - 1], { claimed: row.claimed, revoked: row.revoked }]));
