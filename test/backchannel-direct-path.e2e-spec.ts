@@ -52,6 +52,8 @@ async function rawPost(base: string, path: string, body: string, sendBytes = Num
   socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
   // Listened for from the start: the server may answer and close while the last packet's pause runs.
   const closed = once(socket, 'close');
+  // Handled from the start as well (a reset while packets are still going out); awaited below all the same.
+  closed.catch(() => undefined);
   const bytes = Buffer.from(body);
   socket.write(`POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${bytes.length}\r\n${extraHeaders}Connection: close\r\n\r\n`);
   const end = Math.min(sendBytes, bytes.length);
@@ -61,7 +63,6 @@ async function rawPost(base: string, path: string, body: string, sendBytes = Num
   }
   if (end < bytes.length) {
     socket.destroy();
-    closed.catch(() => undefined);
   } else await closed;
   return answer;
 }

@@ -127,6 +127,11 @@ export function bufferedStdout(fd = 1): DestinationStream {
     write: (line: string) => stdout.write(Buffer.from(line) as unknown as string),
     // What pino's `logger.flush()` calls; the exit flush is registered by `pino.destination` itself.
     flush: (callback?: (error?: Error) => void) => stdout.flush(callback),
+    /** Writes what is pending, closes the file descriptor, then calls back (tests; the app never ends stdout). */
+    end: (callback?: () => void) => {
+      if (callback) stdout.once('close', callback);
+      stdout.end();
+    },
   } as DestinationStream;
 }
 

@@ -161,7 +161,7 @@ function isPlainForm(req: IncomingMessage): boolean {
  * a 400 (as body-parser). Read from the stream's own events: an OP's body is one chunk, and an async
  * iterator over it cost ≈ 3 % of a logout.
  */
-function readBodyText(req: IncomingMessage): Promise<string> {
+export function readBodyText(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     // Strings when something of the host's set an encoding on the request (then taken as they come).
     const chunks: Array<Buffer | string> = [];
