@@ -150,6 +150,24 @@ describe('the back-channel endpoint served ahead of Express (direct path)', () =
     expect((await fetch(`${app.url}/auth/session`, { headers: bearer(token) })).status).toBe(401);
   });
 
+  it('a body that stops coming is refused once its 10 s deadline passes (400, connection closed), and nothing changes', async () => {
+    const { token, sid } = await liveSession(app.url, 'u198');
+    const bytes = Buffer.from(form(await logoutToken({ sid })));
+    const socket = connect(Number(new URL(app.url).port), '127.0.0.1');
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+    const closed = once(socket, 'close');
+    closed.catch(() => undefined);
+    await once(socket, 'connect');
+    socket.write(`POST /auth/oidc/backchannel-logout HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${bytes.length}\r\n\r\n`);
+    socket.write(bytes.subarray(0, 200));
+    await closed; // the server closes it after its answer
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(answer).toMatch(/\r\nConnection: close\r\n/i);
+    expect(answer).toContain('Request body did not arrive in time');
+    expect((await fetch(`${app.url}/auth/session`, { headers: bearer(token) })).status).toBe(200);
+  }, 20_000);
+
   it("the audit line carries the client IP resolved with the host's trust proxy setting, and the user agent", async () => {
     const from = app.logs.length;
     const refused = await post(app.url, '/auth/oidc/backchannel-logout', form('not-a-jwt'), { 'x-forwarded-for': '203.0.113.7', 'user-agent': 'DirectPath/1.0' });

@@ -43,7 +43,8 @@ export function toErrorBody(exception: unknown, logger?: Logger): { status: numb
   if (typeof error?.status === 'number' && error.status >= 400 && error.status < 500) {
     const code = error.status === 413 ? 'payload_too_large' : 'invalid_request';
     logger?.warn({ msg: 'request.rejected', error: code, status: error.status, type: error.type });
-    return { status: error.status, body: { error: code, message: error.status === 413 ? 'Request body is too large' : 'Malformed request body' } };
+    const message = error.status === 413 ? 'Request body is too large' : error.status === 408 ? 'Request body did not arrive in time' : 'Malformed request body';
+    return { status: error.status, body: { error: code, message } };
   }
   logger?.error({ msg: 'request.failed', error: 'internal_error', name: error?.name, errorCode: error?.code });
   return { status: 500, body: { error: 'internal_error' satisfies OidcErrorCode, message: 'Internal server error' } };

@@ -8,12 +8,12 @@ const EVENTS = ['data', 'end', 'error', 'close'] as const;
 type Outcome = { body?: string; error?: { status?: number; type?: string }; listenersLeft: number };
 
 /** A server whose requests are read by `readBodyText` (after `prepare`), each outcome recorded. */
-async function server(prepare: (req: IncomingMessage) => void = () => undefined): Promise<{ server: Server; port: number; outcomes: Outcome[] }> {
+async function server(prepare: (req: IncomingMessage) => void = () => undefined, timeoutMs?: number): Promise<{ server: Server; port: number; outcomes: Outcome[] }> {
   const outcomes: Outcome[] = [];
   const srv = createServer((req, res) => {
     prepare(req);
     const before = EVENTS.reduce((n, e) => n + req.listenerCount(e), 0);
-    readBodyText(req).then(
+    readBodyText(req, timeoutMs).then(
       (body) => {
         outcomes.push({ body, listenersLeft: EVENTS.reduce((n, e) => n + req.listenerCount(e), 0) - before });
         res.end('ok');
@@ -80,5 +80,17 @@ describe('readBodyText (the back-channel form body)', () => {
     await post(port, Buffer.from(`logout_token=${'a'.repeat(400)}`), [100], 150);
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(outcomes).toEqual([{ error: { status: 400, type: 'request.aborted' }, listenersLeft: 0 }]);
+  });
+
+  it('a body still incomplete when the deadline passes is refused (408 → a final 400), the client still connected; nothing is left listening', async () => {
+    const { server: srv, port, outcomes } = await server(undefined, 150);
+    running = srv;
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    await once(socket, 'connect');
+    socket.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 400\r\n\r\nlogout_token=abc`);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    socket.destroy();
+    expect(outcomes).toEqual([{ error: { status: 408, type: 'request.timeout' }, listenersLeft: 0 }]);
   });
 });

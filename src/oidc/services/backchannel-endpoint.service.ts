@@ -131,7 +131,15 @@ export class BackchannelEndpoint {
       await new Promise<void>((resolve, reject) => this.parser(req as never, res as never, (error?: unknown) => (error ? reject(error) : resolve())));
       return false;
     }
-    (req as ParsedRequest).body = parseForm(await readBodyText(req));
+    let body: string;
+    try {
+      body = await readBodyText(req);
+    } catch (error) {
+      // The rest of a body that stopped coming is not waited for: the connection closes after the answer.
+      if ((error as { type?: string }).type === 'request.timeout') res.setHeader('Connection', 'close');
+      throw error;
+    }
+    (req as ParsedRequest).body = parseForm(body);
     (req as ParsedRequest)._body = true;
     return true;
   }
@@ -155,13 +163,18 @@ function isPlainForm(req: IncomingMessage): boolean {
   return Number.isInteger(length) && length >= 0 && length <= MODULE_BODY_LIMIT;
 }
 
+/** How long a back-channel form may take to arrive once its headers have (an OP's is one packet). */
+export const BODY_READ_TIMEOUT_MS = 10_000;
+
 /**
  * The body, as Node's parser framed it by its Content-Length, decoded as UTF-8 without a byte order
  * mark (as body-parser's decoder; invalid sequences become U+FFFD); a client that goes away mid-body is
  * a 400 (as body-parser). Read from the stream's own events: an OP's body is one chunk, and an async
- * iterator over it cost ≈ 3 % of a logout.
+ * iterator over it cost ≈ 3 % of a logout. A body that has not arrived whole `timeoutMs` after the
+ * read began is refused (a final 400): a client dripping it would otherwise hold the request until
+ * Node's own `requestTimeout` (300 s by default, or never if the host turned it off).
  */
-export function readBodyText(req: IncomingMessage): Promise<string> {
+export function readBodyText(req: IncomingMessage, timeoutMs = BODY_READ_TIMEOUT_MS): Promise<string> {
   return new Promise((resolve, reject) => {
     // Strings when something of the host's set an encoding on the request (then taken as they come).
     const chunks: Array<Buffer | string> = [];
@@ -181,7 +194,12 @@ export function readBodyText(req: IncomingMessage): Promise<string> {
       settle();
       reject(Object.assign(new Error('request aborted'), { status: 400, type: 'request.aborted' }));
     };
+    const timer = setTimeout(() => {
+      settle();
+      reject(Object.assign(new Error('request body timeout'), { status: 408, type: 'request.timeout' }));
+    }, timeoutMs).unref();
     const settle = () => {
+      clearTimeout(timer);
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onAborted);
