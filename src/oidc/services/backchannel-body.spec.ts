@@ -12,14 +12,15 @@ async function server(prepare: (req: IncomingMessage) => void = () => undefined,
   const outcomes: Outcome[] = [];
   const srv = createServer((req, res) => {
     prepare(req);
-    const before = EVENTS.reduce((n, e) => n + req.listenerCount(e), 0);
+    const listening = () => EVENTS.reduce((n, e) => n + req.listenerCount(e), 0);
+    const before = listening();
     readBodyText(req, timeoutMs).then(
       (body) => {
-        outcomes.push({ body, listenersLeft: EVENTS.reduce((n, e) => n + req.listenerCount(e), 0) - before });
+        outcomes.push({ body, listenersLeft: listening() - before });
         res.end('ok');
       },
       (error: { status?: number; type?: string }) => {
-        outcomes.push({ error: { status: error.status, type: error.type }, listenersLeft: EVENTS.reduce((n, e) => n + req.listenerCount(e), 0) - before });
+        outcomes.push({ error: { status: error.status, type: error.type }, listenersLeft: listening() - before });
         res.end();
       },
     );
@@ -29,7 +30,7 @@ async function server(prepare: (req: IncomingMessage) => void = () => undefined,
   return { server: srv, port: (srv.address() as AddressInfo).port, outcomes };
 }
 
-/** Sends `bytes` as a Content-Length framed POST, cut into `packets` (5 ms apart); stops after `sendBytes`. */
+/** Sends `bytes` as a Content-Length framed POST, cut at `cuts` (5 ms apart); goes away after `sendBytes`. */
 async function post(port: number, bytes: Buffer, cuts: number[], sendBytes = bytes.length, headers = ''): Promise<void> {
   const socket = connect(port, '127.0.0.1');
   socket.on('error', () => undefined);
