@@ -124,6 +124,30 @@ describe('responses with user or session data are never cached', () => {
       }
     }
   });
+
+  it('GET /auth/session and GET /auth/sessions write their JSON themselves: exact length, UTF-8, no ETag (no-store), a HEAD without body, dates as ISO strings', async () => {
+    const d = await device(app, 'u82');
+    // Multi-byte characters: Content-Length counts bytes.
+    await withDb((db) => db.query(`UPDATE users SET display_name = 'Zoë Ünïcode ✓' WHERE id = (SELECT user_id FROM sessions WHERE id = $1)`, [d.sessionId]));
+    for (const path of ['/auth/session', '/auth/sessions']) {
+      const response = await fetch(`${app.url}${path}`, { headers: bearer(d.token) });
+      expect(response.status, path).toBe(200);
+      expect(response.headers.get('content-type'), path).toBe('application/json; charset=utf-8');
+      expect(response.headers.get('etag'), path).toBeNull();
+      const raw = Buffer.from(await response.arrayBuffer());
+      expect(Number(response.headers.get('content-length')), path).toBe(raw.length);
+      const body = JSON.parse(raw.toString('utf8'));
+      const info = path === '/auth/session' ? body.session : body.sessions.find((s: { current: boolean }) => s.current);
+      for (const field of ['createdAt', 'expiresAt', ...(path === '/auth/sessions' ? ['lastSeenAt'] : [])]) {
+        expect(info[field], `${path} ${field}`).toBe(new Date(info[field]).toISOString());
+      }
+      const head = await fetch(`${app.url}${path}`, { method: 'HEAD', headers: bearer(d.token) });
+      expect(head.status, path).toBe(200);
+      expect(await head.text(), path).toBe('');
+    }
+    const me = await (await fetch(`${app.url}/auth/session`, { headers: bearer(d.token) })).json();
+    expect(me.user.displayName).toBe('Zoë Ünïcode ✓');
+  });
 });
 
 describe('session lifecycle', () => {

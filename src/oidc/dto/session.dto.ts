@@ -13,9 +13,9 @@ export class SessionInfoDto {
   @ApiProperty({ type: String, nullable: true, description: 'OP session id (`sid` of the verified ID token)' }) sid!: string | null;
   @ApiProperty({ example: 'default', nullable: true, type: String, description: 'Id of the provider this session signed in with (null when it is no longer configured)' }) provider!: string | null;
   @ApiProperty({ type: String, nullable: true, example: 'urn:dev:loa:2', description: 'The ID token\'s `acr`: how the OP authenticated the user' }) acr!: string | null;
-  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'The ID token\'s `auth_time`: when the user last authenticated at the OP' }) authTime!: Date | null;
-  @ApiProperty({ type: String, format: 'date-time' }) createdAt!: Date;
-  @ApiProperty({ type: String, format: 'date-time' }) expiresAt!: Date;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'The ID token\'s `auth_time`: when the user last authenticated at the OP' }) authTime!: string | null;
+  @ApiProperty({ type: String, format: 'date-time' }) createdAt!: string;
+  @ApiProperty({ type: String, format: 'date-time' }) expiresAt!: string;
 }
 
 export class CurrentSessionDto {
@@ -24,7 +24,7 @@ export class CurrentSessionDto {
 }
 
 export class SessionListItemDto extends SessionInfoDto {
-  @ApiProperty({ type: String, format: 'date-time' }) lastSeenAt!: Date;
+  @ApiProperty({ type: String, format: 'date-time' }) lastSeenAt!: string;
   @ApiProperty({ type: String, nullable: true, description: 'The browser\'s User-Agent when this session signed in (at most 512 characters)', example: 'Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0.0.0' })
   userAgent!: string | null;
   @ApiProperty({ description: 'True for the session making this request' }) current!: boolean;

@@ -6,6 +6,7 @@ import type { OidcModuleOptions } from '../oidc.options';
 import { SessionCookieService } from '../services/session-cookie.service';
 import { OidcAudit } from '../observability/audit.service';
 import { callerOf, type RequestContext } from '../observability/request-context';
+import { writeJson } from '../util/json-response';
 import { isDependencyDown } from './dependency-down';
 import { OidcError, type OidcErrorCode } from './oidc-error';
 
@@ -87,12 +88,8 @@ export function sendBackchannelError(res: ServerResponse, exception: unknown, lo
   const error = retryable ? 'temporarily_unavailable' : status >= 500 ? 'server_error' : 'invalid_request';
   if (status === 503) res.setHeader('Retry-After', '5');
   const sent = answeredStatus(status);
-  const json = JSON.stringify({ error, error_description: body.message });
-  res.statusCode = sent;
   res.setHeader('Cache-Control', 'no-store');
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Content-Length', Buffer.byteLength(json));
-  res.end(json);
+  writeJson(res, sent, { error, error_description: body.message });
   return sent;
 }
 

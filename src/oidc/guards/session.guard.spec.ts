@@ -46,15 +46,19 @@ describe('SessionGuard with @RequireAuthentication', () => {
     find: (id: string) => ({ options: { id, redirectUri: `https://app.example.com/auth/oidc/callback/${id}` } }),
   } as unknown as IdpClientService;
 
-  async function run(requirements: AuthenticationRequirements, acr: string | null, authTime: Date | null, onClass?: AuthenticationRequirements) {
+  async function run(requirements: AuthenticationRequirements, acr: string | null, authTime: Date | null, onClass?: AuthenticationRequirements, before: Record<string, string> = {}) {
     @RequireAuthentication(onClass ?? {})
     class Host {
       @RequireAuthentication(requirements)
       handler(): void {}
     }
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { ...before };
+    const set: string[] = [];
     const req = { headers: {} } as never;
-    const res = { setHeader: (name: string, value: string) => (headers[name.toLowerCase()] = value) };
+    const res = {
+      setHeader: (name: string, value: string) => set.push(name) && (headers[name.toLowerCase()] = value),
+      getHeader: (name: string) => headers[name],
+    };
     const context = {
       switchToHttp: () => ({ getRequest: () => req, getResponse: () => res }),
       getHandler: () => Host.prototype.handler,
@@ -63,11 +67,22 @@ describe('SessionGuard with @RequireAuthentication', () => {
     const strategy = { validate: async () => authenticated(acr, authTime) } as unknown as SessionStrategy;
     const guard = new SessionGuard(strategy, new Reflector(), idp);
     try {
-      return { allowed: await guard.canActivate(context), headers };
+      return { allowed: await guard.canActivate(context), headers, set };
     } catch (error) {
-      return { error: error as OidcError, headers };
+      return { error: error as OidcError, headers, set };
     }
   }
+
+  it('an authenticated answer is no-store: a cacheable Cache-Control the host set is replaced; headers already no-store are left as they are', async () => {
+    const fresh = await run({}, null, null);
+    expect(fresh).toMatchObject({ allowed: true, headers: { 'cache-control': 'no-store', pragma: 'no-cache' } });
+    const hostCacheable = await run({}, null, null, undefined, { 'cache-control': 'public, max-age=600' });
+    expect(hostCacheable.headers).toMatchObject({ 'cache-control': 'no-store', pragma: 'no-cache' });
+    const noPragma = await run({}, null, null, undefined, { 'cache-control': 'no-store' });
+    expect(noPragma.headers).toMatchObject({ 'cache-control': 'no-store', pragma: 'no-cache' });
+    const moduleRoute = await run({}, null, null, undefined, { 'cache-control': 'no-store', pragma: 'no-cache' });
+    expect(moduleRoute).toMatchObject({ allowed: true, set: [] });
+  });
 
   it('a session that meets acr and max age passes', async () => {
     expect(await run({ requireAcr: ['mfa'], maxAge: 60 }, 'mfa', new Date(Date.now() - 30_000))).toMatchObject({ allowed: true });

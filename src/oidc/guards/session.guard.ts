@@ -43,8 +43,12 @@ export class SessionGuard extends AuthGuard(SESSION_STRATEGY) {
 
   override async canActivate(context: ExecutionContext): Promise<boolean> {
     const res = context.switchToHttp().getResponse<Response>();
-    res.setHeader('Cache-Control', 'no-store');
-    res.setHeader('Pragma', 'no-cache');
+    // The module's own routes have these already (`startModuleResponse`); a host's route may not, or may
+    // have set a cacheable Cache-Control, which this replaces.
+    if (res.getHeader('cache-control') !== 'no-store' || res.getHeader('pragma') !== 'no-cache') {
+      res.setHeader('Cache-Control', 'no-store');
+      res.setHeader('Pragma', 'no-cache');
+    }
     const strategy = this.ownStrategy ?? registered();
     if (!strategy) {
       const allowed = (await super.canActivate(context)) as boolean;
