@@ -145,7 +145,7 @@ describe('responses with user or session data are never cached', () => {
       expect(head.status, path).toBe(200);
       expect(await head.text(), path).toBe('');
     }
-    const me = await (await fetch(`${app.url}/auth/session`, { headers: bearer(d.token) })).json();
+    const me = (await (await fetch(`${app.url}/auth/session`, { headers: bearer(d.token) })).json()) as { user: { displayName: string } };
     expect(me.user.displayName).toBe('Zoë Ünïcode ✓');
   });
 });
