@@ -1,5 +1,7 @@
-import { Controller, Get, Injectable, Module, UseGuards } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { type CallHandler, Controller, type ExecutionContext, Get, Injectable, Module, type NestInterceptor, UseGuards } from '@nestjs/common';
+import { APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
+import type { Response } from 'express';
+import { type Observable, tap } from 'rxjs';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAppConfig } from '../src/config/app-config';
@@ -25,6 +27,15 @@ class RecordingHook implements AfterLoginHook {
   static events: LoginEvent[] = [];
   async afterLogin(event: LoginEvent): Promise<void> {
     RecordingHook.events.push(event);
+  }
+}
+
+/** A host's global interceptor that sets a header once the handler is done (a response-time header). */
+@Injectable()
+class TimingInterceptor implements NestInterceptor {
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const started = Date.now();
+    return next.handle().pipe(tap(() => context.switchToHttp().getResponse<Response>().setHeader('X-Host-Took', String(Date.now() - started))));
   }
 }
 
@@ -57,6 +68,7 @@ describe('OidcModule in a host of its own: replaceable verifier and after-login 
         OidcModule.forRootAsync({ useFactory: () => config.oidc, accountVerifier: DirectoryVerifier, afterLogin: RecordingHook }),
       ],
       controllers: [HostAdminController],
+      providers: [{ provide: APP_INTERCEPTOR, useClass: TimingInterceptor }],
     })
     class HostModule {}
 
@@ -96,6 +108,19 @@ describe('OidcModule in a host of its own: replaceable verifier and after-login 
     // Served by the direct path under the global prefix (Express would add X-Powered-By).
     expect(notForm.headers.get('x-powered-by')).toBeNull();
     expect(await jsonBody(notForm)).toEqual({ error: 'invalid_request', error_description: expect.any(String) });
+
+    // The session lookup answers after the host's interceptors: a header one sets after the handler is
+    // there, and the body is the module's JSON (written without Express's ETag).
+    const current = await browser.request(`${base}/api/auth/session`);
+    expect(current.status).toBe(200);
+    expect(current.headers.get('x-host-took')).toMatch(/^\d+$/);
+    expect(current.headers.get('etag')).toBeNull();
+    expect(current.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(JSON.parse(current.text).user.id).toBe(DirectoryVerifier.userId);
+    const list = await browser.request(`${base}/api/auth/sessions`);
+    expect(list.status).toBe(200);
+    expect(list.headers.get('x-host-took')).toMatch(/^\d+$/);
+    expect(JSON.parse(list.text).sessions).toHaveLength(1);
 
     // The host's own routes keep the host's behaviour, even on paths that look like the module's:
     // the guard works there (no cookie parser needed), and errors get Nest's default shape.

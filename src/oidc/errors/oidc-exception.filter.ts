@@ -54,6 +54,9 @@ export function toErrorBody(exception: unknown, logger?: Logger): { status: numb
 /** Writes the module's JSON error (`{error, message}`) for any exception. */
 export function sendJsonError(res: Response, exception: unknown, logger: Logger): void {
   const { status, body } = toErrorBody(exception, logger);
+  // An error after the answer went out (a host interceptor failing after a route wrote its response):
+  // logged above, and the answer stands; writing again would throw ERR_HTTP_HEADERS_SENT.
+  if (res.headersSent) return;
   res.status(status).setHeader('Cache-Control', 'no-store').json(body);
 }
 
