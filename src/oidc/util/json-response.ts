@@ -17,6 +17,25 @@ export function writeJson(res: ServerResponse, status: number, body: unknown): v
 /** Express settings that change what `res.json` writes: where a host set one, Express writes the answer. */
 const EXPRESS_JSON_SETTINGS = ['json replacer', 'json spaces', 'json escape'] as const;
 
+type ExpressApp = { get(setting: string): unknown };
+/** Per Express app: whether its JSON settings are Express's defaults (read once; hosts set them at startup). */
+const plainJson = new WeakMap<object, boolean>();
+
+function usesPlainJson(app: ExpressApp | undefined): boolean {
+  if (!app || typeof app.get !== 'function') return true;
+  let plain = plainJson.get(app);
+  if (plain === undefined) {
+    plain = EXPRESS_JSON_SETTINGS.every((setting) => app.get(setting) === undefined || app.get(setting) === false);
+    plainJson.set(app, plain);
+  }
+  return plain;
+}
+
+function directJson(this: Response, body: unknown): Response {
+  writeJson(this, this.statusCode, body);
+  return this;
+}
+
 /**
  * Makes Express's `res.json` of this response `writeJson`: Nest still answers with what the handler
  * returns, after the host's interceptors (which may wrap the body or set headers), but the write skips
@@ -25,10 +44,5 @@ const EXPRESS_JSON_SETTINGS = ['json replacer', 'json spaces', 'json escape'] as
  * `json escape`) keeps Express's `res.json`.
  */
 export function answerJsonDirectly(res: Response): void {
-  const app = res.app as { get?(setting: string): unknown } | undefined;
-  if (app?.get && EXPRESS_JSON_SETTINGS.some((setting) => app.get!(setting) !== undefined && app.get!(setting) !== false)) return;
-  res.json = function json(this: Response, body: unknown) {
-    writeJson(this, this.statusCode, body);
-    return this;
-  };
+  if (usesPlainJson(res.app as ExpressApp | undefined)) res.json = directJson;
 }
