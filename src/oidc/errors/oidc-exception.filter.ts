@@ -55,8 +55,11 @@ export function toErrorBody(exception: unknown, logger?: Logger): { status: numb
 export function sendJsonError(res: Response, exception: unknown, logger: Logger): void {
   const { status, body } = toErrorBody(exception, logger);
   // An error after the answer went out (a host interceptor failing after a route wrote its response):
-  // logged above, and the answer stands; writing again would throw ERR_HTTP_HEADERS_SENT.
-  if (res.headersSent) return;
+  // logged above; writing again would throw ERR_HTTP_HEADERS_SENT. An answer begun and not ended is cut.
+  if (res.headersSent) {
+    if (!res.writableEnded) res.destroy();
+    return;
+  }
   res.status(status).setHeader('Cache-Control', 'no-store').json(body);
 }
 

@@ -63,3 +63,38 @@ describe('answerJsonDirectly', () => {
     expect(off.json).not.toBe(expressJson);
   });
 });
+
+describe('answerJsonDirectly on a real response', () => {
+  /** A Node response dressed as Express's: `app.get`, `status()` and the original `json` (never to be called here). */
+  const dressed = (res: ServerResponse) => {
+    const r = res as unknown as Response;
+    r.app = { get: () => undefined } as never;
+    r.status = function status(this: Response, code: number) {
+      this.statusCode = code;
+      return this;
+    } as Response['status'];
+    r.json = (() => {
+      throw new Error('Express json called');
+    }) as unknown as Response['json'];
+    answerJsonDirectly(r);
+    return r;
+  };
+
+  it('answers with the status set before json() (an error after the handler: 503), an interceptor\'s content type, and no body on 204', async () => {
+    const failed = await roundTrip('GET', (_req, res) => void dressed(res).status(503).json({ error: 'service_unavailable' }));
+    expect(failed.status).toBe(503);
+    expect(JSON.parse(failed.body.toString('utf8'))).toEqual({ error: 'service_unavailable' });
+    const problem = await roundTrip('GET', (_req, res) => {
+      res.setHeader('Content-Type', 'application/problem+json');
+      dressed(res).json({ title: 'x' });
+    });
+    expect(problem.headers.get('content-type')).toBe('application/problem+json');
+    const empty = await roundTrip('GET', (_req, res) => void dressed(res).status(204).json({ ignored: true }));
+    expect(empty.status).toBe(204);
+    expect(empty.body.length).toBe(0);
+    expect(empty.headers.get('content-length')).toBeNull();
+    const nothing = await roundTrip('GET', (_req, res) => void dressed(res).json({ toJSON: () => undefined }));
+    expect(nothing.status).toBe(200);
+    expect(nothing.body.length).toBe(0);
+  });
+});

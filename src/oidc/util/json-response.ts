@@ -7,9 +7,18 @@ import type { Response } from 'express';
  * only. Headers set before (the host's, the module's `Cache-Control`) are kept.
  */
 export function writeJson(res: ServerResponse, status: number, body: unknown): void {
-  const json = JSON.stringify(body);
   res.statusCode = status;
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  if (status === 204 || status === 304) {
+    // No body (as Express's send): a status an interceptor chose.
+    res.removeHeader('Content-Type');
+    res.removeHeader('Content-Length');
+    res.end();
+    return;
+  }
+  // `undefined` when the body's toJSON says so: an empty answer, as Express's res.json.
+  const json = JSON.stringify(body) ?? '';
+  // A type a host interceptor set (application/problem+json, …) stays, as with Express.
+  if (!res.hasHeader('Content-Type')) res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.setHeader('Content-Length', Buffer.byteLength(json));
   res.end((res as ServerResponse & { req?: IncomingMessage }).req?.method === 'HEAD' ? undefined : json);
 }
@@ -18,17 +27,14 @@ export function writeJson(res: ServerResponse, status: number, body: unknown): v
 const EXPRESS_JSON_SETTINGS = ['json replacer', 'json spaces', 'json escape'] as const;
 
 type ExpressApp = { get(setting: string): unknown };
-/** Per Express app: whether its JSON settings are Express's defaults (read once; hosts set them at startup). */
-const plainJson = new WeakMap<object, boolean>();
 
+/** Whether the host left Express's JSON settings alone (read on every answer: a host may set them late, or inherit them from a parent app). */
 function usesPlainJson(app: ExpressApp | undefined): boolean {
   if (!app || typeof app.get !== 'function') return true;
-  let plain = plainJson.get(app);
-  if (plain === undefined) {
-    plain = EXPRESS_JSON_SETTINGS.every((setting) => app.get(setting) === undefined || app.get(setting) === false);
-    plainJson.set(app, plain);
-  }
-  return plain;
+  return EXPRESS_JSON_SETTINGS.every((setting) => {
+    const value = app.get(setting);
+    return value === undefined || value === false;
+  });
 }
 
 function directJson(this: Response, body: unknown): Response {
